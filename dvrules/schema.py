@@ -321,6 +321,8 @@ class Summary(Strict):
     kind: Literal["count", "score", "levels", "referral"]
     decimals: int = 1  # score: N = met / total x 100, rounded half up
     levels: int | None = None  # levels: how many
+    score_value: str | None = None  # referral: the value holding the checklist score
+    notice: str | None = None  # a Definition shown with every result (e.g. judgement first)
 
 
 class Flow(Strict):

@@ -1,0 +1,188 @@
+"""Answers: check them against their questions, read them from text, compute derived values.
+
+Every refusal is an ``AnswerError`` whose message a person understands and which names the
+answer id, so the same sentence serves the terminal, a chat and a JSON file. Values are
+converted to their proper types before anything reaches the rules engine (durable_rules would
+happily compare a string with a number).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from dvrules.knowledge import KnowledgeBase
+from dvrules.schema import DerivedValue, Question
+
+Answer = bool | int | float | str | list[str] | None
+
+YES = {"yes", "y", "true"}
+NO = {"no", "n", "false"}
+DONT_KNOW = {"dont_know", "don't know", "dont know", "unknown", "skip", "?"}
+
+
+class AnswerError(ValueError):
+    """An answer that does not fit its question; the message names the id and what is allowed."""
+
+    def __init__(self, question_id: str, message: str):
+        super().__init__(f"{question_id}: {message}")
+        self.question_id = question_id
+        self.reason = message
+
+
+def _fmt(n: float) -> str:
+    return str(int(n)) if float(n).is_integer() else f"{n:g}"
+
+
+def allowed(kb: KnowledgeBase, q: Question) -> str:
+    """What the question accepts, in words (used in error messages and help)."""
+    if q.type == "yes_no":
+        return "yes or no"
+    if q.type in ("number", "integer"):
+        kind = "a whole number" if q.type == "integer" else "a number"
+        lo, hi = q.min, q.max
+        if lo is not None and hi is not None:
+            return f"{kind} from {_fmt(lo)} to {_fmt(hi)}"
+        if lo is not None:
+            return f"{kind} of {_fmt(lo)} or more"
+        if hi is not None:
+            return f"{kind} of {_fmt(hi)} or less"
+        return kind
+    ids = ", ".join(c.id for c in kb.choices(q))
+    return f"one of: {ids}" if q.type == "choice" else f"a list of any of: {ids}"
+
+
+def check_answer(kb: KnowledgeBase, qid: str, value: Any, flow: str | None = None) -> Answer:
+    """Validate a JSON-style answer and return it in its canonical type.
+
+    ``None`` means "don't know" and is always accepted.
+    """
+    q = kb.questions.get(qid)
+    if q is None or (flow is not None and qid not in kb.flow(flow).questions):
+        where = f" in flow {flow}" if flow else ""
+        raise AnswerError(qid, f"no such question{where}")
+    if value is None:
+        return None
+    refuse = AnswerError(qid, f"enter {allowed(kb, q)}")
+    if q.type == "yes_no":
+        if not isinstance(value, bool):
+            raise refuse
+        return value
+    if q.type in ("number", "integer"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise refuse
+        if not math.isfinite(value):
+            raise refuse
+        if q.type == "integer":
+            if not float(value).is_integer():
+                raise refuse
+            value = int(value)
+        if (q.min is not None and value < q.min) or (q.max is not None and value > q.max):
+            raise refuse
+        return value
+    ids = [c.id for c in kb.choices(q)]
+    if q.type == "choice":
+        if not isinstance(value, str) or value not in ids:
+            raise refuse
+        return value
+    if not isinstance(value, list) or not all(isinstance(v, str) and v in ids for v in value):
+        raise refuse
+    if len(set(value)) != len(value):
+        raise AnswerError(qid, "each option may be chosen once")
+    return [i for i in ids if i in value]  # canonical order
+
+
+def parse_text(kb: KnowledgeBase, qid: str, text: str) -> Answer:
+    """Read an answer typed in a chat or terminal (``yes``, ``12``, ``a, b``, ``don't know``)."""
+    q = kb.questions[qid]
+    raw = text.strip()
+    low = raw.lower()
+    if low in DONT_KNOW:
+        return None
+    if q.type == "yes_no":
+        if low in YES:
+            return True
+        if low in NO:
+            return False
+        raise AnswerError(qid, f"enter {allowed(kb, q)}")
+    if q.type in ("number", "integer"):
+        try:
+            number = float(raw.replace(",", ""))
+        except ValueError:
+            raise AnswerError(qid, f"enter {allowed(kb, q)}") from None
+        value: Any = int(number) if number.is_integer() else number
+        return check_answer(kb, qid, value)
+    choices = kb.choices(q)
+    by_text = {c.id: c.id for c in choices}
+    by_text.update({c.label.lower(): c.id for c in choices})
+    by_text.update({str(i): c.id for i, c in enumerate(choices, 1)})
+    if q.type == "choice":
+        if low not in by_text:
+            raise AnswerError(qid, f"enter {allowed(kb, q)}")
+        return by_text[low]
+    if low in ("none", ""):
+        return []
+    picked = []
+    for part in low.replace(";", ",").split(","):
+        part = part.strip()
+        if part not in by_text:
+            raise AnswerError(qid, f"{part!r} is not an option; enter {allowed(kb, q)}")
+        picked.append(by_text[part])
+    return check_answer(kb, qid, sorted(set(picked), key=picked.index))
+
+
+def check_answers(kb: KnowledgeBase, flow: str, answers: Mapping[str, Any]) -> dict[str, Answer]:
+    """Validate a whole answer set (e.g. an answers file); the first problem is raised."""
+    if not isinstance(answers, Mapping):
+        raise AnswerError("answers", "expected a JSON object of answer id to value")
+    return {qid: check_answer(kb, qid, value, flow) for qid, value in answers.items()}
+
+
+def round_half_up(x: float, decimals: int) -> float:
+    """Round as people do on paper (54.55 -> 54.6), not banker's rounding."""
+    q = Decimal(1).scaleb(-decimals)
+    return float(Decimal(repr(x)).quantize(q, rounding=ROUND_HALF_UP))
+
+
+def compute_value(v: DerivedValue, facts: Mapping[str, Any]) -> Any:
+    """One derived value from known facts, or ``None`` when it cannot be known yet."""
+    parts = [facts.get(name) for name in v.of]
+    result: Any
+    if v.op == "coalesce":
+        result = next((p for p in parts if p is not None), None)
+    elif v.op == "count_true":
+        if any(name not in facts and name not in facts.get("__answered__", ()) for name in v.of):
+            return None
+        result = sum(1 for p in parts if p is True)
+    elif any(p is None for p in parts):
+        return None
+    elif v.op == "sum":
+        result = sum(parts)
+    else:  # rate
+        numerator, denominator = parts
+        if denominator == 0:
+            return None
+        result = numerator / denominator * v.per
+    if v.decimals is not None and isinstance(result, float):
+        result = round_half_up(result, v.decimals)
+    return result
+
+
+def build_facts(kb: KnowledgeBase, flow: str, answers: Mapping[str, Answer]) -> dict[str, Any]:
+    """Known answers plus every derived value of the flow that can be computed.
+
+    Values are computed in definition order, so a value may use an earlier one.
+    ``__answered__`` lists the answers given, including "don't know", for ``count_true``.
+    """
+    asked = set(kb.flow(flow).questions)
+    facts: dict[str, Any] = {k: v for k, v in answers.items() if v is not None and k in asked}
+    facts["__answered__"] = frozenset(k for k in answers if k in asked)
+    for v in kb.values.values():
+        if all(q in asked for q in kb.value_inputs(v.id)):
+            result = compute_value(v, facts)
+            if result is not None:
+                facts[v.id] = result
+    del facts["__answered__"]
+    return facts

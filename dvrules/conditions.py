@@ -1,0 +1,135 @@
+"""Three-valued logic over knowledge conditions, shared by every consumer of a condition.
+
+The rules engine decides outcomes; this module answers the questions around a decision that a
+person asks: *why* (``explain``), *what would decide it* (``open_inputs``), and whether an
+interview question is still wanted (``evaluate`` on ``ask_when``). It is also the core of the
+plain-Python reference evaluator that tests use to cross-check durable_rules.
+
+Facts are a flat dict: answer ids and derived value ids mapped to known values. A missing key
+means unknown (not asked, "don't know", or not computable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from dvrules.schema import All, AnyOf, Condition, ItemRef, Not, ParamRef, Test
+
+Tri = bool | None  # True, False, or None for unknown
+Status = Callable[[str], Tri]  # whether another outcome holds
+
+
+def threshold(operand: Any, params: Mapping[str, float]) -> Any:
+    """A test's operand with parameters resolved to numbers."""
+    return params[operand.param] if isinstance(operand, ParamRef) else operand
+
+
+def test_holds(test: Test, facts: Mapping[str, Any], params: Mapping[str, float]) -> Tri:
+    """One leaf. Unknown when its subject has no known value."""
+    if test.subject not in facts:
+        return None
+    value = facts[test.subject]
+    op, want = test.op, threshold(test.operand, params)
+    if op == "is_":
+        return value == want and isinstance(value, bool) == isinstance(want, bool)
+    if op == "in_":
+        return value in want
+    if op == "count_at_least":
+        return len(value) >= want
+    if op == "includes":
+        return want in value
+    return {
+        "at_least": value >= want,
+        "at_most": value <= want,
+        "more_than": value > want,
+        "less_than": value < want,
+    }[op]
+
+
+def evaluate(cond: Condition, facts: Mapping[str, Any], params: Mapping[str, float],
+             status: Status) -> Tri:
+    """Kleene evaluation: false dominates ``all``, true dominates ``any``."""
+    if isinstance(cond, Test):
+        return test_holds(cond, facts, params)
+    if isinstance(cond, ItemRef):
+        return status(cond.item)
+    if isinstance(cond, Not):
+        inner = evaluate(cond.not_, facts, params, status)
+        return None if inner is None else not inner
+    parts = [evaluate(c, facts, params, status) for c in _children(cond)]
+    if isinstance(cond, All):
+        return False if False in parts else (None if None in parts else True)
+    return True if True in parts else (None if None in parts else False)
+
+
+def _children(cond: Condition) -> list[Condition]:
+    if isinstance(cond, All):
+        return cond.all
+    if isinstance(cond, AnyOf):
+        return cond.any
+    if isinstance(cond, Not):
+        return [cond.not_]
+    return []
+
+
+def leaves(cond: Condition) -> Iterable[Test | ItemRef]:
+    """Every test and item reference in a condition, in order."""
+    if isinstance(cond, (Test, ItemRef)):
+        yield cond
+    for child in _children(cond):
+        yield from leaves(child)
+
+
+def open_inputs(cond: Condition, facts: Mapping[str, Any], params: Mapping[str, float],
+                status: Status, inputs_of: Callable[[Test | ItemRef], list[str]]) -> list[str]:
+    """The inputs whose answers could still decide an undecided condition.
+
+    Only undecided branches count: a part that is already true or false can no longer change
+    the outcome, so its unanswered questions are not worth asking.
+    """
+    if evaluate(cond, facts, params, status) is not None:
+        return []
+    if isinstance(cond, (Test, ItemRef)):
+        return inputs_of(cond)
+    found: list[str] = []
+    for child in _children(cond):
+        for q in open_inputs(child, facts, params, status, inputs_of):
+            if q not in found:
+                found.append(q)
+    return found
+
+
+Describe = Callable[[Test, Mapping[str, Any], Mapping[str, float], bool], str]
+DescribeRef = Callable[[ItemRef, Tri], str]
+
+
+def explain(cond: Condition, facts: Mapping[str, Any], params: Mapping[str, float],
+            status: Status, describe: Describe, describe_ref: DescribeRef,
+            negated: bool = False) -> list[str]:
+    """Plain sentences naming the answers and thresholds that decided ``cond``.
+
+    For a decided condition only the parts that decided it are named (for a failed ``all``,
+    the failing parts); for an undecided one, the parts still unknown.
+    """
+    result = evaluate(cond, facts, params, status)
+    if isinstance(cond, Test):
+        return [describe(cond, facts, params, negated)]
+    if isinstance(cond, ItemRef):
+        return [describe_ref(cond, result if not negated or result is None else not result)]
+    if isinstance(cond, Not):
+        return explain(cond.not_, facts, params, status, describe, describe_ref, not negated)
+    children = _children(cond)
+    results = [evaluate(c, facts, params, status) for c in children]
+    if result is None:
+        chosen = [c for c, r in zip(children, results) if r is None]
+    elif isinstance(cond, All):
+        chosen = children if result else [c for c, r in zip(children, results) if r is False]
+    else:
+        chosen = [c for c, r in zip(children, results) if r is True] if result else children
+    out: list[str] = []
+    for child in chosen:
+        for line in explain(child, facts, params, status, describe, describe_ref, negated):
+            if line not in out:
+                out.append(line)
+    return out

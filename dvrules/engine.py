@@ -1,0 +1,277 @@
+"""The durable_rules engine: knowledge conditions compiled to rulesets on a private host.
+
+Design (see the project's durable_rules note): answers, not engine state, are kept; every
+evaluation opens a fresh session with an internal sid, asserts the answers one by one, lets the
+rules chain (answers -> outcome facts -> outcomes that refer to them), reads what the actions
+derived, checks for swallowed exceptions, and deletes the session. So there is never more than
+one live session, chat ids never reach the engine, and a changed answer can leave nothing stale.
+
+Each answer is its own small fact. Each outcome's condition is compiled twice, as the rules that prove it *holds* and the rules
+that prove it *fails*; an outcome proved neither way is unknown (Kleene logic, no ``none()``
+negation, which durable_rules evaluates in arrival order). Alternatives that join other
+outcomes become one rule each (disjunctive normal form), at most 16 facts per rule.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import threading
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import durable.engine as durable_engine
+
+from dvrules.conditions import threshold
+from dvrules.knowledge import KnowledgeBase, KnowledgeError, dependency_order
+from dvrules.schema import All, AnyOf, Condition, ItemRef, Not, Pathway, Test
+
+warnings.filterwarnings("ignore", category=DeprecationWarning, module="durable.engine")
+
+MAX_ALTERNATIVES = 64
+MAX_JOIN = 16  # durable_rules fails at run time (error 304) beyond this
+
+
+class EngineError(RuntimeError):
+    """The rules engine failed; the evaluation is refused rather than half-reported."""
+
+
+# An alternative: tests on answer facts that must all hold (subject, expression on ``v``),
+# plus outcome facts to join (outcome id, holds).
+Alt = tuple[tuple[tuple[str, dict[str, Any]], ...], tuple[tuple[str, bool], ...]]
+
+
+def urgency_key(pathway_id: str, index: int) -> str:
+    """The internal outcome id of a pathway's n-th urgency rule."""
+    return f"{pathway_id}#urgency{index}"
+
+
+def evaluable(kb: KnowledgeBase, flow: str) -> list[tuple[str, Condition]]:
+    """Every condition of a flow the engine decides, in dependency order."""
+    out: list[tuple[str, Condition]] = []
+    for o in dependency_order(kb, kb.outcomes_of(flow)):
+        out.append((o.id, o.when))
+        if isinstance(o, Pathway):
+            out += [(urgency_key(o.id, i), r.when) for i, r in enumerate(o.urgency_rules)]
+    return out
+
+
+def answer_facts(kb: KnowledgeBase, facts: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One engine fact per known answer or value; a list becomes a count and one flag per option.
+
+    One small fact per answer (rather than one fact holding every answer) keeps the number of
+    alpha-network branches a fact can match low: durable_rules stops at 64 (error 303).
+    """
+    flat: dict[str, Any] = {}
+    for name, value in facts.items():
+        if isinstance(value, list):
+            flat[f"{name}__count"] = len(value)
+            for choice in kb.choices(kb.questions[name]):
+                flat[f"{name}__has__{choice.id}"] = choice.id in value
+        else:
+            flat[name] = value
+    return [{"t": "answer", "id": f"a:{name}", "q": name, "v": value}
+            for name, value in flat.items()]
+
+
+class _Compiler:
+    def __init__(self, params: Mapping[str, float]):
+        self.params = params
+
+    def test(self, t: Test, holds: bool) -> tuple[str, dict[str, Any]]:
+        name, op, want = t.subject, t.op, threshold(t.operand, self.params)
+        if op == "count_at_least":
+            return f"{name}__count", ({"$gte": {"v": want}} if holds else {"$lt": {"v": want}})
+        if op == "includes":
+            return f"{name}__has__{want}", {"v": holds}
+        if op == "is_":
+            return name, ({"v": want} if holds else {"$neq": {"v": want}})
+        if op == "in_":
+            if holds:
+                return name, ({"$or": [{"v": w} for w in want]} if len(want) > 1 else {"v": want[0]})
+            return name, {"$and": [{"$neq": {"v": w}} for w in want]}
+        flip = {"at_least": "$lt", "at_most": "$gt", "more_than": "$lte", "less_than": "$gte"}
+        same = {"at_least": "$gte", "at_most": "$lte", "more_than": "$gt", "less_than": "$lt"}
+        return name, {(same if holds else flip)[op]: {"v": want}}
+
+    def alternatives(self, cond: Condition, holds: bool) -> list[Alt]:
+        """Disjunctive normal form of ``cond`` being ``holds``."""
+        if isinstance(cond, Test):
+            return [((self.test(cond, holds),), ())]
+        if isinstance(cond, ItemRef):
+            return [((), ((cond.item, holds),))]
+        if isinstance(cond, Not):
+            return self.alternatives(cond.not_, not holds)
+        children = cond.all if isinstance(cond, All) else cond.any
+        conjunctive = isinstance(cond, All) == holds  # all-true or any-false
+        parts = [self.alternatives(c, holds) for c in children]
+        if conjunctive:
+            alts = [(sum((a[0] for a in combo), ()), sum((a[1] for a in combo), ()))
+                    for combo in itertools.product(*parts)]
+        else:
+            alts = [a for p in parts for a in p]
+            subjects = {t[0] for tests, _ in alts for t in tests}
+            if len(subjects) == 1 and all(not refs and len(tests) == 1 for tests, refs in alts):
+                # one answer, several acceptable values: one rule with an $or
+                alts = [(((subjects.pop(), {"$or": [tests[0][1] for tests, _ in alts]}),), ())]
+        if len(alts) > MAX_ALTERNATIVES:
+            raise KnowledgeError(f"condition expands to {len(alts)} rules; simplify it")
+        return alts
+
+
+def compile_flow(kb: KnowledgeBase, flow: str, params: Mapping[str, float]) -> dict[str, Any]:
+    """The durable_rules ruleset (JSON form) of one flow; actions are named ``KEY|holds``."""
+    compiler = _Compiler(params)
+    rules: dict[str, Any] = {}
+    for key, cond in evaluable(kb, flow):
+        for holds in (True, False):
+            try:
+                alts = compiler.alternatives(cond, holds)
+            except KnowledgeError as exc:
+                raise KnowledgeError(f"{kb.origin.get(key.split('#')[0], '?')}: {key}: {exc}") from None
+            for n, (tests, refs) in enumerate(alts):
+                by_subject: dict[str, list[dict[str, Any]]] = {}
+                for subject, expr in tests:
+                    by_subject.setdefault(subject, []).append(expr)
+                if len(by_subject) + len(refs) > MAX_JOIN:
+                    raise KnowledgeError(f"{key}: one rule would join more than {MAX_JOIN} facts")
+                patterns: list[dict[str, Any]] = [
+                    {f"a{i}": {"$and": [{"t": "answer"}, {"q": subject}, *exprs]}}
+                    for i, (subject, exprs) in enumerate(by_subject.items())]
+                patterns += [{f"r{i}": {"$and": [{"t": "outcome"}, {"id": ref},
+                                                 {"holds": ref_holds}]}}
+                             for i, (ref, ref_holds) in enumerate(refs)]
+                rules[f"{key}|{holds}|{n}"] = {"all": patterns, "run": f"{key}|{holds}"}
+    return rules
+
+
+@dataclass
+class Evaluation:
+    """What the rules derived: outcome id -> holds (True) or fails (False); absent = unknown."""
+
+    decided: dict[str, bool]
+
+    def status(self, key: str) -> bool | None:
+        return self.decided.get(key)
+
+
+class RulesEngine:
+    """One private durable_rules host per knowledge base and parameter set.
+
+    The host's background timer threads are never started, and every call runs under one lock,
+    because durable_rules' C core has no locks of its own.
+    """
+
+    def __init__(self, kb: KnowledgeBase, params: Mapping[str, float] | None = None):
+        self.kb = kb
+        self.params = dict(kb.params() if params is None else params)
+        self._lock = threading.Lock()
+        self._emitted: dict[str, dict[str, bool]] = {}
+        self._sid = itertools.count(1)
+        self._host = _PrivateHost(self._action)
+        definitions = {}
+        for flow in kb.flows:
+            rules = compile_flow(kb, flow, self.params)
+            if rules:
+                definitions[_ruleset_name(flow)] = rules
+        self.rule_count = sum(len(r) for r in definitions.values())
+        self._host.set_rulesets(copy.deepcopy(definitions))  # set_rulesets mutates its input
+        self._flows_with_rules = {f for f in kb.flows if _ruleset_name(f) in definitions}
+
+    def _action(self, name: str) -> Any:
+        key, _, holds_text = name.rpartition("|")
+        holds = holds_text == "True"
+        emitted = self._emitted
+
+        def derive(c: Any) -> None:
+            seen = emitted[c.s.sid]
+            if key in seen:  # a second alternative proved the same thing
+                return
+            seen[key] = holds
+            try:
+                c.assert_fact({"t": "outcome", "id": key, "holds": holds})
+            except durable_engine.MessageNotHandledException:
+                pass  # no rule refers to this outcome; it is recorded in ``seen``
+
+        return derive
+
+    def evaluate(self, flow: str, facts: Mapping[str, Any]) -> Evaluation:
+        """Run the flow's rules over known facts (answers and derived values)."""
+        if flow not in self._flows_with_rules:
+            return Evaluation({})
+        with self._lock:
+            for _attempt in range(2):
+                decided = self._run_once(flow, facts)
+                if decided is not None:
+                    return Evaluation(decided)
+        raise EngineError("the rules engine lost a derived fact twice; result refused")
+
+    def _run_once(self, flow: str, facts: Mapping[str, Any]) -> dict[str, bool] | None:
+        ruleset = _ruleset_name(flow)
+        sid = f"e{next(self._sid)}"
+        self._emitted[sid] = {}
+        started = False
+        try:
+            for fact in answer_facts(self.kb, facts):  # one at a time: see the note on batches
+                fact["sid"] = sid
+                try:
+                    self._host.assert_fact(ruleset, fact)
+                    started = True
+                except durable_engine.MessageNotHandledException:
+                    pass  # no rule looks at this answer
+                except durable_engine.MessageObservedException:
+                    return None  # a false duplicate (#376): evaluate again under a new sid
+            if not started:  # no session was created: nothing can have been derived
+                return {}
+            state = self._host.get_state(ruleset, sid)
+            if state.get("exception"):
+                raise EngineError(f"a rule action failed: {state['exception']}")
+            stored = self._host.get_facts(ruleset, sid)
+        finally:
+            decided = self._emitted.pop(sid)
+            if started:
+                self._host.delete_state(ruleset, sid)
+        # A derived fact that durable_rules dropped as a false duplicate (#376) would starve the
+        # rules that join it; detect it and let the caller evaluate once more.
+        stored_ids = {f.get("id") for f in stored if f.get("t") == "outcome"}
+        referenced = self._referenced(flow)
+        if any(k in referenced and k not in stored_ids for k in decided):
+            return None
+        return decided
+
+    def _referenced(self, flow: str) -> set[str]:
+        cache = self.__dict__.setdefault("_ref_cache", {})
+        if flow not in cache:
+            cache[flow] = {leaf.item for _, cond in evaluable(self.kb, flow)
+                           for leaf in _refs(cond)}
+        return cache[flow]
+
+
+def _refs(cond: Condition) -> list[ItemRef]:
+    if isinstance(cond, ItemRef):
+        return [cond]
+    if isinstance(cond, Not):
+        return _refs(cond.not_)
+    if isinstance(cond, (All, AnyOf)):
+        return [r for c in (cond.all if isinstance(cond, All) else cond.any) for r in _refs(c)]
+    return []
+
+
+def _ruleset_name(flow: str) -> str:
+    return "dvrules_" + flow.replace("-", "_")
+
+
+class _PrivateHost(durable_engine.Host):
+    """A durable_rules host with no background threads and actions looked up by name."""
+
+    def __init__(self, action_factory: Any):
+        self._action_factory = action_factory
+        super().__init__()
+
+    def _run(self) -> None:  # the default starts two timer threads that race with callers
+        return None
+
+    def get_action(self, action_name: str) -> Any:
+        return self._action_factory(action_name)

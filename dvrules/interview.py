@@ -1,0 +1,166 @@
+"""The guided interview: one channel-neutral session API for the terminal, Telegram and Slack.
+
+A session is identified by an id the caller chooses (a case code in the terminal, a hashed
+chat id in a bot) and holds, per flow, only the answers given and the order they were given
+in. No free text is kept. Every change is a locked read-modify-write of the stored record, so
+two processes never lose each other's answers and a restarted process continues where the
+last one stopped.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from dvrules.answers import Answer, AnswerError, check_answer, parse_text
+from dvrules.api import DVRules, QuestionView
+from dvrules.results import Result
+from dvrules.store import SessionStore
+
+SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+class SessionError(ValueError):
+    """A session operation that cannot be done (e.g. nothing to go back to)."""
+
+
+class Session:
+    """A resumable interview over one flow, backed by a store (or memory when none is given)."""
+
+    def __init__(self, rules: DVRules, flow: str, session_id: str,
+                 store: SessionStore | None = None):
+        if not SESSION_ID.match(session_id):
+            raise SessionError("a session id is 1-64 letters, digits or . _ : - (no names)")
+        rules.kb.flow(flow)
+        self.rules, self.flow, self.id, self.store = rules, flow, session_id, store
+        self._memory: dict[str, Any] | None = None
+        edit = self._edit()
+        with edit as state:
+            self._prefill(state, edit.record["flows"])
+
+    # ------------------------------------------------------------------ storage
+
+    def _record(self) -> dict[str, Any]:
+        record = self.store.load(self.id) if self.store is not None else self._memory
+        if not record:
+            record = {"id": self.id, "created": time.time(), "flows": {}}
+        record.setdefault("flows", {}).setdefault(
+            self.flow, {"answers": {}, "history": [], "prefilled": {}, "completed": False})
+        record["current"] = self.flow
+        return record
+
+    class _Edit:
+        def __init__(self, session: "Session"):
+            self.session = session
+            self.lock: Any = None
+
+        def __enter__(self) -> dict[str, Any]:
+            s = self.session
+            if s.store is not None:
+                self.lock = s.store.locked(s.id)
+                self.lock.__enter__()
+            self.record = s._record()
+            return self.record["flows"][s.flow]
+
+        def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+            s = self.session
+            try:
+                if exc_type is None:
+                    if s.store is not None:
+                        s.store.save(s.id, self.record)
+                    else:
+                        s._memory = self.record
+            finally:
+                if self.lock is not None:
+                    self.lock.__exit__(exc_type, exc, tb)
+
+    def _edit(self) -> "Session._Edit":
+        return Session._Edit(self)
+
+    def _state(self) -> dict[str, Any]:
+        return self._record()["flows"][self.flow]
+
+    @property
+    def answers(self) -> dict[str, Answer]:
+        return dict(self._state()["answers"])
+
+    def _prefill(self, state: dict[str, Any], flows: dict[str, Any]) -> None:
+        """Copy a figure from another flow's finished assessment in this session."""
+        for qid in self.rules.kb.flow(self.flow).questions:
+            q = self.rules.kb.questions[qid]
+            if q.prefill is None or qid in state["answers"]:
+                continue
+            other, _, key = q.prefill.partition(".")
+            done = flows.get(other)
+            if not done or not done.get("completed"):
+                continue
+            value = self.rules.assess(other, done["answers"], checked=True).summary.get(key)  # type: ignore[union-attr]
+            state["answers"][qid] = check_answer(self.rules.kb, qid, value)
+            state["prefilled"][qid] = other
+
+    # ------------------------------------------------------------------ the interview
+
+    def next_question(self) -> QuestionView | None:
+        """The next question worth asking, or ``None`` when the result is as complete as it gets."""
+        answers = self.answers
+        question = self.rules.next_question(self.flow, answers)
+        if question is None and not self._state()["completed"]:
+            with self._edit() as state:
+                state["completed"] = True
+        return question
+
+    def answer(self, qid: str, value: Any) -> None:
+        """Record a JSON-style answer (``None`` = don't know); a bad one raises ``AnswerError``."""
+        checked = check_answer(self.rules.kb, qid, value, self.flow)
+        with self._edit() as state:
+            state["answers"][qid] = checked
+            if qid in state["history"]:
+                state["history"].remove(qid)
+            state["history"].append(qid)
+            state["prefilled"].pop(qid, None)
+            state["completed"] = False
+
+    def answer_text(self, qid: str, text: str) -> None:
+        """Record an answer typed by a person (``yes``, ``3``, ``don't know``)."""
+        self.answer(qid, parse_text(self.rules.kb, qid, text))
+
+    def change(self, qid: str, value: Any) -> None:
+        """Change an earlier answer; answers it made moot are ignored, not deleted."""
+        if qid not in self._state()["answers"]:
+            raise SessionError(f"{qid}: not answered yet, so there is nothing to change")
+        self.answer(qid, value)
+
+    def skip(self, qid: str) -> None:
+        """Answer "don't know"."""
+        self.answer(qid, None)
+
+    def back(self) -> QuestionView:
+        """Undo the last answer and return its question, to be asked again."""
+        with self._edit() as state:
+            if not state["history"]:
+                raise SessionError("there is no earlier question to go back to")
+            qid = state["history"].pop()
+            state["answers"].pop(qid, None)
+            state["completed"] = False
+        return self.rules.question_view(qid)
+
+    def result(self) -> Result:
+        return self.rules.assess(self.flow, self.answers, checked=True)
+
+    def progress(self) -> dict[str, Any]:
+        """How far the interview has come, without repeating any answer."""
+        answers = self.answers
+        return {"flow": self.flow, "answered": len(answers),
+                "dont_know": sum(1 for v in answers.values() if v is None),
+                "remaining": len(self.rules.wanted_questions(self.flow, answers)),
+                "prefilled": sorted(self._state()["prefilled"])}
+
+    def forget(self) -> None:
+        """Erase everything stored for this session id, now."""
+        if self.store is not None:
+            self.store.delete(self.id)
+        self._memory = None
+
+
+__all__ = ["Session", "SessionError", "AnswerError"]

@@ -1,0 +1,82 @@
+"""Scenario tests: answers in, expected outcome out, one sentence-named case each.
+
+The cases live in ``tests/scenarios/*.yaml`` beside the knowledge they test (see
+docs/knowledge-format.md). Every case runs through the real durable_rules engine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dvrules import AnswerError, DVRules
+
+SCENARIO_DIR = Path(__file__).parent / "scenarios"
+
+
+def _cases() -> list[Any]:
+    cases = []
+    for path in sorted(SCENARIO_DIR.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for case in data["scenarios"]:
+            cases.append(pytest.param(data["flow"], case, id=f"{path.stem}: {case['name']}"))
+    return cases
+
+
+CASES = _cases()
+
+
+def test_there_are_scenarios_for_every_flow(rules: DVRules) -> None:
+    flows = {c.values[0] for c in CASES}
+    assert flows >= set(rules.kb.flows), f"flows without scenarios: {set(rules.kb.flows) - flows}"
+
+
+def _asked(rules: DVRules, flow: str, answers: dict[str, Any]) -> list[str]:
+    """Replay an interview: answer each question asked from the case, "don't know" if absent."""
+    given: dict[str, Any] = {}
+    asked = []
+    while (q := rules.next_question(flow, given)) is not None:
+        asked.append(q.id)
+        given[q.id] = answers.get(q.id)
+        assert len(asked) < 500, "the interview does not end"
+    return asked
+
+
+@pytest.mark.parametrize(("flow", "case"), CASES)
+def test_scenario(rules: DVRules, flow: str, case: dict[str, Any]) -> None:
+    expect = case["expect"]
+    answers = case.get("answers") or {}
+    if "error" in expect:
+        with pytest.raises(AnswerError) as err:
+            rules.assess(flow, answers)
+        assert expect["error"] in str(err.value)
+        return
+    result = rules.assess(flow, answers).model_dump()
+    statuses = {r["id"]: r["status"] for r in result.get("requirements", [])}
+    statuses.update({r["id"]: r["status"] for r in result.get("monitoring") or []})
+    if flow == "referral" or "requirements" not in result:
+        ev = rules.evaluate(flow, rules.effective_answers(flow, answers))[1]
+        statuses = {o.id: {True: "met", False: "not_met", None: "unknown"}[ev.status(o.id)]
+                    for o in rules.kb.outcomes_of(flow)}
+    for item, want in (expect.get("status") or {}).items():
+        assert item in statuses, f"{item} is not an outcome of {flow}"
+        assert statuses[item] == want, f"{item}: {statuses[item]} != {want}"
+    for key, want in (expect.get("summary") or {}).items():
+        assert result["summary"][key] == want, f"summary {key}: {result['summary'][key]} != {want}"
+    for key, want in (expect.get("result") or {}).items():
+        assert _pick(result, key) == want, f"{key}: {_pick(result, key)} != {want}"
+    if "questions_asked" in expect:
+        assert _asked(rules, flow, answers) == expect["questions_asked"]
+
+
+def _pick(result: dict[str, Any], dotted: str) -> Any:
+    """``risk.level`` -> result['risk']['level']; ``referrals`` -> the list of referral ids."""
+    value: Any = result
+    for part in dotted.split("."):
+        value = value[part]
+    if isinstance(value, list) and value and isinstance(value[0], dict) and "id" in value[0]:
+        return [v["id"] for v in value]
+    return value
