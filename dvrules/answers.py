@@ -20,6 +20,7 @@ Answer = bool | int | float | str | list[str] | None
 
 YES = {"yes", "y", "true"}
 NO = {"no", "n", "false"}
+MAX_NUMBER = 1e9  # larger figures are typing slips; the engine also needs them bounded
 DONT_KNOW = {"dont_know", "don't know", "dont know", "unknown", "skip", "?"}
 
 
@@ -75,6 +76,8 @@ def check_answer(kb: KnowledgeBase, qid: str, value: Any, flow: str | None = Non
             raise refuse
         if not math.isfinite(value):
             raise refuse
+        if abs(value) > MAX_NUMBER:
+            raise AnswerError(qid, f"enter {allowed(kb, q)}, at most {MAX_NUMBER:,.0f}")
         if q.type == "integer":
             if not float(value).is_integer():
                 raise refuse

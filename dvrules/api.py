@@ -123,6 +123,16 @@ class DVRules:
         for key, cond in evaluable(self.kb, flow):
             if ev.status(key) is None:
                 wanted.update(open_inputs(cond, facts, self.params, ev.status, self.kb.inputs_of))
+        # A wanted question behind an undecided gate (``ask_when``) makes the gate wanted too.
+        pending = list(wanted)
+        while pending:
+            gate = self.kb.questions[pending.pop()].ask_when
+            if gate is None:
+                continue
+            for qid in open_inputs(gate, facts, self.params, _unknown, self.kb.inputs_of):
+                if qid not in wanted:
+                    wanted.add(qid)
+                    pending.append(qid)
         out = []
         for qid in self.kb.flow(flow).questions:
             if qid in answers or qid not in wanted:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import threading
 import warnings
 from collections.abc import Mapping
@@ -72,8 +73,20 @@ def answer_facts(kb: KnowledgeBase, facts: Mapping[str, Any]) -> list[dict[str, 
                 flat[f"{name}__has__{choice.id}"] = choice.id in value
         else:
             flat[name] = value
-    return [{"t": "answer", "id": f"a:{name}", "q": name, "v": value}
+    return [{"t": "answer", "id": f"a:{name}", "q": name, "v": engine_number(value)}
             for name, value in flat.items()]
+
+
+def engine_number(value: Any) -> Any:
+    """A float durable_rules can parse: its JSON reader rejects exponents such as ``1e-05``.
+
+    Tiny non-zero values become +/-0.0001, which keeps their order against every threshold,
+    because the loader only accepts thresholds of 0 or at least 0.001 in size; answers are
+    capped well below the size where Python writes large floats with an exponent.
+    """
+    if isinstance(value, float) and value != 0 and abs(value) < 1e-4:
+        return math.copysign(1e-4, value)
+    return value
 
 
 class _Compiler:

@@ -163,4 +163,11 @@ class Session:
         self._memory = None
 
 
-__all__ = ["Session", "SessionError", "AnswerError"]
+
+
+
+def current_flow(store: SessionStore, session_id: str) -> str | None:
+    """The flow a stored session was last working on, so a channel can resume it."""
+    record = store.load(session_id)
+    return record.get("current") if record else None
+__all__ = ["AnswerError", "Session", "SessionError", "current_flow"]

@@ -393,8 +393,14 @@ def _check_condition(kb: KnowledgeBase, cond: Any, flow_id: str, owner: str, bad
                 bad(owner, f"refers to {leaf.item!r} of another flow")
             continue
         for operand in (leaf.at_least, leaf.at_most, leaf.more_than, leaf.less_than):
-            if isinstance(operand, ParamRef) and operand.param not in kb.parameters:
-                bad(owner, f"parameter {operand.param!r} is not defined")
+            if isinstance(operand, ParamRef):
+                if operand.param not in kb.parameters:
+                    bad(owner, f"parameter {operand.param!r} is not defined")
+                    continue
+                operand = kb.parameters[operand.param].value
+            if operand is not None and operand != 0 and not 0.001 <= abs(operand) <= 1e9:
+                bad(owner, f"threshold {operand} is outside what the engine compares exactly "
+                           "(0, or 0.001 to 1,000,000,000 in size)")
         if leaf.answer is not None:
             q = kb.questions.get(leaf.answer)
             if q is None or leaf.answer not in flow_questions:

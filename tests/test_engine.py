@@ -1,0 +1,171 @@
+"""The durable_rules edges in shared/notes/durable-rules.md, each shown neutralised.
+
+Every test drives the real durable_rules engine; small knowledge bases are written to a
+temporary folder where an edge needs a rule the shipped knowledge does not have.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dvrules import AnswerError, DVRules, KnowledgeError
+from dvrules.answers import build_facts
+from dvrules.engine import EngineError, RulesEngine
+from dvrules.knowledge import load_knowledge
+
+SOURCE = {"document": "ldvs2", "section": "Level one"}
+
+
+def _write_kb(tmp_path: Path, outcomes: list[dict[str, Any]], n_questions: int = 3) -> Path:
+    root = tmp_path / "kb"
+    root.mkdir()
+    (root / "sources.yaml").write_text(yaml.safe_dump({"documents": [
+        {"id": "ldvs2", "title": "t", "publisher": "p"}]}))
+    questions = [{"id": f"q{i}", "text": f"Question {i}?", "type": "yes_no", "source": SOURCE}
+                 for i in range(n_questions)]
+    (root / "flow.yaml").write_text(yaml.safe_dump({
+        "flows": [{"id": "demo", "title": "Demo", "questions": [q["id"] for q in questions],
+                   "summary": {"kind": "count"}, "source": SOURCE}],
+        "questions": questions,
+        "requirements": [{"flow": "demo", "next_step": "Do it.", "source": SOURCE, **o}
+                         for o in outcomes]}))
+    return root
+
+
+def _cdrp_full(rules: DVRules) -> dict[str, Any]:
+    """Every CDRP answer at its most favourable value."""
+    answers: dict[str, Any] = {}
+    for qid in rules.kb.flow("cdrp").questions:
+        q = rules.kb.questions[qid]
+        choices = [c.id for c in rules.kb.choices(q)]
+        answers[qid] = {"yes_no": True, "number": q.max if q.max is not None else 100,
+                        "integer": int(q.max) if q.max is not None else 100,
+                        "choice": choices[-1] if choices else None,
+                        "multi_choice": choices}[q.type]
+    return answers
+
+
+def test_more_evaluations_than_the_1024_session_cap_never_exhaust_the_engine(rules: DVRules) -> None:
+    answers = _cdrp_full(rules)
+    facts = build_facts(rules.kb, "cdrp", answers)
+    first = rules.engine.evaluate("cdrp", facts).decided
+    for _ in range(1500):  # each evaluation deletes its session, so the cap is never reached
+        assert rules.engine.evaluate("cdrp", facts).decided == first
+
+
+def test_two_chats_answers_never_mix_even_when_interleaved(rules: DVRules) -> None:
+    generous = _cdrp_full(rules)
+    sparse = {"advocacy_service_independent": False, "councillor_dv_lead": True}
+    alone_a = rules.assess("cdrp", generous).model_dump()
+    alone_b = rules.assess("cdrp", sparse).model_dump()
+    for _ in range(50):
+        assert rules.assess("cdrp", generous).model_dump() == alone_a
+        assert rules.assess("cdrp", sparse).model_dump() == alone_b
+
+
+def test_an_exception_inside_a_rule_action_is_raised_not_swallowed(rules: DVRules) -> None:
+    class Failing(RulesEngine):
+        def _action(self, name: str) -> Any:
+            def explode(c: Any) -> None:
+                raise RuntimeError("boom")
+            return explode
+
+    engine = Failing(rules.kb, rules.params)
+    facts = build_facts(rules.kb, "minimum-standards", {"staff_training": True})
+    with pytest.raises(EngineError, match="boom"):
+        engine.evaluate("minimum-standards", facts)
+
+
+def test_answers_no_rule_looks_at_are_accepted_without_error(tmp_path: Path) -> None:
+    kb = load_knowledge(_write_kb(tmp_path, [
+        {"id": "r.one", "title": "One", "when": {"answer": "q0", "is": True}}]))
+    rules = DVRules(kb)
+    result = rules.assess("demo", {"q1": True, "q2": False})  # q1, q2 feed no rule
+    assert result.requirements[0].status == "unknown"
+
+
+def test_two_ways_of_proving_one_outcome_yield_it_once(tmp_path: Path) -> None:
+    kb = load_knowledge(_write_kb(tmp_path, [
+        {"id": "r.base", "title": "Base", "when": {"answer": "q0", "is": True}},
+        {"id": "r.either", "title": "Either",
+         "when": {"any": [{"item": "r.base"}, {"answer": "q1", "is": True}]}}]))
+    rules = DVRules(kb)
+    result = rules.assess("demo", {"q0": True, "q1": True})  # both alternatives fire
+    assert [r.status for r in result.requirements] == ["met", "met"]
+
+
+def test_a_string_never_reaches_a_numeric_comparison(rules: DVRules) -> None:
+    with pytest.raises(AnswerError, match="advocates_fte"):
+        rules.assess("cdrp", {"advocates_fte": "abc"})
+    with pytest.raises(AnswerError, match="councillor_dv_lead"):
+        rules.assess("cdrp", {"councillor_dv_lead": 1})  # 1 is not yes
+
+
+def test_two_knowledge_bases_coexist_and_start_no_background_threads(tmp_path: Path) -> None:
+    before = threading.active_count()
+    kb = load_knowledge(_write_kb(tmp_path, [
+        {"id": "r.one", "title": "One", "when": {"answer": "q0", "is": True}}]))
+    first, second = DVRules(kb), DVRules(kb)  # same ruleset names, separate private hosts
+    assert first.assess("demo", {"q0": True}).summary == {"met": 1, "total": 1}
+    assert second.assess("demo", {"q0": False}).summary == {"met": 0, "total": 1}
+    assert threading.active_count() == before
+
+
+def test_a_rule_joining_more_than_sixteen_facts_is_refused_at_load(tmp_path: Path) -> None:
+    outcomes = [{"id": f"r.part{i}", "title": f"P{i}", "when": {"answer": "q0", "is": True}}
+                for i in range(17)]
+    outcomes.append({"id": "r.all", "title": "All",
+                     "when": {"all": [{"item": f"r.part{i}"} for i in range(17)]}})
+    with pytest.raises(KnowledgeError, match="r.all"):
+        DVRules(load_knowledge(_write_kb(tmp_path, outcomes)))
+
+
+def test_negation_does_not_depend_on_the_order_answers_arrive(tmp_path: Path) -> None:
+    kb = load_knowledge(_write_kb(tmp_path, [
+        {"id": "r.gate", "title": "Gate", "when": {"answer": "q0", "is": True}},
+        {"id": "r.unless", "title": "Unless",
+         "when": {"all": [{"answer": "q1", "is": True}, {"not": {"item": "r.gate"}}]}}]))
+    rules = DVRules(kb)
+    forward = rules.assess("demo", {"q0": True, "q1": True})
+    backward = rules.assess("demo", {"q1": True, "q0": True})
+    assert [r.status for r in forward.requirements] == ["met", "not_met"]
+    assert forward.model_dump() == backward.model_dump()
+
+
+def test_a_changed_answer_leaves_no_stale_outcome(rules: DVRules) -> None:
+    met = rules.assess("minimum-standards", {"staff_training": True})
+    changed = rules.assess("minimum-standards", {"staff_training": False})
+    status = {r.id: r.status for r in changed.requirements}
+    assert {r.id: r.status for r in met.requirements}["ms.staff_training"] == "met"
+    assert status["ms.staff_training"] == "not_met"
+
+
+def test_concurrent_threads_get_the_same_results_as_one_thread(rules: DVRules) -> None:
+    sets = [_cdrp_full(rules), {"advocacy_service_independent": True, "advocates_fte": 3},
+            {"arrest_rate_percent": 64.9}, {}]
+    expected = [rules.assess("cdrp", a).model_dump() for a in sets]
+    wrong: list[int] = []
+
+    def worker(index: int) -> None:
+        for _ in range(40):
+            if rules.assess("cdrp", sets[index]).model_dump() != expected[index]:
+                wrong.append(index)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(sets))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []
+
+
+def test_a_whole_partnership_with_every_service_fits_the_engines_limits(rules: DVRules) -> None:
+    """Every outcome holding at once once overflowed durable_rules' 64-node alpha stack."""
+    result = rules.assess("cdrp", _cdrp_full(rules))
+    assert result.summary == {"level_attained": 3}
+    assert all(lv.percent == 100.0 for lv in result.levels or [])

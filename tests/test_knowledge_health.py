@@ -1,0 +1,200 @@
+"""Knowledge health: the whole knowledge base is cited, consistent, complete and paraphrased."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from dvrules import DVRules
+from dvrules.conditions import leaves
+from dvrules.knowledge import KnowledgeBase
+from dvrules.schema import ItemRef, Pathway
+from dvrules.schema import Test as LeafTest
+
+from .conftest import ROOT, SEEDS
+
+# The only phone numbers shipped knowledge may hold: the national helplines in
+# shared/notes/domain.md, and 999.
+ALLOWED_NUMBERS = {"08082000247", "08088010327", "08009995428", "08088024040", "999"}
+
+
+def _norm(text: str) -> str:
+    text = text.lower().replace("’", "'").replace("‘", "'")
+    text = re.sub(r"[^a-z0-9]+", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@pytest.fixture(scope="module")
+def seed_texts(rules: DVRules) -> dict[str, str]:
+    if not SEEDS.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"{SEEDS} is missing; CI must run with shared/ beside the repository")
+        pytest.skip("source documents (shared/seeds) are not beside this checkout")
+    return {d.id: _norm((SEEDS / d.seed_file).read_text(encoding="utf-8"))
+            for d in rules.kb.documents.values() if d.seed_file}
+
+
+def _all_sources(kb: KnowledgeBase):
+    for coll in (kb.flows, kb.questions, kb.lists, kb.values, kb.outcomes, kb.contacts,
+                 kb.definitions, kb.glossary, kb.parameters):
+        for item in coll.values():
+            yield item.id, item.source
+    for cl in kb.lists.values():
+        for ch in cl.items:
+            if ch.source is not None:
+                yield f"{cl.id}.{ch.id}", ch.source
+    for c in kb.contacts.values():
+        if c.source_statement_source is not None:
+            yield c.id, c.source_statement_source
+    for area, d in kb.directories.items():
+        yield f"directory {area}", d.source
+        for s in d.services:
+            yield s.id, s.source
+
+
+def test_every_cited_section_is_a_heading_found_in_its_document(rules: DVRules,
+                                                                 seed_texts: dict[str, str]) -> None:
+    missing = [f"{item}: {src.document} / {src.section!r}"
+               for item, src in _all_sources(rules.kb)
+               if src.document in seed_texts and _norm(src.section) not in seed_texts[src.document]]
+    assert not missing, "sections not found in the cited document:\n" + "\n".join(missing)
+
+
+def test_every_cited_footnote_exists_in_its_document(rules: DVRules) -> None:
+    if not SEEDS.is_dir():
+        pytest.skip("source documents are not beside this checkout")
+    digits = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")  # mpa writes footnote marks raised
+    raw = {d.id: (SEEDS / d.seed_file).read_text(encoding="utf-8").translate(digits)
+           for d in rules.kb.documents.values() if d.seed_file}
+    missing = [f"{item}: {src.document} footnote {src.footnote}"
+               for item, src in _all_sources(rules.kb)
+               if src.footnote is not None and src.document in raw
+               and not re.search(rf"(?m)^\W*{src.footnote}\s", raw[src.document])]
+    assert not missing, "\n".join(missing)
+
+
+def test_every_cited_document_is_listed(rules: DVRules) -> None:
+    unknown = [f"{item}: {src.document}" for item, src in _all_sources(rules.kb)
+               if src.document not in rules.kb.documents]
+    assert not unknown
+
+
+def test_every_question_is_used_by_an_outcome_a_value_or_another_question(rules: DVRules) -> None:
+    kb = rules.kb
+    used: set[str] = set()
+    for o in kb.outcomes.values():
+        for leaf in leaves(o.when):
+            if isinstance(leaf, LeafTest):
+                used.update(kb.value_inputs(leaf.subject))
+        if isinstance(o, Pathway):
+            for rule in o.urgency_rules:
+                used.update(q for leaf in leaves(rule.when) if isinstance(leaf, LeafTest)
+                            for q in kb.value_inputs(leaf.subject))
+    for q in kb.questions.values():  # a gate that decides whether another question is asked
+        if q.ask_when is not None:
+            used.update(i for leaf in leaves(q.ask_when) if isinstance(leaf, LeafTest)
+                        for i in kb.value_inputs(leaf.subject))
+    unused = sorted(set(kb.questions) - used)
+    assert not unused, f"questions that no outcome depends on: {unused}"
+
+
+def test_every_rule_input_is_asked_in_its_flow(rules: DVRules) -> None:
+    kb = rules.kb
+    for o in kb.outcomes.values():
+        for leaf in leaves(o.when):
+            inputs = kb.inputs_of(leaf)
+            assert set(inputs) <= set(kb.flow(o.flow).questions), (o.id, inputs)
+
+
+def test_every_outcome_reference_stays_within_its_flow(rules: DVRules) -> None:
+    for o in rules.kb.outcomes.values():
+        for leaf in leaves(o.when):
+            if isinstance(leaf, ItemRef):
+                assert rules.kb.outcomes[leaf.item].flow == o.flow
+
+
+def test_the_core_counts_match_the_source_documents(rules: DVRules) -> None:
+    stats = rules.kb.stats()
+    assert stats["minimum-standards"]["requirements"] == 9
+    assert stats["cdrp"]["by_level"] == {1: 12, 2: 21, 3: 17}
+    assert stats["bvpi225"]["requirements"] == 11
+    assert stats["bvpi225"]["monitoring"] == 4
+    assert stats["lists"]["cdrp.strategic_plans"] == 18
+
+
+def test_public_answer_ids_are_kept(rules: DVRules) -> None:
+    ms = ["posters_in_public_areas", "information_in_three_languages_or_formats",
+          "website_information", "staff_training", "dv_personnel_policy",
+          "public_role_statement", "named_lead_in_job_description",
+          "response_monitoring_and_data_sharing", "partnership_developments_communicated"]
+    assert rules.kb.flow("minimum-standards").questions == ms
+    bvpi = ["directory_of_services", "refuge_places", "population", "dv_coordinator_funded",
+            "multi_agency_strategy", "forum_meetings_per_year", "info_sharing_protocol_agreed",
+            "sanctuary_scheme", "repeat_homelessness_reduced", "tenancy_dv_eviction_clause",
+            "education_pack", "training_groups", "district_council", "households",
+            "senior_officer_designated", "sanctuary_with_neighbouring_authority"]
+    assert set(bvpi) <= set(rules.kb.flow("bvpi225").questions)
+    mains = [q for q in rules.kb.flow("bvpi225").questions if q in bvpi[:12]]
+    assert mains == bvpi[:12], "BVPI 225 questions one to eleven are asked in order"
+    cdrp = ["advocacy_service_independent", "advocates_fte", "bvpi225_score",
+            "arrest_rate_percent", "plans_integrating_dv", "contact_centre", "sdvc",
+            "dv_coordinator", "snapshot_surgeries", "snapshot_ae",
+            "perpetrator_referral_routes_respect"]
+    assert set(cdrp) <= set(rules.kb.flow("cdrp").questions)
+
+
+def _knowledge_text(root: Path) -> str:
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(root.rglob("*.yaml")))
+
+
+def test_no_phone_number_beyond_the_national_helplines() -> None:
+    text = _knowledge_text(ROOT / "knowledge")
+    numbers = {re.sub(r"\D", "", m) for m in re.findall(r"(?:\+44 ?|\b0)\d[\d ]{8,12}\d", text)}
+    numbers |= {m for m in re.findall(r"\b999\b", text)}
+    assert numbers <= ALLOWED_NUMBERS, numbers - ALLOWED_NUMBERS
+
+
+def test_every_contact_phone_is_one_the_sources_give(rules: DVRules) -> None:
+    for c in rules.kb.contacts.values():
+        if c.phone:
+            assert re.sub(r"\D", "", c.phone) in ALLOWED_NUMBERS, c.id
+            assert c.last_reviewed, f"{c.id}: a contact with a number needs last_reviewed"
+    for d in rules.kb.directories.values():
+        for s in d.services:
+            if s.contact and s.contact.phone:
+                pytest.fail(f"{s.id}: local phone numbers are only kept when a document gives "
+                            "them; none of the seed documents' numbers are shipped")
+
+
+def test_knowledge_paraphrases_rather_than_copies_the_documents(rules: DVRules,
+                                                                seed_texts: dict[str, str]) -> None:
+    """No run of 14 words is copied from a source document (names and lists excepted)."""
+    corpus = " ".join(seed_texts.values())
+    shingles = set()
+    words = corpus.split()
+    for i in range(len(words) - 13):
+        shingles.add(" ".join(words[i:i + 14]))
+    texts = []
+    kb = rules.kb
+    for q in kb.questions.values():
+        texts += [(q.id, q.text), (q.id, q.help or "")]
+    for o in kb.outcomes.values():
+        texts += [(o.id, o.title), (o.id, getattr(o, "next_step", "") or ""), (o.id, o.help or "")]
+    for d in kb.definitions.values():
+        texts.append((d.id, d.text))
+    copied = []
+    for item, text in texts:
+        w = _norm(text).split()
+        for i in range(len(w) - 13):
+            if " ".join(w[i:i + 14]) in shingles:
+                copied.append(f"{item}: {' '.join(w[i:i + 14])}")
+                break
+    assert not copied, "text copied from a source document:\n" + "\n".join(copied)
+
+
+def test_every_requirement_says_what_to_do_next(rules: DVRules) -> None:
+    for r in (o for o in rules.kb.outcomes.values() if rules.kb.outcome_kind[o.id] == "requirements"):
+        assert len(r.next_step.split()) >= 3, r.id
