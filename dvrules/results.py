@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from dvrules.answers import Answer, _fmt, round_half_up
 from dvrules.conditions import explain, open_inputs, threshold
@@ -38,8 +38,13 @@ class Cited(BaseModel):
     source: dict[str, Any]
 
 
+def _omit_none() -> Any:
+    """A field left out of the JSON when it does not apply (e.g. levels outside CDRP)."""
+    return Field(default=None, exclude_if=lambda v: v is None)
+
+
 class RequirementResult(Cited):
-    level: int | None = None
+    level: int | None = _omit_none()
     status: StatusWord
     because: list[str]
     questions: list[str]  # the questions that would decide an unknown requirement
@@ -55,8 +60,8 @@ class LevelResult(BaseModel):
 
 class GapResult(Cited):
     next_step: str
-    status: StatusWord | None = None
-    level: int | None = None
+    status: StatusWord | None = _omit_none()
+    level: int | None = _omit_none()
     because: list[str] = []
 
 
@@ -78,8 +83,8 @@ class AssessmentResult(BaseModel):
     knowledge_version: str
     summary: dict[str, Any]
     requirements: list[RequirementResult]
-    levels: list[LevelResult] | None = None
-    monitoring: list[RequirementResult] | None = None
+    levels: list[LevelResult] | None = _omit_none()
+    monitoring: list[RequirementResult] | None = _omit_none()
     gaps: list[GapResult]
     next_steps: list[NextStep]
 

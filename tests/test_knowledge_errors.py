@@ -1,0 +1,109 @@
+"""A broken knowledge file is refused with a message naming the file and the item."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dvrules import KnowledgeError, load_knowledge
+
+SOURCE = {"document": "ldvs2", "section": "Level one"}
+
+
+def _question(**extra: Any) -> dict[str, Any]:
+    return {"id": "q_one", "text": "Is it so?", "type": "yes_no", "source": SOURCE, **extra}
+
+
+def _requirement(**extra: Any) -> dict[str, Any]:
+    return {"id": "demo.one", "flow": "demo", "title": "One", "next_step": "Do it.",
+            "when": {"answer": "q_one", "is": True}, "source": SOURCE, **extra}
+
+
+def _kb(tmp_path: Path, questions: list[Any] | None = None,
+        requirements: list[Any] | None = None, extra_file: str | None = None) -> Path:
+    root = tmp_path / "kb"
+    root.mkdir()
+    (root / "sources.yaml").write_text(yaml.safe_dump(
+        {"documents": [{"id": "ldvs2", "title": "t", "publisher": "p"}]}))
+    questions = questions if questions is not None else [_question()]
+    (root / "demo.yaml").write_text(yaml.safe_dump({
+        "flows": [{"id": "demo", "title": "Demo", "questions": [q["id"] for q in questions],
+                   "summary": {"kind": "count"}, "source": SOURCE}],
+        "questions": questions,
+        "requirements": requirements if requirements is not None else [_requirement()]}))
+    if extra_file:
+        (root / "extra.yaml").write_text(extra_file)
+    return root
+
+
+def test_a_valid_knowledge_base_loads(tmp_path: Path) -> None:
+    kb = load_knowledge(_kb(tmp_path))
+    assert list(kb.outcomes) == ["demo.one"]
+
+
+def test_an_unknown_key_names_the_file_item_and_key(tmp_path: Path) -> None:
+    with pytest.raises(KnowledgeError) as err:
+        load_knowledge(_kb(tmp_path, requirements=[_requirement(treshold=3)]))
+    assert "demo.yaml" in str(err.value)
+    assert "demo.one" in str(err.value) and "treshold" in str(err.value)
+
+
+def test_a_duplicate_id_names_both_files(tmp_path: Path) -> None:
+    extra = yaml.safe_dump({"requirements": [_requirement()]})
+    with pytest.raises(KnowledgeError) as err:
+        load_knowledge(_kb(tmp_path, extra_file=extra))
+    assert "demo.one" in str(err.value) and "duplicate" in str(err.value)
+    assert "extra.yaml" in str(err.value) and "demo.yaml" in str(err.value)
+
+
+def test_a_duplicate_yaml_key_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(KnowledgeError, match="extra.yaml.*duplicate key 'title'"):
+        load_knowledge(_kb(tmp_path, extra_file="definitions:\n- id: defn.a\n  title: A\n"
+                                                "  title: B\n  text: x\n  source: {document: ldvs2, section: s}\n"))
+
+
+def test_a_dangling_reference_names_the_item(tmp_path: Path) -> None:
+    req = _requirement(when={"all": [{"answer": "q_one", "is": True}, {"item": "demo.missing"}]})
+    with pytest.raises(KnowledgeError, match=r"demo.yaml: demo.one: refers to unknown item 'demo.missing'"):
+        load_knowledge(_kb(tmp_path, requirements=[req]))
+
+
+def test_a_missing_source_names_the_item(tmp_path: Path) -> None:
+    req = _requirement()
+    del req["source"]
+    with pytest.raises(KnowledgeError) as err:
+        load_knowledge(_kb(tmp_path, requirements=[req]))
+    assert "demo.one" in str(err.value) and "source" in str(err.value)
+
+
+def test_a_source_document_not_in_sources_yaml_is_refused(tmp_path: Path) -> None:
+    req = _requirement(source={"document": "nowhere", "section": "x"})
+    with pytest.raises(KnowledgeError, match="demo.one: source document 'nowhere'"):
+        load_knowledge(_kb(tmp_path, requirements=[req]))
+
+
+def test_a_test_that_does_not_fit_its_question_is_refused(tmp_path: Path) -> None:
+    req = _requirement(when={"answer": "q_one", "at_least": 3})
+    with pytest.raises(KnowledgeError, match="demo.one: test on 'q_one' \\(yes_no\\)"):
+        load_knowledge(_kb(tmp_path, requirements=[req]))
+
+
+def test_a_question_in_no_flow_is_refused(tmp_path: Path) -> None:
+    extra = yaml.safe_dump({"questions": [_question(id="q_orphan")]})
+    with pytest.raises(KnowledgeError, match="q_orphan: question is in no flow"):
+        load_knowledge(_kb(tmp_path, extra_file=extra))
+
+
+def test_a_cycle_of_item_references_is_refused(tmp_path: Path) -> None:
+    reqs = [_requirement(id="demo.a", when={"item": "demo.b"}),
+            _requirement(id="demo.b", when={"item": "demo.a"})]
+    with pytest.raises(KnowledgeError, match="cycle"):
+        load_knowledge(_kb(tmp_path, requirements=reqs))
+
+
+def test_malformed_yaml_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(KnowledgeError, match="extra.yaml: not valid YAML"):
+        load_knowledge(_kb(tmp_path, extra_file="questions: [unclosed"))
