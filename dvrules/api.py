@@ -15,9 +15,10 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from dvrules.answers import Answer, AnswerError, allowed, build_facts, check_answers
-from dvrules.conditions import evaluate, open_inputs
+from dvrules.conditions import evaluate, leaves, open_inputs
 from dvrules.engine import Evaluation, RulesEngine, evaluable
 from dvrules.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
+from dvrules.schema import ItemRef
 from dvrules.results import Explainer, Result, assessment_result, cite, referral_result
 
 
@@ -64,26 +65,59 @@ class DVRules:
         self.area = area
         self.params = self.kb.params(area)
         self.engine = RulesEngine(self.kb, self.params)
+        # Caches of what depends only on the knowledge (read-only once loaded and compiled).
+        self._evaluable: dict[str, list[tuple[str, Any]]] = {}
+        self._inputs: dict[tuple[str, str], list[str]] = {}
+        self._ask_when_on_answers: dict[str, bool] = {}
 
     # ------------------------------------------------------------------ answers -> facts
 
     def effective_answers(self, flow: str, answers: Mapping[str, Answer]) -> dict[str, Answer]:
         """Answers whose question is still asked: a later change can make one moot."""
         kept: dict[str, Answer] = {}
+        known: dict[str, Answer] = {}  # what build_facts(kept) holds for answer ids
         for qid in self.kb.flow(flow).questions:
             if qid not in answers:
                 continue
             q = self.kb.questions[qid]
             if q.ask_when is not None:
-                facts = build_facts(self.kb, flow, kept)
+                # A condition on answers only reads what ``known`` holds; one on a derived
+                # value needs the values computed.
+                facts = known if self._on_answers(q) else build_facts(self.kb, flow, kept)
                 if evaluate(q.ask_when, facts, self.params, _unknown) is False:
                     continue
             kept[qid] = answers[qid]
+            if answers[qid] is not None:
+                known[qid] = answers[qid]
         return kept
 
     def evaluate(self, flow: str, answers: Mapping[str, Answer]) -> tuple[dict[str, Any], Evaluation]:
-        facts = build_facts(self.kb, flow, self.effective_answers(flow, answers))
-        return facts, self.engine.evaluate(flow, facts)
+        _, facts, ev = self._evaluate(flow, answers)
+        return facts, ev
+
+    def _evaluate(self, flow: str, answers: Mapping[str, Answer]
+                  ) -> tuple[dict[str, Answer], dict[str, Any], Evaluation]:
+        kept = self.effective_answers(flow, answers)
+        facts = build_facts(self.kb, flow, kept)
+        return kept, facts, self.engine.evaluate(flow, facts)
+
+    def _on_answers(self, q: Any) -> bool:
+        """Whether a question's ``ask_when`` tests answers (and item references) only."""
+        if q.id not in self._ask_when_on_answers:
+            self._ask_when_on_answers[q.id] = all(
+                isinstance(leaf, ItemRef) or leaf.answer is not None for leaf in leaves(q.ask_when))
+        return self._ask_when_on_answers[q.id]
+
+    def _conditions(self, flow: str) -> list[tuple[str, Any]]:
+        if flow not in self._evaluable:
+            self._evaluable[flow] = evaluable(self.kb, flow)
+        return self._evaluable[flow]
+
+    def _inputs_of(self, leaf: Any) -> list[str]:
+        key = ("item", leaf.item) if isinstance(leaf, ItemRef) else ("value", leaf.subject)
+        if key not in self._inputs:
+            self._inputs[key] = self.kb.inputs_of(leaf)
+        return list(self._inputs[key])
 
     # ------------------------------------------------------------------ public API
 
@@ -94,8 +128,8 @@ class DVRules:
         """
         self.kb.flow(flow)
         valid = dict(answers) if checked else check_answers(self.kb, flow, answers)
-        facts, ev = self.evaluate(flow, valid)
-        ex = Explainer(self.kb, self.effective_answers(flow, valid), facts, self.params, ev)
+        kept, facts, ev = self._evaluate(flow, valid)
+        ex = Explainer(self.kb, kept, facts, self.params, ev)
         if self.kb.flow(flow).summary.kind == "referral":
             return referral_result(self.kb, flow, ex, self.area)
         return assessment_result(self.kb, flow, ex)
@@ -120,9 +154,9 @@ class DVRules:
         """Unanswered questions that could still change an outcome, in asking order."""
         facts, ev = self.evaluate(flow, answers)
         wanted: set[str] = set()
-        for key, cond in evaluable(self.kb, flow):
+        for key, cond in self._conditions(flow):
             if ev.status(key) is None:
-                wanted.update(open_inputs(cond, facts, self.params, ev.status, self.kb.inputs_of))
+                wanted.update(open_inputs(cond, facts, self.params, ev.status, self._inputs_of))
         # A wanted question behind an undecided gate (``ask_when``) makes the gate wanted too.
         pending = list(wanted)
         while pending:
@@ -156,8 +190,8 @@ class DVRules:
         item = self.kb.outcomes.get(item_id)
         if item is None or item.flow != flow:
             raise KnowledgeError(f"{item_id}: no such item in flow {flow}")
-        facts, ev = self.evaluate(flow, valid)
-        ex = Explainer(self.kb, self.effective_answers(flow, valid), facts, self.params, ev)
+        kept, facts, ev = self._evaluate(flow, valid)
+        ex = Explainer(self.kb, kept, facts, self.params, ev)
         holds = ev.status(item_id)
         return {
             "id": item.id, "title": item.title, "kind": self.kb.outcome_kind[item.id],

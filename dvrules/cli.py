@@ -89,6 +89,15 @@ def _read_answers(path: str) -> dict[str, Any]:
     return data
 
 
+def _known_ids(rules: DVRules, flow: str, data: dict[str, Any]) -> None:
+    """Refuse an answer id the flow does not ask, saying where the allowed ids are listed."""
+    asked = rules.kb.flow(flow).questions
+    for qid in data:
+        if qid not in asked:
+            fail(f"{qid}: no such question in flow {flow}; the answer ids are listed by: "
+                 f"dvrules questions {flow}")
+
+
 AREA = typer.Option(None, "--area", envvar="DVRULES_AREA",
                     help="Local service directory to list local contacts from.")
 
@@ -101,6 +110,7 @@ def assess(flow: str, answers: str = typer.Option(..., "--answers", help="JSON f
     rules = _rules(area)
     _flow(rules, flow)
     data = _read_answers(answers)
+    _known_ids(rules, flow, data)
     try:
         result = rules.assess(flow, data)
     except AnswerError as exc:
@@ -136,6 +146,7 @@ def explain(flow: str, item_id: str, answers: str = typer.Option(..., "--answers
     rules = _rules(None)
     _flow(rules, flow)
     data = _read_answers(answers)
+    _known_ids(rules, flow, data)
     try:
         info = rules.explain(flow, data, item_id)
     except (AnswerError, KnowledgeError) as exc:
@@ -225,7 +236,7 @@ def chat(flow: str, session: Optional[str] = typer.Option(
     title = rules.kb.flow(flow).title
     intro = rules.kb.flow(flow).intro or ""
     console.print(Panel(f"[bold]{escape(title)}[/bold]\n{escape(intro)}\n\n[bold red]{SAFETY}[/bold red]\n"
-                        f"{PRIVACY}\n\n{COMMANDS}", title="dvrules"))
+                        f"{PRIVACY}\n\n{escape(COMMANDS)}", title="dvrules"))
     answered = s.progress()["answered"]
     console.print(f"Case code [bold]{escape(code)}[/bold]"
                   + (f": resuming, {answered} answered." if answered else ".")
@@ -252,7 +263,7 @@ def _chat_loop(rules: DVRules, s: Session) -> None:
             console.print(f"Stopped. Resume with: dvrules chat {s.flow} --session {s.id}")
             return
         if command == "help":
-            console.print(f"[bold red]{SAFETY}[/bold red] {PRIVACY}\n{COMMANDS}")
+            console.print(f"[bold red]{SAFETY}[/bold red] {PRIVACY}\n{escape(COMMANDS)}")
         elif command == "back":
             try:
                 s.back()
@@ -299,7 +310,7 @@ def _show_question(q: QuestionView) -> None:
 
 def _show_result(result: Result) -> None:
     console.print()
-    console.print(Panel(escape(render(result)), title=headline(result)))
+    console.print(Panel(escape(render(result).rstrip("\n")), title=headline(result)))
     console.print(f"[bold red]{SAFETY}[/bold red]")
 
 

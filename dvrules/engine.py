@@ -1,15 +1,18 @@
 """The durable_rules engine: knowledge conditions compiled to rulesets on a private host.
 
 Design (see the project's durable_rules note): answers, not engine state, are kept; every
-evaluation opens a fresh session with an internal sid, asserts the answers one by one, lets the
-rules chain (answers -> outcome facts -> outcomes that refer to them), reads what the actions
-derived, checks for swallowed exceptions, and deletes the session. So there is never more than
-one live session, chat ids never reach the engine, and a changed answer can leave nothing stale.
+evaluation asserts the answers one by one into an internal engine session, lets the rules chain
+(answers -> outcome facts -> outcomes that refer to them), reads what the actions derived,
+checks for swallowed exceptions, and retracts every fact it asserted, so the session is empty
+again (deleting it instead crashes durable_rules; see ``RulesEngine._run_once``). So at most
+one engine session per ruleset is in use, chat ids never reach the engine, and a changed answer
+can leave nothing stale.
 
-Each answer is its own small fact. Each outcome's condition is compiled twice, as the rules that prove it *holds* and the rules
-that prove it *fails*; an outcome proved neither way is unknown (Kleene logic, no ``none()``
-negation, which durable_rules evaluates in arrival order). Alternatives that join other
-outcomes become one rule each (disjunctive normal form), at most 16 facts per rule.
+Each answer is its own small fact. Each outcome's condition is compiled twice, as the rules
+that prove it *holds* and the rules that prove it *fails*; an outcome proved neither way is
+unknown (Kleene logic, no ``none()`` negation, which durable_rules evaluates in arrival order).
+Alternatives that join other outcomes become one rule each (disjunctive normal form), at most
+16 facts per rule.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ warnings.filterwarnings("ignore", category=DeprecationWarning, module="durable.e
 
 MAX_ALTERNATIVES = 64
 MAX_JOIN = 16  # durable_rules fails at run time (error 304) beyond this
+SESSIONS_PER_HOST = 512  # well under durable_rules' 1,024 live sessions per ruleset
 
 
 class EngineError(RuntimeError):
@@ -182,31 +186,49 @@ class RulesEngine:
         self.params = dict(kb.params() if params is None else params)
         self._lock = threading.Lock()
         self._emitted: dict[str, dict[str, bool]] = {}
-        self._sid = itertools.count(1)
-        self._host = _PrivateHost(self._action)
+        self._asserted: list[dict[str, Any]] = []
+        self._sid_counter = itertools.count(1)
+        self._sid = f"s{next(self._sid_counter)}"
+        self._sessions_used = 0
+        self._joining: frozenset[str] | set[str] = frozenset()
         definitions = {}
         for flow in kb.flows:
             rules = compile_flow(kb, flow, self.params)
             if rules:
                 definitions[_ruleset_name(flow)] = rules
+        self._definitions = definitions
         self.rule_count = sum(len(r) for r in definitions.values())
-        self._host.set_rulesets(copy.deepcopy(definitions))  # set_rulesets mutates its input
+        # Per flow, the answer facts (by ``q``) and outcome ids some rule joins: any other fact
+        # would match no rule, so asserting it only raises MessageNotHandledException.
+        self._tested = {flow: _tested_subjects(rules) for flow, rules in
+                        ((f, definitions.get(_ruleset_name(f), {})) for f in kb.flows)}
+        self._joined = {flow: self._referenced(flow) for flow in kb.flows}
+        self._host = self._build_host()
         self._flows_with_rules = {f for f in kb.flows if _ruleset_name(f) in definitions}
+
+    def _build_host(self) -> "_PrivateHost":
+        host = _PrivateHost(self._action)
+        host.set_rulesets(copy.deepcopy(self._definitions))  # set_rulesets mutates its input
+        return host
 
     def _action(self, name: str) -> Any:
         key, _, holds_text = name.rpartition("|")
         holds = holds_text == "True"
-        emitted = self._emitted
+        emitted, asserted = self._emitted, self._asserted
 
         def derive(c: Any) -> None:
             seen = emitted[c.s.sid]
             if key in seen:  # a second alternative proved the same thing
                 return
             seen[key] = holds
+            if key not in self._joining:  # no rule refers to this outcome: recorded in ``seen``
+                return
+            fact = {"t": "outcome", "id": key, "holds": holds, "sid": c.s.sid}
             try:
-                c.assert_fact({"t": "outcome", "id": key, "holds": holds})
+                c.assert_fact(fact)
+                asserted.append(fact)
             except durable_engine.MessageNotHandledException:
-                pass  # no rule refers to this outcome; it is recorded in ``seen``
+                pass  # no rule joins this value of the outcome; it is recorded in ``seen``
 
         return derive
 
@@ -222,37 +244,74 @@ class RulesEngine:
         raise EngineError("the rules engine lost a derived fact twice; result refused")
 
     def _run_once(self, flow: str, facts: Mapping[str, Any]) -> dict[str, bool] | None:
+        """One evaluation in the engine session ``self._sid``, emptied again afterwards.
+
+        durable_rules' ``delete_state`` frees memory twice when a fact still waits in a join
+        (reproduced: assert one half of a two-fact rule, delete the state, abort), so sessions
+        are never deleted: every fact asserted here, answers and derived outcomes alike, is
+        retracted before returning, leaving the one session empty for the next evaluation.
+        After any failure the session is abandoned for a fresh one.
+        """
         ruleset = _ruleset_name(flow)
-        sid = f"e{next(self._sid)}"
+        sid = self._sid
         self._emitted[sid] = {}
-        started = False
+        self._asserted.clear()
+        self._joining = referenced = self._joined[flow]
+        tested = self._tested[flow]
+        clean = False
         try:
             for fact in answer_facts(self.kb, facts):  # one at a time: see the note on batches
+                if fact["q"] not in tested:
+                    continue  # no rule looks at this answer
                 fact["sid"] = sid
                 try:
                     self._host.assert_fact(ruleset, fact)
-                    started = True
+                    self._asserted.append(fact)
                 except durable_engine.MessageNotHandledException:
                     pass  # no rule looks at this answer
                 except durable_engine.MessageObservedException:
-                    return None  # a false duplicate (#376): evaluate again under a new sid
-            if not started:  # no session was created: nothing can have been derived
+                    return None  # a false duplicate (#376): evaluate again in a fresh session
+            if not self._asserted:  # nothing was stored: nothing can have been derived
+                clean = True
                 return {}
             state = self._host.get_state(ruleset, sid)
             if state.get("exception"):
                 raise EngineError(f"a rule action failed: {state['exception']}")
-            stored = self._host.get_facts(ruleset, sid)
+            decided = self._emitted[sid]
+            joined = [k for k in decided if k in referenced]
+            stored = self._host.get_facts(ruleset, sid) if joined else []
+            # A derived fact durable_rules dropped as a false duplicate (#376) would starve the
+            # rules that join it; detect it and let the caller evaluate once more.
+            stored_ids = {f.get("id") for f in stored if f.get("t") == "outcome"}
+            if any(k not in stored_ids for k in joined):
+                return None
+            clean = True
+            return decided
         finally:
-            decided = self._emitted.pop(sid)
-            if started:
-                self._host.delete_state(ruleset, sid)
-        # A derived fact that durable_rules dropped as a false duplicate (#376) would starve the
-        # rules that join it; detect it and let the caller evaluate once more.
-        stored_ids = {f.get("id") for f in stored if f.get("t") == "outcome"}
-        referenced = self._referenced(flow)
-        if any(k in referenced and k not in stored_ids for k in decided):
-            return None
-        return decided
+            self._emitted.pop(sid, None)
+            if clean:
+                clean = self._empty(ruleset)
+            if not clean:
+                self._new_session()
+
+    def _empty(self, ruleset: str) -> bool:
+        """Retract everything this evaluation asserted; False if the engine refused."""
+        try:
+            for fact in reversed(self._asserted):
+                self._host.retract_fact(ruleset, fact)
+        except Exception:  # noqa: BLE001 - any refusal means the session is no longer clean
+            return False
+        finally:
+            self._asserted.clear()
+        return True
+
+    def _new_session(self) -> None:
+        """Move to a fresh engine session; rebuild the host before its session cap is near."""
+        self._sessions_used += 1
+        if self._sessions_used >= SESSIONS_PER_HOST:
+            self._host = self._build_host()
+            self._sessions_used = 0
+        self._sid = f"s{next(self._sid_counter)}"
 
     def _referenced(self, flow: str) -> set[str]:
         cache = self.__dict__.setdefault("_ref_cache", {})
@@ -260,6 +319,16 @@ class RulesEngine:
             cache[flow] = {leaf.item for _, cond in evaluable(self.kb, flow)
                            for leaf in _refs(cond)}
         return cache[flow]
+
+
+def _tested_subjects(rules: Mapping[str, Any]) -> frozenset[str]:
+    """The answer ids (``q``) that some rule of a compiled ruleset tests."""
+    subjects = set()
+    for rule in rules.values():
+        for pattern in rule["all"]:
+            for parts in pattern.values():
+                subjects.update(p["q"] for p in parts["$and"] if "q" in p)
+    return frozenset(subjects)
 
 
 def _refs(cond: Condition) -> list[ItemRef]:

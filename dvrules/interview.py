@@ -18,7 +18,7 @@ from dvrules.api import DVRules, QuestionView
 from dvrules.results import Result
 from dvrules.store import SessionStore
 
-SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 
 
 class SessionError(ValueError):
@@ -30,8 +30,9 @@ class Session:
 
     def __init__(self, rules: DVRules, flow: str, session_id: str,
                  store: SessionStore | None = None):
-        if not SESSION_ID.match(session_id):
-            raise SessionError("a session id is 1-64 letters, digits or . _ : - (no names)")
+        if not SESSION_ID.fullmatch(session_id):
+            raise SessionError("a session id is 1-64 letters, digits or . _ : -, starting with a letter "
+                               "or digit (no names)")
         rules.kb.flow(flow)
         self.rules, self.flow, self.id, self.store = rules, flow, session_id, store
         self._memory: dict[str, Any] | None = None
@@ -44,7 +45,8 @@ class Session:
     def _record(self) -> dict[str, Any]:
         record = self.store.load(self.id) if self.store is not None else self._memory
         if not record:
-            record = {"id": self.id, "created": time.time(), "flows": {}}
+            # The id is not stored: the store keys files by its hash, so it is never on disk.
+            record = {"created": time.time(), "flows": {}}
         record.setdefault("flows", {}).setdefault(
             self.flow, {"answers": {}, "history": [], "prefilled": {}, "completed": False})
         record["current"] = self.flow
@@ -89,13 +91,18 @@ class Session:
         """Copy a figure from another flow's finished assessment in this session."""
         for qid in self.rules.kb.flow(self.flow).questions:
             q = self.rules.kb.questions[qid]
-            if q.prefill is None or qid in state["answers"]:
-                continue
+            if q.prefill is None or (qid in state["answers"] and qid not in state["prefilled"]):
+                continue  # a person's own answer wins; a copied figure is refreshed
             other, _, key = q.prefill.partition(".")
             done = flows.get(other)
             if not done or not done.get("completed"):
                 continue
-            value = self.rules.assess(other, done["answers"], checked=True).summary.get(key)  # type: ignore[union-attr]
+            result = self.rules.assess(other, done["answers"], checked=True)
+            if any(r.status == "unknown" for r in getattr(result, "requirements", [])):
+                continue  # a figure resting on "don't know" answers would pass unknown off as known
+            value = result.summary.get(key)
+            if value is None:
+                continue
             state["answers"][qid] = check_answer(self.rules.kb, qid, value)
             state["prefilled"][qid] = other
 
@@ -155,6 +162,12 @@ class Session:
                 "dont_know": sum(1 for v in answers.values() if v is None),
                 "remaining": len(self.rules.wanted_questions(self.flow, answers)),
                 "prefilled": sorted(self._state()["prefilled"])}
+
+    def leave(self) -> None:
+        """Stop working on this flow for now: answers are kept, ``current_flow`` gives None."""
+        edit = self._edit()
+        with edit:
+            edit.record["current"] = None
 
     def forget(self) -> None:
         """Erase everything stored for this session id, now."""

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 DOTTED_ID = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$"
 ANSWER_ID = r"^[a-z][a-z0-9_]*$"
+CHOICE_ID = r"^[a-z0-9][a-z0-9_]*$"  # public choice ids such as 16_17 start with a digit
 
 
 class Strict(BaseModel):
@@ -136,7 +137,7 @@ Not.model_rebuild()
 
 
 class Choice(Strict):
-    id: str = Field(pattern=ANSWER_ID)
+    id: str = Field(pattern=CHOICE_ID)
     label: str
     source: Source | None = None
 

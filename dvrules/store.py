@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,10 +57,18 @@ class AtomicJSONStorage(Storage):
             return None
         if not text.strip():
             return None
+        damaged = StoreError(f"session file {self.path.name} is damaged; it was left as it is")
         try:
-            return json.loads(text)
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise StoreError(f"session file {self.path.name} is damaged; it was left as it is") from exc
+            raise damaged from exc
+        # Valid JSON of the wrong shape is damage too (TinyDB would fail on it with a TypeError).
+        if not isinstance(data, dict) or not all(
+                isinstance(table, dict) and all(
+                    isinstance(doc, dict) and str(doc_id).isdigit() for doc_id, doc in table.items())
+                for table in data.values()):
+            raise damaged
+        return data
 
     def write(self, data: dict[str, Any]) -> None:
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".json")
@@ -92,8 +101,13 @@ class TinyDBStore:
         self.directory = Path(directory) if directory is not None else default_store_dir()
         env_ttl = os.environ.get("DVRULES_SESSION_TTL_DAYS")
         if ttl_seconds is None:
-            ttl_seconds = float(env_ttl) * 86400 if env_ttl else DEFAULT_TTL_SECONDS
+            try:
+                ttl_seconds = float(env_ttl) * 86400 if env_ttl else DEFAULT_TTL_SECONDS
+            except ValueError:
+                raise StoreError(
+                    f"DVRULES_SESSION_TTL_DAYS: {env_ttl!r} is not a number of days") from None
         self.ttl_seconds = ttl_seconds
+        self._local = threading.local()  # session ids whose lock this thread holds
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
@@ -103,30 +117,56 @@ class TinyDBStore:
         digest = hashlib.sha256(session_id.encode("utf-8")).hexdigest()[:40]
         return self.directory / f"{digest}.json"
 
+    def _held(self) -> set[str]:
+        held = getattr(self._local, "ids", None)
+        if held is None:
+            held = self._local.ids = set()
+        return held
+
     @contextlib.contextmanager
     def locked(self, session_id: str) -> Iterator[None]:
-        """Hold the session's lock across a read-modify-write (also across processes)."""
-        lock_path = self._path(session_id).with_suffix(".lock")
-        with open(lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        """Hold the session's lock across a read-modify-write (also across processes).
 
-    def load(self, session_id: str) -> dict[str, Any] | None:
+        Re-entrant within a thread, so ``load`` and ``delete`` may be called under it.
+        """
+        with self._locked(session_id):
+            yield
+
+    @contextlib.contextmanager
+    def _locked(self, session_id: str) -> Iterator[bool]:
+        """Yields ``True`` for the outermost holder (who may erase the lock file last)."""
+        held = self._held()
+        if session_id in held:
+            yield False
+            return
+        with _lock_file(self._path(session_id).with_suffix(".lock")):
+            held.add(session_id)
+            try:
+                yield True
+            finally:
+                held.discard(session_id)
+
+    def _expired(self, record: dict[str, Any]) -> bool:
+        return time.time() - record.get("updated", 0) > self.ttl_seconds
+
+    def _read(self, session_id: str) -> dict[str, Any] | None:
         path = self._path(session_id)
         if not path.exists():
             return None
         db = TinyDB(str(path), storage=AtomicJSONStorage)
         docs = db.table(self.TABLE).all()
-        if not docs:
-            return None
-        record = dict(docs[0])
-        if time.time() - record.get("updated", 0) > self.ttl_seconds:
-            self.delete(session_id)
-            return None
-        return record
+        return dict(docs[0]) if docs else None
+
+    def load(self, session_id: str) -> dict[str, Any] | None:
+        record = self._read(session_id)
+        if record is None or not self._expired(record):
+            return record
+        with self._locked(session_id) as outermost:
+            record = self._read(session_id)  # another process may have saved it meanwhile
+            if record is None or not self._expired(record):
+                return record
+            self._erase(session_id, lock_file=outermost)
+        return None
 
     def save(self, session_id: str, record: dict[str, Any]) -> None:
         record = {**record, "updated": time.time()}
@@ -135,28 +175,73 @@ class TinyDBStore:
         db.table(self.TABLE).upsert(Document(record, doc_id=1))
 
     def delete(self, session_id: str) -> bool:
+        with self._locked(session_id) as outermost:
+            return self._erase(session_id, lock_file=outermost)
+
+    def _erase(self, session_id: str, lock_file: bool) -> bool:
+        """Remove the session file; the lock file only when nothing else happens under the lock.
+
+        A lock file is unlinked only as the last act of its outermost holder: a process that
+        was waiting on it then finds it gone and locks the new one (see ``_lock_file``).
+        """
         path = self._path(session_id)
         existed = path.exists()
-        for p in (path, path.with_suffix(".lock")):
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
+        path.unlink(missing_ok=True)
+        if lock_file:
+            path.with_suffix(".lock").unlink(missing_ok=True)
         return existed
+
+    def _files(self) -> Iterator[Path]:
+        """Session files, not the temporary files of writes in progress."""
+        return (p for p in self.directory.glob("*.json") if not p.name.startswith(".tmp-"))
 
     def purge_expired(self) -> int:
         """Erase every session not touched within the time to live; returns how many."""
         removed = 0
-        now = time.time()
-        for path in self.directory.glob("*.json"):
-            try:
-                updated = json.loads(path.read_text())[self.TABLE]["1"].get("updated", 0)
-            except (OSError, ValueError, KeyError, TypeError):
+        for path in self._files():
+            if not self._file_expired(path):
                 continue
-            if now - updated > self.ttl_seconds:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                    path.with_suffix(".lock").unlink(missing_ok=True)
+            with _lock_file(path.with_suffix(".lock")):
+                if not self._file_expired(path):  # saved again meanwhile
+                    continue
+                path.unlink(missing_ok=True)
+                path.with_suffix(".lock").unlink(missing_ok=True)
                 removed += 1
         return removed
 
+    def _file_expired(self, path: Path) -> bool:
+        try:
+            updated = json.loads(path.read_text())[self.TABLE]["1"].get("updated", 0)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return False  # gone, or damaged: damaged files are left as they are
+        return time.time() - updated > self.ttl_seconds
+
     def count(self) -> int:
-        return sum(1 for _ in self.directory.glob("*.json"))
+        return sum(1 for _ in self._files())
+
+
+@contextlib.contextmanager
+def _lock_file(lock_path: Path) -> Iterator[None]:
+    """An exclusive flock on ``lock_path`` that survives the file being erased and recreated.
+
+    If the file was unlinked while this process waited, the lock it got is on a file nobody
+    else will open again, so it tries again with the file now at that path.
+    """
+    while True:
+        lock = open(lock_path, "a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                current = os.stat(lock_path).st_ino == os.fstat(lock.fileno()).st_ino
+            except FileNotFoundError:
+                current = False
+        except BaseException:
+            lock.close()
+            raise
+        if current:
+            break
+        lock.close()
+    try:
+        yield
+    finally:
+        lock.close()  # closing releases the flock

@@ -6,6 +6,8 @@ temporary folder where an edge needs a rule the shipped knowledge does not have.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -169,3 +171,30 @@ def test_a_whole_partnership_with_every_service_fits_the_engines_limits(rules: D
     result = rules.assess("cdrp", _cdrp_full(rules))
     assert result.summary == {"level_attained": 3}
     assert all(lv.percent == 100.0 for lv in result.levels or [])
+
+
+def test_a_fact_left_waiting_in_a_join_never_crashes_the_process() -> None:
+    """durable_rules' delete_state double-frees when one half of a join is stored; the engine
+    retracts its facts instead. A crash would kill the interpreter, so run it in a child."""
+    code = (
+        "from dvrules import DVRules\n"
+        "r = DVRules()\n"
+        "for _ in range(200):\n"
+        "    r.assess('cdrp', {'advocacy_service_independent': True})\n"
+        "    r.assess('cdrp', {'advocates_fte': 3})\n"
+        "    r.assess('bvpi225', {'refuge_places': 4})\n"
+        "print('survived')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "survived"
+
+
+def test_the_engine_reuses_one_emptied_session(rules: DVRules) -> None:
+    engine = RulesEngine(rules.kb, rules.params)
+    sid = engine._sid
+    facts = build_facts(rules.kb, "cdrp", {"advocacy_service_independent": True})
+    for _ in range(300):
+        engine.evaluate("cdrp", facts)
+    assert engine._sid == sid
+    assert engine._host.get_facts("dvrules_cdrp", sid) == []
