@@ -80,3 +80,17 @@ def _pick(result: dict[str, Any], dotted: str) -> Any:
     if isinstance(value, list) and value and isinstance(value[0], dict) and "id" in value[0]:
         return [v["id"] for v in value]
     return value
+
+
+def test_every_outcome_is_shown_holding_by_some_scenario(rules: DVRules) -> None:
+    """Every requirement, criterion, pathway, action, warning and gap has a scenario in which
+    it holds, and every requirement one in which it is not met."""
+    seen: dict[str, set[str]] = {}
+    for param in CASES:
+        for item, status in (param.values[1]["expect"].get("status") or {}).items():
+            seen.setdefault(item, set()).add(status)
+    never_met = [o.id for o in rules.kb.outcomes.values() if "met" not in seen.get(o.id, set())]
+    never_failed = [o.id for o in rules.kb.outcomes.values()
+                    if rules.kb.outcome_kind[o.id] == "requirements"
+                    and "not_met" not in seen.get(o.id, set())]
+    assert never_met == [] and never_failed == []
