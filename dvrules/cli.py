@@ -23,7 +23,7 @@ from dvrules.answers import AnswerError
 from dvrules.api import DVRules, QuestionView
 from dvrules.interview import Session, SessionError
 from dvrules.knowledge import KnowledgeError
-from dvrules.report import cite_text, headline, render
+from dvrules.report import act_now, cite_text, headline, render
 from dvrules.results import Result
 from dvrules.store import StoreError, TinyDBStore
 
@@ -245,7 +245,13 @@ def chat(flow: str, session: Optional[str] = typer.Option(
 
 
 def _chat_loop(rules: DVRules, s: Session) -> None:
+    alerted: set[str] = set()
     while True:
+        for item_id, title, source in act_now(s.result()):
+            if item_id not in alerted:
+                alerted.add(item_id)
+                console.print(f"[bold red]Act now: {escape(title)}[/bold red] [dim]({escape(source)})[/dim]",
+                              soft_wrap=True)
         q = s.next_question()
         if q is None:
             _show_result(s.result())

@@ -30,6 +30,15 @@ def headline(result: Result) -> str:
     return f"Standards met: {s['met']} of {s['total']}"
 
 
+def act_now(result: Result) -> list[tuple[str, str, str]]:
+    """Referrals to make immediately, as (id, title, citation): a channel shows these the
+    moment they apply, without waiting for the end of the interview."""
+    if not isinstance(result, ReferralResult):
+        return []
+    return [(r.id, r.title, cite_text(r.source)) for r in result.referrals
+            if r.urgency == "immediate"]
+
+
 STATUS_MARK = {"met": "[met]", "not_met": "[not met]", "unknown": "[unknown]"}
 
 
