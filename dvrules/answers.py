@@ -69,7 +69,7 @@ def check_answer(kb: KnowledgeBase, qid: str, value: Any, flow: str | None = Non
     refuse = AnswerError(qid, f"enter {allowed(kb, q)}")
     if q.type == "yes_no":
         if not isinstance(value, bool):
-            raise refuse
+            raise AnswerError(qid, "enter yes or no (true or false in an answers file)")
         return value
     if q.type in ("number", "integer"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -23,11 +23,14 @@ def headline(result: Result) -> str:
         score = "not known" if risk.dash_yes_count is None else str(risk.dash_yes_count)
         return f"Risk: {risk.level} (checklist yes answers: {score}; MARAC criteria: {criteria})"
     s = result.summary
+    unknown = sum(1 for r in result.requirements if r.status == "unknown")
+    # only what is known to be met counts, so say how provisional a figure is
+    pending = f"; {unknown} not yet known" if unknown else ""
     if "level_attained" in s:
-        return f"Level attained: {s['level_attained']} of {len(result.levels or [])}"
+        return f"Level attained: {s['level_attained']} of {len(result.levels or [])}{pending}"
     if "score" in s:
-        return f"BVPI 225 score: {s['score']} ({s['yes']} of {s['total']} fully achieved)"
-    return f"Standards met: {s['met']} of {s['total']}"
+        return f"BVPI 225 score: {s['score']} ({s['yes']} of {s['total']} fully achieved{pending})"
+    return f"Standards met: {s['met']} of {s['total']}{pending}"
 
 
 def act_now(result: Result) -> list[tuple[str, str, str]]:
