@@ -90,17 +90,23 @@ def pack(paragraphs: Sequence[Paragraph], limit: int, fmt: Callable[[Paragraph],
     Chunks break only between paragraphs; a paragraph longer than the limit on its own is
     broken between lines, and a line longer than the limit between words (as plain text).
     """
+    pieces = [piece for p in paragraphs for piece in _fit(p, limit, fmt, measure)]
+    return _join_within(pieces, sep, limit, measure)
+
+
+def _join_within(pieces: Sequence[str], sep: str, limit: int,
+                 measure: Callable[[str], int]) -> list[str]:
+    """Join pieces greedily with ``sep`` into chunks of at most ``limit`` (each piece fits)."""
     chunks: list[str] = []
     current = ""
-    for p in paragraphs:
-        for piece in _fit(p, limit, fmt, measure):
-            joined = f"{current}{sep}{piece}" if current else piece
-            if measure(joined) <= limit:
-                current = joined
-            else:
-                if current:
-                    chunks.append(current)
-                current = piece
+    for piece in pieces:
+        joined = f"{current}{sep}{piece}" if current else piece
+        if measure(joined) <= limit:
+            current = joined
+        else:
+            if current:
+                chunks.append(current)
+            current = piece
     if current:
         chunks.append(current)
     return chunks
@@ -120,25 +126,14 @@ def _fit(p: Paragraph, limit: int, fmt: Callable[[Paragraph], str],
                 lines.append([])
             if part:
                 lines[-1].append(Span(part, s.bold, s.italic))
-    out: list[str] = []
-    current = ""
+    pieces: list[str] = []
     for line in lines:
         text = fmt(tuple(line))
         if measure(text) > limit:  # one enormous line: cut between words, unstyled
-            pieces = _cut_words("".join(s.text for s in line), limit, fmt, measure)
+            pieces += _cut_words("".join(s.text for s in line), limit, fmt, measure)
         else:
-            pieces = [text]
-        for piece in pieces:
-            joined = f"{current}\n{piece}" if current else piece
-            if measure(joined) <= limit:
-                current = joined
-            else:
-                if current:
-                    out.append(current)
-                current = piece
-    if current:
-        out.append(current)
-    return out
+            pieces.append(text)
+    return _join_within(pieces, "\n", limit, measure)
 
 
 def _cut_words(text: str, limit: int, fmt: Callable[[Paragraph], str],

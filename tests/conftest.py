@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,3 +24,21 @@ def store_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "store"
     monkeypatch.setenv("DVRULES_DB", str(path))
     return path
+
+
+def extreme_answers(rules: DVRules, flow: str, best: bool) -> dict[str, Any]:
+    """Every question of ``flow`` at its most (or least) favourable value, from the knowledge:
+    yes, the maximum (or a large number), the last choice and every option; or the opposite."""
+    out: dict[str, Any] = {}
+    for qid in rules.kb.flow(flow).questions:
+        q = rules.kb.questions[qid]
+        ids = [c.id for c in rules.kb.choices(q)]
+        if q.type == "yes_no":
+            out[qid] = best
+        elif q.type in ("number", "integer"):
+            out[qid] = (q.max if q.max is not None else 1000) if best else (q.min or 0)
+        elif q.type == "choice":
+            out[qid] = ids[-1] if best else ids[0]
+        else:
+            out[qid] = ids if best else []
+    return out

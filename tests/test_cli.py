@@ -21,6 +21,8 @@ import dvrules.cli as cli
 from dvrules import DVRules, Session, TinyDBStore, default_rules
 from dvrules.report import cite_text, headline, render
 
+from .conftest import extreme_answers
+
 ROOT = Path(__file__).resolve().parent.parent
 FLOWS = ["minimum-standards", "cdrp", "bvpi225"]
 
@@ -34,23 +36,6 @@ def shared_knowledge(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def run(*args: str, input: str | None = None) -> Any:
     return CliRunner().invoke(cli.app, list(args), input=input)
-
-
-def extreme_answers(rules: DVRules, flow: str, best: bool) -> dict[str, Any]:
-    """Every question at its most (or least) favourable value, read from the knowledge."""
-    out: dict[str, Any] = {}
-    for qid in rules.kb.flow(flow).questions:
-        q = rules.kb.questions[qid]
-        ids = [c.id for c in rules.kb.choices(q)]
-        if q.type == "yes_no":
-            out[qid] = best
-        elif q.type in ("number", "integer"):
-            out[qid] = (q.max if q.max is not None else 1000) if best else (q.min or 0)
-        elif q.type == "choice":
-            out[qid] = ids[-1] if best else ids[0]
-        else:
-            out[qid] = ids if best else []
-    return out
 
 
 SOME = {

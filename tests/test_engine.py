@@ -20,6 +20,8 @@ from dvrules.answers import build_facts
 from dvrules.engine import EngineError, RulesEngine
 from dvrules.knowledge import load_knowledge
 
+from .conftest import extreme_answers
+
 SOURCE = {"document": "ldvs2", "section": "Level one"}
 
 
@@ -39,21 +41,8 @@ def _write_kb(tmp_path: Path, outcomes: list[dict[str, Any]], n_questions: int =
     return root
 
 
-def _cdrp_full(rules: DVRules) -> dict[str, Any]:
-    """Every CDRP answer at its most favourable value."""
-    answers: dict[str, Any] = {}
-    for qid in rules.kb.flow("cdrp").questions:
-        q = rules.kb.questions[qid]
-        choices = [c.id for c in rules.kb.choices(q)]
-        answers[qid] = {"yes_no": True, "number": q.max if q.max is not None else 100,
-                        "integer": int(q.max) if q.max is not None else 100,
-                        "choice": choices[-1] if choices else None,
-                        "multi_choice": choices}[q.type]
-    return answers
-
-
 def test_more_evaluations_than_the_1024_session_cap_never_exhaust_the_engine(rules: DVRules) -> None:
-    answers = _cdrp_full(rules)
+    answers = extreme_answers(rules, "cdrp", best=True)
     facts = build_facts(rules.kb, "cdrp", answers)
     first = rules.engine.evaluate("cdrp", facts).decided
     for _ in range(1500):  # each evaluation deletes its session, so the cap is never reached
@@ -61,7 +50,7 @@ def test_more_evaluations_than_the_1024_session_cap_never_exhaust_the_engine(rul
 
 
 def test_two_chats_answers_never_mix_even_when_interleaved(rules: DVRules) -> None:
-    generous = _cdrp_full(rules)
+    generous = extreme_answers(rules, "cdrp", best=True)
     sparse = {"advocacy_service_independent": False, "councillor_dv_lead": True}
     alone_a = rules.assess("cdrp", generous).model_dump()
     alone_b = rules.assess("cdrp", sparse).model_dump()
@@ -148,7 +137,7 @@ def test_a_changed_answer_leaves_no_stale_outcome(rules: DVRules) -> None:
 
 
 def test_concurrent_threads_get_the_same_results_as_one_thread(rules: DVRules) -> None:
-    sets = [_cdrp_full(rules), {"advocacy_service_independent": True, "advocates_fte": 3},
+    sets = [extreme_answers(rules, "cdrp", best=True), {"advocacy_service_independent": True, "advocates_fte": 3},
             {"arrest_rate_percent": 64.9}, {}]
     expected = [rules.assess("cdrp", a).model_dump() for a in sets]
     wrong: list[int] = []
@@ -168,7 +157,7 @@ def test_concurrent_threads_get_the_same_results_as_one_thread(rules: DVRules) -
 
 def test_a_whole_partnership_with_every_service_fits_the_engines_limits(rules: DVRules) -> None:
     """Every outcome holding at once once overflowed durable_rules' 64-node alpha stack."""
-    result = rules.assess("cdrp", _cdrp_full(rules))
+    result = rules.assess("cdrp", extreme_answers(rules, "cdrp", best=True))
     assert result.summary == {"level_attained": 3}
     assert all(lv.percent == 100.0 for lv in result.levels or [])
 
