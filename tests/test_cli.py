@@ -311,9 +311,10 @@ def typed(value: Any) -> str:
     return str(value)
 
 
-def chat(store_dir: Path, lines: list[str]) -> subprocess.CompletedProcess[str]:
+def chat(store_dir: Path, lines: list[str], flow: str = "cdrp",
+         code: str = "KX-7") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DVRULES_DB": str(store_dir), "COLUMNS": "2000", "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "dvrules", "chat", "cdrp", "--session", "KX-7"],
+    return subprocess.run([sys.executable, "-m", "dvrules", "chat", flow, "--session", code],
                           input="".join(f"{line}\n" for line in lines), capture_output=True,
                           text=True, env=env, cwd=ROOT, timeout=60)
 
@@ -381,3 +382,25 @@ def test_an_interrupted_chat_resumes_in_a_new_process_and_ends_as_assess_does(
     stored = Session(DVRules(), "cdrp", "KX-7", TinyDBStore())
     assert stored.answers == given
     assert stored.result().model_dump() == result.model_dump()
+
+
+def test_a_referral_chat_completes_in_the_terminal_and_ends_as_assess_does(
+        rules: DVRules, store_dir: Path, tmp_path: Path) -> None:
+    """A midwife's case: a pregnant woman, recently separated, whose ex-partner stalks her."""
+    case = {"immediate_danger": False, "safe_to_talk": True, "role": "health",
+            "person": "victim", "victim_age_band": "18_plus", "victim_gender": "female",
+            "lgbt": False, "relationship": "ex_partner", "children_in_household": False,
+            "pregnant_or_baby_under_18_months": True, "dash_done_elsewhere": True,
+            "dash_yes_count": 11, "stalking": True, "professional_judgement_high": True,
+            "professional_judgement_reason": "stalking"}
+    given: dict[str, Any] = {}
+    while (q := rules.next_question("referral", given)) is not None:
+        given[q.id] = case.get(q.id)  # everything else: don't know
+    done = chat(store_dir, [typed(given[q]) for q in given], flow="referral", code="MW-1")
+    assert done.returncode == 0, done.stderr
+    result = rules.assess("referral", given)
+    assert result.risk.level == "high" and "professional_judgement" in result.risk.marac_criteria
+    reference = run("assess", "referral", "--answers", write(tmp_path, given))
+    assert panel(done.stdout, headline(result)) == [
+        line.rstrip() for line in reference.stdout.rstrip("\n").split("\n")]
+    assert "In immediate danger: call 999." in done.stdout
