@@ -1,5 +1,6 @@
 # The only commands a newcomer needs. Each creates its own virtual environment.
-PYTHON ?= python3
+# durable_rules does not import on Python 3.13: take the newest supported interpreter here.
+PYTHON ?= $(shell for p in python3.12 python3.11 python3.10 python3; do command -v $$p >/dev/null 2>&1 && { echo $$p; break; }; done)
 VENV ?= .venv
 BIN = $(VENV)/bin
 
