@@ -173,19 +173,34 @@ def compute_value(v: DerivedValue, facts: Mapping[str, Any]) -> Any:
     return result
 
 
+def _flow_values(kb: KnowledgeBase, flow: str) -> tuple[frozenset[str], list[DerivedValue]]:
+    """A flow's questions, and the derived values all of whose inputs it asks, in order.
+
+    Kept on the knowledge base; worked out again if its flow or values have been replaced.
+    """
+    spec = kb.flow(flow)
+    questions, values = tuple(spec.questions), tuple(kb.values.values())
+    cache = kb.__dict__.setdefault("_flow_values", {})
+    hit = cache.get(flow)
+    if hit is None or hit[0] is not spec or hit[1] != questions or hit[2] != values:
+        asked = frozenset(questions)
+        computable = [v for v in values if all(q in asked for q in kb.value_inputs(v.id))]
+        hit = cache[flow] = (spec, questions, values, asked, computable)
+    return hit[3], hit[4]
+
+
 def build_facts(kb: KnowledgeBase, flow: str, answers: Mapping[str, Answer]) -> dict[str, Any]:
     """Known answers plus every derived value of the flow that can be computed.
 
     Values are computed in definition order, so a value may use an earlier one.
     ``__answered__`` lists the answers given, including "don't know", for ``count_true``.
     """
-    asked = set(kb.flow(flow).questions)
+    asked, computable = _flow_values(kb, flow)
     facts: dict[str, Any] = {k: v for k, v in answers.items() if v is not None and k in asked}
     facts["__answered__"] = frozenset(k for k in answers if k in asked)
-    for v in kb.values.values():
-        if all(q in asked for q in kb.value_inputs(v.id)):
-            result = compute_value(v, facts)
-            if result is not None:
-                facts[v.id] = result
+    for v in computable:
+        result = compute_value(v, facts)
+        if result is not None:
+            facts[v.id] = result
     del facts["__answered__"]
     return facts

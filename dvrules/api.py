@@ -8,6 +8,8 @@ terminal, the bots and embedding applications all go through it (sessions throug
 from __future__ import annotations
 
 import functools
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +20,7 @@ from dvrules.answers import Answer, AnswerError, allowed, build_facts, check_ans
 from dvrules.conditions import evaluate, leaves, open_inputs
 from dvrules.engine import Evaluation, RulesEngine, evaluable
 from dvrules.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
-from dvrules.schema import ItemRef
+from dvrules.schema import ItemRef, Test
 from dvrules.results import Explainer, Result, assessment_result, cite, referral_result
 
 
@@ -68,7 +70,12 @@ class DVRules:
         # Caches of what depends only on the knowledge (read-only once loaded and compiled).
         self._evaluable: dict[str, list[tuple[str, Any]]] = {}
         self._inputs: dict[tuple[str, str], list[str]] = {}
-        self._ask_when_on_answers: dict[str, bool] = {}
+        self._ask_subjects: dict[str, tuple[str, ...] | None] = {}
+        self._ask_results: dict[tuple[Any, ...], bool | None] = {}
+        # Recent evaluations and wanted-question lists by flow and answers: a chat turn asks
+        # for the next question more than once with the same answers (pure functions of them).
+        self._recent: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     # ------------------------------------------------------------------ answers -> facts
 
@@ -83,8 +90,9 @@ class DVRules:
             if q.ask_when is not None:
                 # A condition on answers only reads what ``known`` holds; one on a derived
                 # value needs the values computed.
-                facts = known if self._on_answers(q) else build_facts(self.kb, flow, kept)
-                if evaluate(q.ask_when, facts, self.params, _unknown) is False:
+                on_answers = self._answers_read(q) is not None
+                facts = known if on_answers else build_facts(self.kb, flow, kept)
+                if self._ask_when(q, facts) is False:
                     continue
             kept[qid] = answers[qid]
             if answers[qid] is not None:
@@ -97,16 +105,62 @@ class DVRules:
 
     def _evaluate(self, flow: str, answers: Mapping[str, Answer]
                   ) -> tuple[dict[str, Answer], dict[str, Any], Evaluation]:
+        key = _answers_key("evaluate", flow, answers)
+        hit = self._recall(key)
+        if hit is not None:
+            kept, facts, decided = hit
+            return _copy(kept), _copy(facts), Evaluation(dict(decided))
         kept = self.effective_answers(flow, answers)
         facts = build_facts(self.kb, flow, kept)
-        return kept, facts, self.engine.evaluate(flow, facts)
+        ev = self.engine.evaluate(flow, facts)
+        self._remember(key, (_copy(kept), _copy(facts), dict(ev.decided)))
+        return kept, facts, ev
 
-    def _on_answers(self, q: Any) -> bool:
-        """Whether a question's ``ask_when`` tests answers (and item references) only."""
-        if q.id not in self._ask_when_on_answers:
-            self._ask_when_on_answers[q.id] = all(
-                isinstance(leaf, ItemRef) or leaf.answer is not None for leaf in leaves(q.ask_when))
-        return self._ask_when_on_answers[q.id]
+    def _recall(self, key: tuple[Any, ...] | None) -> Any:
+        if key is None:
+            return None
+        with self._recent_lock:
+            hit = self._recent.get(key)
+            if hit is not None:
+                self._recent.move_to_end(key)
+            return hit
+
+    def _remember(self, key: tuple[Any, ...] | None, value: Any) -> None:
+        if key is None:
+            return
+        with self._recent_lock:
+            self._recent[key] = value
+            while len(self._recent) > RECENT_EVALUATIONS:
+                self._recent.popitem(last=False)
+
+    def _answers_read(self, q: Any) -> tuple[str, ...] | None:
+        """The answers a question's ``ask_when`` tests, or None if it tests a derived value."""
+        if q.id not in self._ask_subjects:
+            found = list(leaves(q.ask_when))
+            self._ask_subjects[q.id] = (
+                tuple(dict.fromkeys(leaf.answer for leaf in found if isinstance(leaf, Test)))
+                if all(isinstance(leaf, ItemRef) or leaf.answer is not None for leaf in found)
+                else None)
+        return self._ask_subjects[q.id]
+
+    def _ask_when(self, q: Any, facts: Mapping[str, Any]) -> bool | None:
+        """``evaluate(q.ask_when, facts)``, remembered by the values of the answers it reads
+        (item references in ``ask_when`` are always unknown here)."""
+        subjects = self._answers_read(q)
+        if subjects is None:
+            return evaluate(q.ask_when, facts, self.params, _unknown)
+        key = (q.id, *(_memo_key(facts.get(name, _ABSENT)) for name in subjects))
+        try:
+            return self._ask_results[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value: not remembered
+            return evaluate(q.ask_when, facts, self.params, _unknown)
+        result = evaluate(q.ask_when, facts, self.params, _unknown)
+        if len(self._ask_results) >= 4096:
+            self._ask_results.clear()
+        self._ask_results[key] = result
+        return result
 
     def _conditions(self, flow: str) -> list[tuple[str, Any]]:
         if flow not in self._evaluable:
@@ -152,6 +206,10 @@ class DVRules:
 
     def wanted_questions(self, flow: str, answers: Mapping[str, Answer]) -> list[str]:
         """Unanswered questions that could still change an outcome, in asking order."""
+        memo = _answers_key("wanted", flow, answers)
+        remembered = self._recall(memo)
+        if remembered is not None:
+            return list(remembered)
         facts, ev = self.evaluate(flow, answers)
         wanted: set[str] = set()
         for key, cond in self._conditions(flow):
@@ -172,9 +230,10 @@ class DVRules:
             if qid in answers or qid not in wanted:
                 continue
             q = self.kb.questions[qid]
-            if q.ask_when is not None and evaluate(q.ask_when, facts, self.params, _unknown) is False:
+            if q.ask_when is not None and self._ask_when(q, facts) is False:
                 continue
             out.append(qid)
+        self._remember(memo, tuple(out))
         return out
 
     def next_question(self, flow: str, answers: Mapping[str, Answer]) -> QuestionView | None:
@@ -207,6 +266,32 @@ class DVRules:
 
 def _unknown(_item: str) -> None:
     return None
+
+
+_ABSENT = object()
+RECENT_EVALUATIONS = 256  # per DVRules; 0 turns the memo of recent evaluations off
+
+
+def _answers_key(kind: str, flow: str, answers: Mapping[str, Answer]) -> tuple[Any, ...] | None:
+    """A memo key for a whole answer set, or None when it cannot be one."""
+    if not RECENT_EVALUATIONS:
+        return None
+    try:
+        key = (kind, flow, *sorted((k, _memo_key(v)) for k, v in answers.items()))
+        hash(key)
+    except TypeError:  # an unhashable or unorderable answer: not remembered
+        return None
+    return key
+
+
+def _copy(values: dict[str, Any]) -> dict[str, Any]:
+    """A copy that shares no list with the memo (answers to multi-choice questions)."""
+    return {k: list(v) if isinstance(v, list) else v for k, v in values.items()}
+
+
+def _memo_key(value: Any) -> Any:
+    """A value as part of a memo key: its type too (``True == 1``), lists as tuples."""
+    return (type(value), tuple(value) if isinstance(value, list) else value)
 
 
 @functools.lru_cache(maxsize=8)

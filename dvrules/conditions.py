@@ -30,7 +30,8 @@ def test_holds(test: Test, facts: Mapping[str, Any], params: Mapping[str, float]
     if test.subject not in facts:
         return None
     value = facts[test.subject]
-    op, want = test.op, threshold(test.operand, params)
+    op = test.op  # a property that scans the operators: read it once
+    want = threshold(getattr(test, op), params)
     if op == "is_":
         return value == want and isinstance(value, bool) == isinstance(want, bool)
     if op == "in_":
@@ -81,6 +82,32 @@ def leaves(cond: Condition) -> Iterable[Test | ItemRef]:
         yield from leaves(child)
 
 
+def _remembering(facts: Mapping[str, Any], params: Mapping[str, float],
+                 status: Status) -> Callable[[Condition], Tri]:
+    """``evaluate`` that remembers each part's value (by node) for one walk of a condition."""
+    values: dict[int, Tri] = {}
+
+    def value(c: Condition) -> Tri:
+        key = id(c)
+        if key not in values:
+            if isinstance(c, Test):
+                values[key] = test_holds(c, facts, params)
+            elif isinstance(c, ItemRef):
+                values[key] = status(c.item)
+            elif isinstance(c, Not):
+                inner = value(c.not_)
+                values[key] = None if inner is None else not inner
+            else:
+                parts = [value(child) for child in _children(c)]
+                if isinstance(c, All):
+                    values[key] = False if False in parts else (None if None in parts else True)
+                else:
+                    values[key] = True if True in parts else (None if None in parts else False)
+        return values[key]
+
+    return value
+
+
 def open_inputs(cond: Condition, facts: Mapping[str, Any], params: Mapping[str, float],
                 status: Status, inputs_of: Callable[[Test | ItemRef], list[str]]) -> list[str]:
     """The inputs whose answers could still decide an undecided condition.
@@ -88,15 +115,27 @@ def open_inputs(cond: Condition, facts: Mapping[str, Any], params: Mapping[str, 
     Only undecided branches count: a part that is already true or false can no longer change
     the outcome, so its unanswered questions are not worth asking.
     """
-    if evaluate(cond, facts, params, status) is not None:
+    # Each part is evaluated once rather than again at every level above it; the inputs are
+    # then collected depth first through the undecided parts only.
+    value = _remembering(facts, params, status)
+    if value(cond) is not None:
         return []
     if isinstance(cond, (Test, ItemRef)):
         return inputs_of(cond)
     found: list[str] = []
-    for child in _children(cond):
-        for q in open_inputs(child, facts, params, status, inputs_of):
-            if q not in found:
-                found.append(q)
+
+    def collect(c: Condition) -> None:
+        if value(c) is not None:
+            return
+        if isinstance(c, (Test, ItemRef)):
+            for q in inputs_of(c):
+                if q not in found:
+                    found.append(q)
+            return
+        for child in _children(c):
+            collect(child)
+
+    collect(cond)
     return found
 
 
@@ -112,24 +151,29 @@ def explain(cond: Condition, facts: Mapping[str, Any], params: Mapping[str, floa
     For a decided condition only the parts that decided it are named (for a failed ``all``,
     the failing parts); for an undecided one, the parts still unknown.
     """
-    result = evaluate(cond, facts, params, status)
-    if isinstance(cond, Test):
-        return [describe(cond, facts, params, negated)]
-    if isinstance(cond, ItemRef):
-        return [describe_ref(cond, result if not negated or result is None else not result)]
-    if isinstance(cond, Not):
-        return explain(cond.not_, facts, params, status, describe, describe_ref, not negated)
-    children = _children(cond)
-    results = [evaluate(c, facts, params, status) for c in children]
-    if result is None:
-        chosen = [c for c, r in zip(children, results) if r is None]
-    elif isinstance(cond, All):
-        chosen = children if result else [c for c, r in zip(children, results) if r is False]
-    else:
-        chosen = [c for c, r in zip(children, results) if r is True] if result else children
-    out: list[str] = []
-    for child in chosen:
-        for line in explain(child, facts, params, status, describe, describe_ref, negated):
-            if line not in out:
-                out.append(line)
-    return out
+    value = _remembering(facts, params, status)  # each part evaluated once
+
+    def walk(cond: Condition, negated: bool) -> list[str]:
+        result = value(cond)
+        if isinstance(cond, Test):
+            return [describe(cond, facts, params, negated)]
+        if isinstance(cond, ItemRef):
+            return [describe_ref(cond, result if not negated or result is None else not result)]
+        if isinstance(cond, Not):
+            return walk(cond.not_, not negated)
+        children = _children(cond)
+        results = [value(c) for c in children]
+        if result is None:
+            chosen = [c for c, r in zip(children, results) if r is None]
+        elif isinstance(cond, All):
+            chosen = children if result else [c for c, r in zip(children, results) if r is False]
+        else:
+            chosen = [c for c, r in zip(children, results) if r is True] if result else children
+        out: list[str] = []
+        for child in chosen:
+            for line in walk(child, negated):
+                if line not in out:
+                    out.append(line)
+        return out
+
+    return walk(cond, negated)

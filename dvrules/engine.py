@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import math
 import threading
+import traceback
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -297,8 +299,8 @@ class RulesEngine:
     def _empty(self, ruleset: str) -> bool:
         """Retract everything this evaluation asserted; False if the engine refused."""
         try:
-            for fact in reversed(self._asserted):
-                self._host.retract_fact(ruleset, fact)
+            if self._asserted:  # one batch: one call into the engine instead of one per fact
+                self._host.retract_facts(ruleset, self._asserted[::-1])
         except Exception:  # noqa: BLE001 - any refusal means the session is no longer clean
             return False
         finally:
@@ -345,6 +347,35 @@ def _ruleset_name(flow: str) -> str:
     return "dvrules_" + flow.replace("-", "_")
 
 
+_to_json = json.JSONEncoder(ensure_ascii=False).encode  # as durable_rules' json.dumps, built once
+
+
+class _Closure(durable_engine.Closure):
+    """durable_rules' action context, given its start time instead of reading the clock, and
+    the facts the rule matched as JSON text, parsed only if the action reads them (``c.m``).
+
+    Every compiled rule joins single facts (no ``count`` or ``cap``), so that is one object.
+    """
+
+    def __init__(self, host: Any, ruleset: Any, state: Any, message_json: str, handle: Any,
+                 start_time: float):
+        self.host = host
+        self.s = durable_engine.Content(state)
+        self._handle = handle
+        self._ruleset = ruleset
+        self._completed = False
+        self._deleted = False
+        self._start_time = start_time
+        self._message_json = message_json
+        self._frame: dict[str, Any] | None = None
+
+    @property
+    def _m(self) -> dict[str, Any]:
+        if self._frame is None:
+            self._frame = next(iter(json.loads(self._message_json).values()))
+        return self._frame
+
+
 class _PrivateHost(durable_engine.Host):
     """A durable_rules host with no background threads and actions looked up by name."""
 
@@ -357,3 +388,49 @@ class _PrivateHost(durable_engine.Host):
 
     def get_action(self, action_name: str) -> Any:
         return self._action_factory(action_name)
+
+    # Asserting and retracting as evaluations do, without durable_rules' generic dispatch: its
+    # Promise and callback layers, and an ``update_state`` after every action that re-asserts
+    # the unchanged session state through the network (a third of a cdrp evaluation). The
+    # state is written back only when an action failed, so the exception is stored as
+    # durable_rules stores it and ``_run_once`` finds it. Same facts, same actions, same order.
+
+    def assert_fact(self, ruleset_name: str, fact: Any, complete: Any = None) -> Any:
+        rules = self.get_ruleset(ruleset_name)
+        state_handle = rules._handle_result(durable_engine.durable_rules_engine.assert_fact(
+            rules._handle, _to_json(fact)), fact)
+        self._dispatch(rules, state_handle)
+
+    def retract_fact(self, ruleset_name: str, fact: Any, complete: Any = None) -> Any:
+        rules = self.get_ruleset(ruleset_name)
+        state_handle = rules._handle_result(durable_engine.durable_rules_engine.retract_fact(
+            rules._handle, _to_json(fact)), fact)
+        self._dispatch(rules, state_handle)
+
+    def retract_facts(self, ruleset_name: str, facts: Any, complete: Any = None) -> Any:
+        rules = self.get_ruleset(ruleset_name)
+        state_handle = rules._handle_result(durable_engine.durable_rules_engine.retract_facts(
+            rules._handle, _to_json(facts)), facts)
+        self._dispatch(rules, state_handle)
+
+    def _dispatch(self, rules: Any, state_handle: Any) -> None:
+        """Run the actions the last assertion made ready, and those they make ready, in turn."""
+        core = durable_engine.durable_rules_engine
+        result = core.start_action_for_state(rules._handle, state_handle)
+        if not result:
+            return
+        state = json.loads(result[0])
+        message = result[1]
+        started = durable_engine._unix_now()  # once per chain, not once per action
+        while True:
+            action_name = message[2:message.index('":', 2)]  # the text is {"NAME":{...}}
+            c = _Closure(self, rules, state, message, state_handle, started)
+            try:
+                rules._actions[action_name]._func(c)
+            except BaseException as error:  # stored like durable_rules' Promise.run does
+                c.s.exception = (f"exception caught {error}, traceback "
+                                 f"{traceback.format_tb(error.__traceback__)}")
+                core.update_state(rules._handle, _to_json(c.s._d))
+            message = core.complete_and_start_action(rules._handle, state_handle)
+            if not message:
+                return
