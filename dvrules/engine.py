@@ -38,6 +38,8 @@ warnings.filterwarnings("ignore", category=DeprecationWarning, module="durable.e
 
 MAX_ALTERNATIVES = 64
 MAX_JOIN = 16  # durable_rules fails at run time (error 304) beyond this
+MAX_RULES = 4096  # per ruleset (durable_rules error 106 beyond)
+MAX_SUBJECTS = 480  # answers tested per flow: an alpha node hangs past about 512 children
 SESSIONS_PER_HOST = 512  # well under durable_rules' 1,024 live sessions per ruleset
 
 
@@ -163,6 +165,14 @@ def compile_flow(kb: KnowledgeBase, flow: str, params: Mapping[str, float]) -> d
                                                  {"holds": ref_holds}]}}
                              for i, (ref, ref_holds) in enumerate(refs)]
                 rules[f"{key}|{holds}|{n}"] = {"all": patterns, "run": f"{key}|{holds}"}
+    # durable_rules fails on more rules than this (error 106), and never returns from building
+    # a ruleset whose alpha node has more than about 512 children (one per answer tested).
+    if len(rules) > MAX_RULES:
+        raise KnowledgeError(f"flow {flow}: {len(rules)} engine rules; at most {MAX_RULES}")
+    subjects = {s for r in rules.values() for p in r["all"] for part in p.values()
+                for s in (x.get("q") for x in part["$and"]) if s}
+    if len(subjects) > MAX_SUBJECTS:
+        raise KnowledgeError(f"flow {flow}: tests {len(subjects)} answers; at most {MAX_SUBJECTS}")
     return rules
 
 

@@ -9,6 +9,7 @@ last one stopped.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
@@ -42,8 +43,11 @@ class Session:
 
     # ------------------------------------------------------------------ storage
 
-    def _record(self) -> dict[str, Any]:
-        record = self.store.load(self.id) if self.store is not None else self._memory
+    def _record(self, stored: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The stored record (loaded unless given), with this flow's part ready to use."""
+        if stored is None:
+            stored = self.store.load(self.id) if self.store is not None else self._memory
+        record = json.loads(json.dumps(stored)) if stored else None  # never edit the original
         if not record:
             # The id is not stored: the store keys files by its hash, so it is never on disk.
             record = {"created": time.time(), "flows": {}}
@@ -62,13 +66,16 @@ class Session:
             if s.store is not None:
                 self.lock = s.store.locked(s.id)
                 self.lock.__enter__()
-            self.record = s._record()
+            stored = s.store.load(s.id) if s.store is not None else s._memory
+            self.before = json.dumps(stored, sort_keys=True) if stored else None
+            self.record = s._record(stored)
             return self.record["flows"][s.flow]
 
         def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
             s = self.session
             try:
-                if exc_type is None:
+                # an unchanged record is not written again: no needless fsync on every turn
+                if exc_type is None and json.dumps(self.record, sort_keys=True) != self.before:
                     if s.store is not None:
                         s.store.save(s.id, self.record)
                     else:

@@ -46,11 +46,13 @@ class KnowledgeError(ValueError):
     """The knowledge base (or a local directory) is not valid; the message says where."""
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML loader that refuses a mapping with the same key twice (PyYAML keeps the last)."""
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML loader that refuses a mapping with the same key twice (PyYAML keeps the last).
+
+    Built on libyaml's parser where PyYAML has it: parsing is most of a cold start."""
 
 
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+def _construct_mapping(loader: Any, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)

@@ -187,3 +187,13 @@ def test_the_engine_reuses_one_emptied_session(rules: DVRules) -> None:
         engine.evaluate("cdrp", facts)
     assert engine._sid == sid
     assert engine._host.get_facts("dvrules_cdrp", sid) == []
+
+
+def test_a_flow_testing_more_answers_than_the_engine_can_index_is_refused(tmp_path: Path) -> None:
+    """Past about 512 answers in one flow durable_rules never returns from building the
+    ruleset; the compiler refuses first, naming the flow."""
+    n = 481
+    outcomes = [{"id": f"r.q{i}", "title": f"Q{i}", "when": {"answer": f"q{i}", "is": True}}
+                for i in range(n)]
+    with pytest.raises(KnowledgeError, match="flow demo: tests 481 answers"):
+        DVRules(load_knowledge(_write_kb(tmp_path, outcomes, n_questions=n)))
