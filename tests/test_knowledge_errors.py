@@ -107,3 +107,34 @@ def test_a_cycle_of_item_references_is_refused(tmp_path: Path) -> None:
 def test_malformed_yaml_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(KnowledgeError, match="extra.yaml: not valid YAML"):
         load_knowledge(_kb(tmp_path, extra_file="questions: [unclosed"))
+
+
+def _with_directory(tmp_path: Path, directory: dict[str, Any]) -> Path:
+    root = _kb(tmp_path)
+    (root / "directories").mkdir()
+    (root / "directories" / "testarea.yaml").write_text(yaml.safe_dump(directory))
+    return root
+
+
+def _directory(**service: Any) -> dict[str, Any]:
+    return {"area": "testarea", "name": "Test area", "source": SOURCE,
+            "services": [{"id": "local.advocacy", "name": "Advocacy service", "does": "Advocacy",
+                          "serves": "Survivors", "services": ["idva"], "source": SOURCE,
+                          **service}]}
+
+
+def test_a_directory_entry_with_an_unknown_key_names_the_file_and_entry(tmp_path: Path) -> None:
+    with pytest.raises(KnowledgeError) as err:
+        load_knowledge(_with_directory(tmp_path, _directory(phone_number="x")))
+    assert "testarea.yaml" in str(err.value) and "local.advocacy" in str(err.value)
+
+
+def test_a_directory_service_kind_no_pathway_uses_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(KnowledgeError, match=r"testarea.yaml: .*local.advocacy: kind 'idva'"):
+        load_knowledge(_with_directory(tmp_path, _directory()))
+
+
+def test_an_unknown_area_is_refused_with_the_known_areas(tmp_path: Path) -> None:
+    kb = load_knowledge(_kb(tmp_path))
+    with pytest.raises(KnowledgeError, match="no local directory for area 'nowhere'"):
+        kb.params("nowhere")
