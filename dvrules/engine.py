@@ -326,11 +326,8 @@ class RulesEngine:
         self._sid = f"s{next(self._sid_counter)}"
 
     def _referenced(self, flow: str) -> set[str]:
-        cache = self.__dict__.setdefault("_ref_cache", {})
-        if flow not in cache:
-            cache[flow] = {leaf.item for _, cond in evaluable(self.kb, flow)
-                           for leaf in _refs(cond)}
-        return cache[flow]
+        """Outcomes of the flow that some rule joins (computed once, at start)."""
+        return {leaf.item for _, cond in evaluable(self.kb, flow) for leaf in _refs(cond)}
 
 
 def _tested_subjects(rules: Mapping[str, Any]) -> frozenset[str]:

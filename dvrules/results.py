@@ -21,7 +21,6 @@ from dvrules.schema import (
     Criterion,
     Gap,
     ItemRef,
-    Outcome,
     Pathway,
     Requirement,
     Source,
@@ -349,7 +348,3 @@ def _contacts(kb: KnowledgeBase, p: Pathway, area: str | None) -> list[ContactRe
                     phone=s.contact.phone if s.contact else None, local=True,
                     source=cite(s.source)))
     return out
-
-
-def outcome_kind(kb: KnowledgeBase, o: Outcome) -> str:
-    return kb.outcome_kind[o.id]
