@@ -1,12 +1,15 @@
 # The only commands a newcomer needs. Each creates its own virtual environment.
-# durable_rules does not import on Python 3.13: take the newest supported interpreter here.
-PYTHON ?= $(shell for p in python3.12 python3.11 python3.10 python3; do command -v $$p >/dev/null 2>&1 && { echo $$p; break; }; done)
+# durable_rules does not import on Python 3.13: take the first interpreter that runs and is 3.10-3.12.
+PYTHON ?= $(shell for p in python3 python3.12 python3.11 python3.10; do \
+	$$p -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] < (3, 13))' >/dev/null 2>&1 \
+	&& { echo $$p; break; }; done)
 VENV ?= .venv
 BIN = $(VENV)/bin
 
 .PHONY: chat test bench bench-quick check clean
 
 $(BIN)/dvrules: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "dvrules needs Python 3.10, 3.11 or 3.12 (durable_rules does not import on 3.13)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,telegram,slack]'
