@@ -136,37 +136,26 @@ def _number(q: Question, rng: random.Random, near: list[float]) -> float | int:
     return value
 
 
-def favourable_answers(kb: KnowledgeBase, flow: str) -> dict[str, Any]:
-    """A complete answer set leaning to 'yes' and high numbers: most rules fire."""
+def extreme_answers(kb: KnowledgeBase, flow: str, favourable: bool) -> dict[str, Any]:
+    """A complete answer set leaning to 'yes' and high numbers (most rules fire), or to 'no'
+    and low numbers."""
     out: dict[str, Any] = {}
     for qid in kb.flow(flow).questions:
         q = kb.questions[qid]
+        choices = [c.id for c in kb.choices(q)]
         if q.type == "yes_no":
-            out[qid] = True
+            out[qid] = favourable
         elif q.type in ("number", "integer"):
-            hi = q.max if q.max is not None else (q.min or 0) + 100
-            out[qid] = int(hi) if q.type == "integer" else float(hi)
+            if favourable:
+                value = q.max if q.max is not None else (q.min or 0) + 100
+            else:
+                value = q.min if q.min is not None else 0
+                value = -(-value // 1) if q.type == "integer" else value
+            out[qid] = int(value) if q.type == "integer" else float(value)
         elif q.type == "choice":
-            out[qid] = kb.choices(q)[0].id
+            out[qid] = choices[0] if favourable else choices[-1]
         else:
-            out[qid] = [c.id for c in kb.choices(q)]
-    return check_answers(kb, flow, out)
-
-
-def unfavourable_answers(kb: KnowledgeBase, flow: str) -> dict[str, Any]:
-    """A complete answer set leaning to 'no' and low numbers."""
-    out: dict[str, Any] = {}
-    for qid in kb.flow(flow).questions:
-        q = kb.questions[qid]
-        if q.type == "yes_no":
-            out[qid] = False
-        elif q.type in ("number", "integer"):
-            lo = q.min if q.min is not None else 0
-            out[qid] = int(-(-lo // 1)) if q.type == "integer" else float(lo)
-        elif q.type == "choice":
-            out[qid] = kb.choices(q)[-1].id
-        else:
-            out[qid] = []
+            out[qid] = choices if favourable else []
     return check_answers(kb, flow, out)
 
 
@@ -195,7 +184,7 @@ def answer_pool(kb: KnowledgeBase, flow: str, params: dict[str, float], size: in
                 seed: int = 5) -> list[dict[str, Any]]:
     """The favourable and unfavourable sets plus random ones: ``size`` complete answer sets."""
     rng = random.Random(f"{seed}:{flow}")
-    pool = [favourable_answers(kb, flow), unfavourable_answers(kb, flow)]
+    pool = [extreme_answers(kb, flow, True), extreme_answers(kb, flow, False)]
     while len(pool) < size:
         pool.append(random_answers(kb, flow, rng, params))
     return pool[:size]

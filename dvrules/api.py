@@ -125,6 +125,12 @@ class DVRules:
                 self._recent.move_to_end(key)
             return hit
 
+    def forget_recent(self) -> None:
+        """Drop every remembered evaluation: answers must not outlive an erased session."""
+        with self._recent_lock:
+            self._recent.clear()
+            self._ask_results.clear()
+
     def _remember(self, key: tuple[Any, ...] | None, value: Any) -> None:
         if key is None:
             return

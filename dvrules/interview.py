@@ -177,10 +177,12 @@ class Session:
             edit.record["current"] = None
 
     def forget(self) -> None:
-        """Erase everything stored for this session id, now."""
+        """Erase everything kept for this session id, now: its file and any answers the
+        engine's memo of recent evaluations still holds in memory."""
         if self.store is not None:
             self.store.delete(self.id)
         self._memory = None
+        self.rules.forget_recent()
 
 
 

@@ -403,3 +403,12 @@ def test_session_result_equals_assess_for_the_same_answers(
         # through the store and back: a new object reads the same answers
         again = Session(rules, flow, f"case-{flow}", TinyDBStore())
         assert again.result().model_dump() == rules.assess(flow, given).model_dump(), flow
+
+
+def test_forget_also_drops_the_answers_held_in_memory(rules: DVRules, store_dir: Path) -> None:
+    s = Session(rules, "minimum-standards", "forget-mem", TinyDBStore())
+    s.answer("staff_training", True)
+    s.result()
+    assert any(("staff_training", (bool, True)) in key for key in rules._recent)
+    s.forget()
+    assert not any(("staff_training", (bool, True)) in key for key in rules._recent)
