@@ -18,9 +18,9 @@ from pydantic import BaseModel
 
 from dvrules.answers import Answer, AnswerError, allowed, build_facts, check_answers
 from dvrules.conditions import evaluate, leaves, open_inputs
-from dvrules.engine import Evaluation, RulesEngine, evaluable
+from dvrules.engine import Evaluation, RulesEngine, evaluable, urgency_key
 from dvrules.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
-from dvrules.schema import ItemRef, Test
+from dvrules.schema import Criterion, ItemRef, Test
 from dvrules.results import Explainer, Result, assessment_result, cite, referral_result
 
 
@@ -191,7 +191,9 @@ class DVRules:
         kept, facts, ev = self._evaluate(flow, valid)
         ex = Explainer(self.kb, kept, facts, self.params, ev)
         if self.kb.flow(flow).summary.kind == "referral":
-            return referral_result(self.kb, flow, ex, self.area)
+            # Partial answers give a provisional result: what already applies, at once.
+            remaining = len(self.wanted_questions(flow, valid))
+            return referral_result(self.kb, flow, ex, self.area, remaining)
         return assessment_result(self.kb, flow, ex)
 
     def questions(self, flow: str) -> list[QuestionView]:
@@ -218,9 +220,11 @@ class DVRules:
             return list(remembered)
         facts, ev = self.evaluate(flow, answers)
         wanted: set[str] = set()
-        for key, cond in self._conditions(flow):
-            if ev.status(key) is None:
-                wanted.update(open_inputs(cond, facts, self.params, ev.status, self._inputs_of))
+        inputs_of = self._inputs_of
+        if self.kb.flow(flow).summary.kind == "referral":
+            inputs_of = self._open_inputs_of(facts, ev)
+        for cond in self._worth_deciding(flow, ev):
+            wanted.update(open_inputs(cond, facts, self.params, ev.status, inputs_of))
         # A wanted question behind an undecided gate (``ask_when``) makes the gate wanted too.
         pending = list(wanted)
         while pending:
@@ -241,6 +245,56 @@ class DVRules:
             out.append(qid)
         self._remember(memo, tuple(out))
         return out
+
+    def _worth_deciding(self, flow: str, ev: Evaluation) -> list[Any]:
+        """The undecided conditions whose answer could still change the result.
+
+        In a referral flow that is whether a pathway, action or warning holds, a pathway's
+        urgency (while the pathway may hold and no earlier urgency rule already holds), and the
+        risk level (a band at or below a level that already holds cannot change it). A gap, or
+        a criterion on its own, is reported when known but never worth a question. In other
+        flows every undecided outcome counts.
+        """
+        undecided = [(key, cond) for key, cond in self._conditions(flow) if ev.status(key) is None]
+        if self.kb.flow(flow).summary.kind != "referral":
+            return [cond for _, cond in undecided]
+        kind = self.kb.outcome_kind
+        held = [o.risk_level for o in self.kb.outcomes_of(flow, "criteria")
+                if isinstance(o, Criterion) and o.risk_level and ev.status(o.id) is True]
+        top = max((_BANDS.index(b) for b in held), default=-1)
+        out = []
+        for key, cond in undecided:
+            item_id, _, urgency = key.partition("#urgency")
+            item = self.kb.outcomes[item_id]
+            if urgency:
+                index = int(urgency)
+                if ev.status(item_id) is False or any(
+                        ev.status(urgency_key(item_id, i)) is True for i in range(index)):
+                    continue
+            elif kind[item_id] == "criteria":
+                band = getattr(item, "risk_level", None)
+                if band is None or _BANDS.index(band) <= top:
+                    continue
+            elif kind[item_id] not in ("pathways", "actions", "warnings"):
+                continue
+            out.append(cond)
+        return out
+
+    def _open_inputs_of(self, facts: Mapping[str, Any], ev: Evaluation) -> Any:
+        """``inputs_of`` that follows an item reference into the referenced item's undecided
+        parts only (its decided parts can no longer change it)."""
+        seen: dict[str, list[str]] = {}
+
+        def inputs_of(leaf: Any) -> list[str]:
+            if not isinstance(leaf, ItemRef):
+                return self._inputs_of(leaf)
+            if leaf.item not in seen:
+                seen[leaf.item] = []  # a cycle guard; the knowledge loader refuses cycles
+                seen[leaf.item] = open_inputs(self.kb.outcomes[leaf.item].when, facts,
+                                              self.params, ev.status, inputs_of)
+            return seen[leaf.item]
+
+        return inputs_of
 
     def next_question(self, flow: str, answers: Mapping[str, Answer]) -> QuestionView | None:
         wanted = self.wanted_questions(flow, answers)
@@ -268,6 +322,9 @@ class DVRules:
                              "source": cite(self.kb.definitions[d].source)}
                             for d in item.definitions],
         }
+
+
+_BANDS = ("standard", "medium", "high")
 
 
 def _unknown(_item: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from dvrules.answers import Answer, _fmt, round_half_up
-from dvrules.conditions import explain, open_inputs, threshold
+from dvrules.conditions import explain, leaves, open_inputs, threshold
 from dvrules.engine import Evaluation, urgency_key
 from dvrules.knowledge import KnowledgeBase
 from dvrules.schema import (
@@ -88,10 +88,22 @@ class AssessmentResult(BaseModel):
     next_steps: list[NextStep]
 
 
+class MaracCriterionResult(BaseModel):
+    """A MARAC criterion that holds, by its human title (``id`` is for machines only)."""
+
+    id: str
+    title: str
+    because: list[str]
+    source: dict[str, Any]
+
+
 class Risk(BaseModel):
     level: Literal["standard", "medium", "high", "unknown"]
     dash_yes_count: int | None
-    marac_criteria: list[str]
+    marac_criteria: list[str]  # ids, for machines; people read ``marac_criteria_met`` titles
+    marac_criteria_met: list[MaracCriterionResult] = []
+    judgement_reason: str | None = None  # the label of the reason the worker chose
+    judgement_reason_id: str | None = None
     because: list[str]
     notice: Notice | None = None
 
@@ -101,17 +113,41 @@ class ContactResult(BaseModel):
     name: str
     serves: str
     phone: str | None = None
+    url: str | None = None
     local: bool = False
     source: dict[str, Any]
     last_reviewed: str | None = None
     source_statement: str | None = None
 
 
+Urgency = Literal["immediate", "today", "routine"]
+
+
 class ReferralItem(Cited):
     why: list[str]
-    urgency: Literal["immediate", "today", "routine"]
+    urgency: Urgency
     contacts: list[ContactResult]
-    consent: str | None = None
+    consent: str | None = None  # a consent rule of this referral's own; None when shared
+    consent_shared: bool = False  # the result's one ``consent`` rule covers this referral
+
+
+class DoNowStep(BaseModel):
+    """One step of the first screen: what to do now, in the order to do it."""
+
+    text: str
+    referral: str | None = None  # the referral id (as in ``referrals``) the step comes from
+    also: list[str] = []  # further referrals done in the same step (same condition, urgency)
+    urgency: Urgency
+    contacts: list[ContactResult]
+    source: dict[str, Any]
+
+
+class ConsentRule(BaseModel):
+    """The consent rule the referrals share, stated once per result."""
+
+    text: str
+    applies_to: list[str]
+    source: dict[str, Any]
 
 
 class ActionResult(Cited):
@@ -126,6 +162,10 @@ class WarningResult(Cited):
 class ReferralResult(BaseModel):
     flow: Literal["referral"] = "referral"
     knowledge_version: str
+    do_now: list[DoNowStep] = []  # at most DO_NOW_STEPS, shown first in every channel
+    consent: ConsentRule | None = None
+    complete: bool = True  # False: provisional, questions that could change it are unanswered
+    questions_remaining: int = 0
     risk: Risk
     referrals: list[ReferralItem]
     actions: list[ActionResult]
@@ -286,10 +326,14 @@ def _requirement_row(r: Requirement, ex: Explainer) -> RequirementResult:
 
 _BANDS = ("standard", "medium", "high")
 _URGENCY_ORDER = {"immediate": 0, "today": 1, "routine": 2}
+DO_NOW_STEPS = 5  # the first screen: what a worker on a phone can act on at once
+JUDGEMENT_REASON = "professional_judgement_reason"  # public answer id: why the risk is judged high
 
 
 def referral_result(kb: KnowledgeBase, flow: str, ex: Explainer,
-                    area: str | None = None) -> ReferralResult:
+                    area: str | None = None, remaining: int = 0) -> ReferralResult:
+    """The referral result; ``remaining`` is how many questions could still change it
+    (0: complete, otherwise provisional)."""
     spec = kb.flow(flow).summary
     holding = [o for o in kb.outcomes_of(flow) if ex.ev.status(o.id) is True]
     criteria = [o for o in holding if isinstance(o, Criterion)]
@@ -298,22 +342,31 @@ def referral_result(kb: KnowledgeBase, flow: str, ex: Explainer,
     because: list[str] = []
     for c in criteria:
         because += [f"{c.title}: {line}" for line in ex.because(c.when)]
+    reason_id, reason = _judgement_reason(kb, ex)
+    if reason is not None:
+        because.append(f"{ex.label(JUDGEMENT_REASON)}: {reason}")
     score = ex.facts.get(spec.score_value) if spec.score_value else None
     notice = None
     if spec.notice:
         d = kb.definitions[spec.notice]
         notice = Notice(id=d.id, text=d.text, source=cite(d.source))
+    marac = [c for c in criteria if c.marac]
     risk = Risk(level=level, dash_yes_count=score,
-                marac_criteria=[c.id.rsplit(".", 1)[-1] for c in criteria if c.marac],
+                marac_criteria=[_short_id(c) for c in marac],
+                marac_criteria_met=[MaracCriterionResult(id=_short_id(c), title=c.title,
+                                                         because=ex.because(c.when),
+                                                         source=cite(c.source))
+                                    for c in marac],
+                judgement_reason=reason, judgement_reason_id=reason_id,
                 because=because, notice=notice)
 
-    referrals = []
-    for p in sorted((o for o in holding if isinstance(o, Pathway)),
-                    key=lambda p: (_URGENCY_ORDER[_urgency(p, ex.ev)], p.order)):
-        referrals.append(ReferralItem(
-            id=p.id.removeprefix("pathway."), title=p.title, why=ex.because(p.when),
-            urgency=_urgency(p, ex.ev), contacts=_contacts(kb, p, area),
-            consent=p.consent, source=cite(p.source)))
+    pathways = sorted((o for o in holding if isinstance(o, Pathway)),
+                      key=lambda p: (_URGENCY_ORDER[_urgency(p, ex.ev)], p.order))
+    referrals = [ReferralItem(
+        id=_short_id(p), title=p.title, why=ex.because(p.when),
+        urgency=_urgency(p, ex.ev), contacts=_contacts(kb, p, area),
+        consent=p.consent, source=cite(p.source)) for p in pathways]
+    consent = _shared_consent(referrals)
     actions = [ActionResult(id=a.id, title=a.title, because=ex.because(a.when),
                             source=cite(a.source))
                for a in sorted((o for o in holding if isinstance(o, Action)),
@@ -324,8 +377,86 @@ def referral_result(kb: KnowledgeBase, flow: str, ex: Explainer,
     warnings = [WarningResult(id=w.id, title=w.title, because=w.because,
                               why=ex.because(w.when), source=cite(w.source))
                 for w in holding if isinstance(w, Warning)]
-    return ReferralResult(knowledge_version=kb.version, risk=risk, referrals=referrals,
+    return ReferralResult(knowledge_version=kb.version,
+                          do_now=_do_now(kb, pathways, referrals, risk, ex),
+                          consent=consent, complete=remaining == 0,
+                          questions_remaining=remaining, risk=risk, referrals=referrals,
                           actions=actions, gaps=gaps, warnings=warnings)
+
+
+def _short_id(item: Criterion | Pathway) -> str:
+    """The public id in results: ``pathway.marac`` -> ``marac``."""
+    return item.id.rsplit(".", 1)[-1] if isinstance(item, Criterion) else \
+        item.id.removeprefix("pathway.")
+
+
+def _judgement_reason(kb: KnowledgeBase, ex: Explainer) -> tuple[str | None, str | None]:
+    """The reason the worker chose for judging the risk high, as (choice id, label)."""
+    value = ex.facts.get(JUDGEMENT_REASON)
+    if JUDGEMENT_REASON not in kb.questions or not isinstance(value, str):
+        return None, None
+    return value, ex.show(JUDGEMENT_REASON, value)
+
+
+def _shared_consent(referrals: list[ReferralItem]) -> ConsentRule | None:
+    """State the consent rule most referrals share once; those referrals drop their copy."""
+    texts = [r.consent for r in referrals if r.consent]
+    if not texts:
+        return None
+    shared = max(dict.fromkeys(texts), key=texts.count)  # ties: the earliest referral's
+    covered = [r for r in referrals if r.consent == shared]
+    for r in covered:
+        r.consent, r.consent_shared = None, True
+    return ConsentRule(text=shared, applies_to=[r.id for r in covered],
+                       source=covered[0].source)
+
+
+def _do_now(kb: KnowledgeBase, pathways: list[Pathway], referrals: list[ReferralItem],
+            risk: Risk, ex: Explainer) -> list[DoNowStep]:
+    """At most DO_NOW_STEPS steps: immediate and same-day referrals in the order to act (999
+    first), or the first routine ones when nothing is urgent. Referrals sharing a condition and
+    an urgency (MARAC and IDVA) are one step."""
+    rows = list(zip(pathways, referrals))
+    urgent = [(p, r) for p, r in rows if r.urgency != "routine"]
+    steps: list[tuple[list[Pathway], list[ReferralItem]]] = []
+    for p, r in urgent or rows:
+        joined = next((s for s in steps if s[0][0].when == p.when
+                       and s[1][0].urgency == r.urgency), None)
+        if joined is not None:
+            joined[0].append(p)
+            joined[1].append(r)
+        elif len(steps) < DO_NOW_STEPS:
+            steps.append(([p], [r]))
+    out = []
+    for ps, rs in steps:
+        texts = [getattr(p, "do_now", None) or p.title for p in ps]
+        text = texts[0] + "".join(f" and {_lower_first(t)}" for t in texts[1:])
+        if any(_refers_to_marac(kb, p) for p in ps) and risk.marac_criteria_met:
+            text += ". Criteria met: " + "; ".join(c.title for c in risk.marac_criteria_met)
+            if risk.judgement_reason:
+                text += f". {_upper_first(ex.label(JUDGEMENT_REASON))}: {risk.judgement_reason}"
+        contacts: list[ContactResult] = []
+        for r in rs:
+            contacts += [c for c in r.contacts if all(c.id != k.id for k in contacts)]
+        out.append(DoNowStep(text=text, referral=rs[0].id, also=[r.id for r in rs[1:]],
+                             urgency=rs[0].urgency, contacts=contacts, source=rs[0].source))
+    return out
+
+
+def _refers_to_marac(kb: KnowledgeBase, p: Pathway) -> bool:
+    """Whether a pathway follows from the MARAC criteria (its step names them)."""
+    return any(isinstance(leaf, ItemRef) and isinstance(kb.outcomes.get(leaf.item), Criterion)
+               and kb.outcomes[leaf.item].marac  # type: ignore[union-attr]
+               for leaf in leaves(p.when))
+
+
+def _lower_first(text: str) -> str:
+    """"Refer to an IDVA" -> "refer to an IDVA" (an acronym such as "MARAC ..." is kept)."""
+    return text[0].lower() + text[1:] if text[:2].istitle() else text
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _urgency(p: Pathway, ev: Evaluation) -> Literal["immediate", "today", "routine"]:
@@ -336,7 +467,7 @@ def _urgency(p: Pathway, ev: Evaluation) -> Literal["immediate", "today", "routi
 
 
 def _contacts(kb: KnowledgeBase, p: Pathway, area: str | None) -> list[ContactResult]:
-    out = [ContactResult(id=c.id, name=c.name, serves=c.serves, phone=c.phone,
+    out = [ContactResult(id=c.id, name=c.name, serves=c.serves, phone=c.phone, url=c.url,
                          source=cite(c.source), last_reviewed=c.last_reviewed,
                          source_statement=c.source_statement)
            for c in (kb.contacts[cid] for cid in p.contacts)]
@@ -345,6 +476,7 @@ def _contacts(kb: KnowledgeBase, p: Pathway, area: str | None) -> list[ContactRe
             if set(s.services) & set(p.services):
                 out.append(ContactResult(
                     id=s.id, name=s.name, serves=s.serves,
-                    phone=s.contact.phone if s.contact else None, local=True,
+                    phone=s.contact.phone if s.contact else None,
+                    url=s.contact.url if s.contact else None, local=True,
                     source=cite(s.source)))
     return out
