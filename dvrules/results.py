@@ -129,6 +129,7 @@ class ReferralItem(Cited):
     contacts: list[ContactResult]
     consent: str | None = None  # a consent rule of this referral's own; None when shared
     consent_shared: bool = False  # the result's one ``consent`` rule covers this referral
+    find_local: str | None = None  # how to find the local service when no directory names one
 
 
 class DoNowStep(BaseModel):
@@ -139,6 +140,7 @@ class DoNowStep(BaseModel):
     also: list[str] = []  # further referrals done in the same step (same condition, urgency)
     urgency: Urgency
     contacts: list[ContactResult]
+    find_local: str | None = None  # as in the referral: when no local service is named
     source: dict[str, Any]
 
 
@@ -177,9 +179,15 @@ Result = AssessmentResult | ReferralResult
 
 
 def cite(source: Source) -> dict[str, Any]:
+    """A source as JSON; an outside source adds its ``url``, the page's ``date`` and when it
+    was ``last_reviewed`` (each only when the knowledge gives it)."""
     out: dict[str, Any] = {"document": source.document, "section": source.section}
     if source.footnote is not None:
         out["footnote"] = source.footnote
+    for key in ("url", "date", "last_reviewed"):
+        value = getattr(source, key, None)
+        if value is not None:
+            out[key] = value
     return out
 
 
@@ -362,10 +370,15 @@ def referral_result(kb: KnowledgeBase, flow: str, ex: Explainer,
 
     pathways = sorted((o for o in holding if isinstance(o, Pathway)),
                       key=lambda p: (_URGENCY_ORDER[_urgency(p, ex.ev)], p.order))
-    referrals = [ReferralItem(
-        id=_short_id(p), title=p.title, why=ex.because(p.when),
-        urgency=_urgency(p, ex.ev), contacts=_contacts(kb, p, area),
-        consent=p.consent, source=cite(p.source)) for p in pathways]
+    referrals = []
+    for p in pathways:
+        contacts = _contacts(kb, p, area)
+        find_local = getattr(p, "find_local", None)
+        referrals.append(ReferralItem(
+            id=_short_id(p), title=p.title, why=ex.because(p.when),
+            urgency=_urgency(p, ex.ev), contacts=contacts, consent=p.consent,
+            find_local=None if any(c.local for c in contacts) else find_local,
+            source=cite(p.source)))
     consent = _shared_consent(referrals)
     actions = [ActionResult(id=a.id, title=a.title, because=ex.because(a.when),
                             source=cite(a.source))
@@ -438,8 +451,10 @@ def _do_now(kb: KnowledgeBase, pathways: list[Pathway], referrals: list[Referral
         contacts: list[ContactResult] = []
         for r in rs:
             contacts += [c for c in r.contacts if all(c.id != k.id for k in contacts)]
+        find_local = " ".join(dict.fromkeys(r.find_local for r in rs if r.find_local)) or None
         out.append(DoNowStep(text=text, referral=rs[0].id, also=[r.id for r in rs[1:]],
-                             urgency=rs[0].urgency, contacts=contacts, source=rs[0].source))
+                             urgency=rs[0].urgency, contacts=contacts, find_local=find_local,
+                             source=rs[0].source))
     return out
 
 

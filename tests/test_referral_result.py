@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from dvrules import DVRules, Session, default_rules
-from dvrules.results import DO_NOW_STEPS, ReferralResult
+from dvrules.results import DO_NOW_STEPS, ReferralResult, cite
 
 from .conftest import extreme_answers
 
@@ -229,3 +229,44 @@ def test_questions_remaining_counts_what_the_planner_still_wants(rules: DVRules)
     result = referral(rules, answers)
     assert result.questions_remaining == len(rules.wanted_questions("referral", answers))
     assert result.questions_remaining > 0 and not result.complete
+
+
+# ---------------------------------------------------------------------- local services, citations
+
+
+def test_a_referral_says_how_to_find_the_local_service_only_when_none_is_named(
+        rules: DVRules) -> None:
+    marac = rules.kb.outcomes["pathway.marac"]
+    how = getattr(marac, "find_local", None)
+    if how is None:
+        pytest.skip("this knowledge gives no way to find a local MARAC")
+    national = next(r for r in referral(rules, CROWDED).referrals if r.id == "marac")
+    assert national.find_local == how
+    step = next(s for s in referral(rules, CROWDED).do_now if s.referral == "marac")
+    assert step.find_local and how in step.find_local
+    named = next(r for r in referral(default_rules("barnet"), CROWDED).referrals if r.id == "marac")
+    assert any(c.local for c in named.contacts) and named.find_local is None
+
+
+def test_an_outside_source_is_cited_with_its_url_and_when_it_was_checked(rules: DVRules) -> None:
+    answers = [CROWDED, {**CROWDED, "immediate_danger": True},
+               extreme_answers(rules, "referral", True), extreme_answers(rules, "referral", False)]
+    cited = [src for a in answers for src in _sources(referral(rules, a).model_dump())]
+    outside = {d.id for d in rules.kb.documents.values()
+               if getattr(d, "kind", None) == "fact_sheet"}
+    if not outside:
+        pytest.skip("this knowledge cites no outside fact sheet")
+    from_outside = [s for s in cited if s["document"] in outside]
+    from_outside += [cite(o.source) for o in rules.kb.outcomes_of("referral")
+                     if o.source.document in outside]
+    assert from_outside, "nothing in the referral flow cites the fact sheet"
+    assert all(s.get("url") and s.get("last_reviewed") for s in from_outside)
+
+
+def _sources(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, dict):
+        found = [value["source"]] if isinstance(value.get("source"), dict) else []
+        return found + [s for k, v in value.items() if k != "source" for s in _sources(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _sources(v)]
+    return []
