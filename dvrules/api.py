@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from dvrules.answers import Answer, AnswerError, allowed, build_facts, check_answers
-from dvrules.conditions import evaluate, leaves, open_inputs
+from dvrules.conditions import evaluate, leaves, open_inputs, reachable_inputs
 from dvrules.engine import Evaluation, RulesEngine, evaluable, urgency_key
 from dvrules.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from dvrules.schema import Criterion, ItemRef, Test
@@ -220,11 +220,13 @@ class DVRules:
             return list(remembered)
         facts, ev = self.evaluate(flow, answers)
         wanted: set[str] = set()
-        inputs_of = self._inputs_of
         if self.kb.flow(flow).summary.kind == "referral":
-            inputs_of = self._open_inputs_of(facts, ev)
-        for cond in self._worth_deciding(flow, ev):
-            wanted.update(open_inputs(cond, facts, self.params, ev.status, inputs_of))
+            wanted = self._worth_asking(flow, answers, facts, ev)
+        else:
+            for key, cond in self._conditions(flow):
+                if ev.status(key) is None:
+                    wanted.update(open_inputs(cond, facts, self.params, ev.status,
+                                              self._inputs_of))
         # A wanted question behind an undecided gate (``ask_when``) makes the gate wanted too.
         pending = list(wanted)
         while pending:
@@ -246,30 +248,43 @@ class DVRules:
         self._remember(memo, tuple(out))
         return out
 
-    def _worth_deciding(self, flow: str, ev: Evaluation) -> list[Any]:
-        """The undecided conditions whose answer could still change the result.
+    def _worth_asking(self, flow: str, answers: Mapping[str, Answer], facts: Mapping[str, Any],
+                      ev: Evaluation) -> set[str]:
+        """Questions whose answer could still change a referral result: make a pathway, an
+        action or a warning hold, raise a pathway's urgency (while the pathway can still hold
+        and no earlier urgency rule holds), or raise the risk level above the band that holds.
 
-        In a referral flow that is whether a pathway, action or warning holds, a pathway's
-        urgency (while the pathway may hold and no earlier urgency rule already holds), and the
-        risk level (a band at or below a level that already holds cannot change it). A gap, or
-        a criterion on its own, is reported when known but never worth a question. In other
-        flows every undecided outcome counts.
+        What is shown is what holds, so a question that could only rule out something not
+        shown changes nothing. A "don't know" stays unknown: what rests on it cannot be
+        reached through it. A gap, or a criterion on its own, is reported when known but is
+        never worth a question.
         """
-        undecided = [(key, cond) for key, cond in self._conditions(flow) if ev.status(key) is None]
-        if self.kb.flow(flow).summary.kind != "referral":
-            return [cond for _, cond in undecided]
         kind = self.kb.outcome_kind
         held = [o.risk_level for o in self.kb.outcomes_of(flow, "criteria")
                 if isinstance(o, Criterion) and o.risk_level and ev.status(o.id) is True]
         top = max((_BANDS.index(b) for b in held), default=-1)
-        out = []
-        for key, cond in undecided:
+
+        def can_learn(subject: str) -> list[str] | None:
+            if subject in self.kb.questions:
+                return None if subject in answers else [subject]
+            free = [q for q in self._value_inputs(subject) if q not in answers]
+            return free or None
+
+        memo: dict[tuple[int, bool], list[str] | None] = {}
+
+        def reach(cond: Any) -> list[str] | None:
+            return reachable_inputs(cond, True, facts, self.params, ev.status, can_learn,
+                                    lambda item: self.kb.outcomes[item].when, memo)
+
+        wanted: set[str] = set()
+        for key, cond in self._conditions(flow):
+            if ev.status(key) is not None:
+                continue
             item_id, _, urgency = key.partition("#urgency")
             item = self.kb.outcomes[item_id]
             if urgency:
-                index = int(urgency)
-                if ev.status(item_id) is False or any(
-                        ev.status(urgency_key(item_id, i)) is True for i in range(index)):
+                if reach(item.when) is None or any(
+                        ev.status(urgency_key(item_id, i)) is True for i in range(int(urgency))):
                     continue
             elif kind[item_id] == "criteria":
                 band = getattr(item, "risk_level", None)
@@ -277,24 +292,14 @@ class DVRules:
                     continue
             elif kind[item_id] not in ("pathways", "actions", "warnings"):
                 continue
-            out.append(cond)
-        return out
+            wanted.update(reach(cond) or ())
+        return wanted
 
-    def _open_inputs_of(self, facts: Mapping[str, Any], ev: Evaluation) -> Any:
-        """``inputs_of`` that follows an item reference into the referenced item's undecided
-        parts only (its decided parts can no longer change it)."""
-        seen: dict[str, list[str]] = {}
-
-        def inputs_of(leaf: Any) -> list[str]:
-            if not isinstance(leaf, ItemRef):
-                return self._inputs_of(leaf)
-            if leaf.item not in seen:
-                seen[leaf.item] = []  # a cycle guard; the knowledge loader refuses cycles
-                seen[leaf.item] = open_inputs(self.kb.outcomes[leaf.item].when, facts,
-                                              self.params, ev.status, inputs_of)
-            return seen[leaf.item]
-
-        return inputs_of
+    def _value_inputs(self, name: str) -> list[str]:
+        key = ("value", name)
+        if key not in self._inputs:
+            self._inputs[key] = self.kb.value_inputs(name)
+        return self._inputs[key]
 
     def next_question(self, flow: str, answers: Mapping[str, Answer]) -> QuestionView | None:
         wanted = self.wanted_questions(flow, answers)

@@ -177,3 +177,55 @@ def explain(cond: Condition, facts: Mapping[str, Any], params: Mapping[str, floa
         return out
 
     return walk(cond, negated)
+
+
+def reachable_inputs(cond: Condition, want: bool, facts: Mapping[str, Any],
+                     params: Mapping[str, float], status: Status,
+                     can_learn: Callable[[str], list[str] | None],
+                     item_condition: Callable[[str], Condition],
+                     memo: dict[tuple[int, bool], list[str] | None] | None = None
+                     ) -> list[str] | None:
+    """The questions whose answers could still make ``cond`` come out ``want``.
+
+    ``None`` when no answer to come can: a part resting on a "don't know" stays unknown
+    (``can_learn`` says which questions could still give a subject a value, or None). ``[]``
+    when ``cond`` already is ``want``. Alternatives that cannot reach ``want`` are not followed,
+    so their questions are not worth asking. The same question appearing twice is assumed
+    free each time, so the answer errs towards asking.
+    """
+    memo = {} if memo is None else memo
+    value = _remembering(facts, params, status)
+
+    def reach(c: Condition, want: bool) -> list[str] | None:
+        key = (id(c), want)
+        if key in memo:
+            return memo[key]
+        memo[key] = None  # a cycle guard; the knowledge loader refuses cycles
+        memo[key] = result = _reach(c, want)
+        return result
+
+    def _reach(c: Condition, want: bool) -> list[str] | None:
+        known = value(c)
+        if known is not None:
+            return [] if known == want else None
+        if isinstance(c, Test):
+            return can_learn(c.subject)
+        if isinstance(c, ItemRef):
+            return reach(item_condition(c.item), want)
+        if isinstance(c, Not):
+            return reach(c.not_, not want)
+        parts = [reach(child, want) for child in _children(c)]
+        if isinstance(c, All) == want:  # every part must come out ``want``
+            if any(p is None for p in parts):
+                return None
+            chosen = parts
+        else:  # any one part will do
+            chosen = [p for p in parts if p is not None]
+            if not chosen:
+                return None
+        found: list[str] = []
+        for p in chosen:
+            found += [q for q in p if q not in found]  # type: ignore[union-attr]
+        return found
+
+    return reach(cond, want)

@@ -40,6 +40,15 @@ def test_a_question_that_only_fills_a_gap_is_not_asked_but_its_gap_shows_when_an
     assert "gap.no_safety_plan" in [g.id for g in result.gaps]  # type: ignore[union-attr]
 
 
+def test_after_dont_know_nothing_that_rests_on_it_is_asked(rules: DVRules) -> None:
+    # The reason for a judgement of high risk only matters with that judgement: after "don't
+    # know" to the judgement, no reason can make anything hold.
+    unsure = {**ADULT_VICTIM, "professional_judgement_high": None}
+    assert "professional_judgement_reason" not in rules.wanted_questions(FLOW, unsure)
+    judged_high = {**ADULT_VICTIM, "professional_judgement_high": True}
+    assert "professional_judgement_reason" in rules.wanted_questions(FLOW, judged_high)
+
+
 def test_an_urgency_is_not_asked_about_for_a_referral_that_does_not_apply(rules: DVRules) -> None:
     # The supervised-contact referral needs the abuser to see the children; with no children
     # at home nothing about it is asked.
