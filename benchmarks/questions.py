@@ -2,7 +2,7 @@
 
     python -m benchmarks.questions                          # this tree only
     python -m benchmarks.questions --base /tmp/before       # and a "before" tree beside it
-        [--scenarios tests/scenarios/referral.yaml] [--out benchmarks/results/questions.md]
+        [--tree DIR] [--scenarios tests/scenarios/referral.yaml] [--out FILE]
 
 The people are the scenarios marked ``person: <short-name>`` in the scenario file; each one's
 ``answers`` are what that person would say to every question they could be asked. The planner
@@ -73,10 +73,12 @@ for p in people:
         rules_by_area[area] = DVRules(area=area)
     rules = rules_by_area[area]
     answers, notes = adapt(rules.kb, p["answers"])
-    given, asked, first = {}, [], None
+    given, asked, first, urgent = {}, [], None, []
     while True:
-        if first is None and rules.assess(FLOW, given, checked=True).referrals:
+        partial = rules.assess(FLOW, given, checked=True)
+        if first is None and partial.referrals:
             first = len(asked)
+        urgent.append(sorted(r.id for r in partial.referrals if r.urgency != "routine"))
         q = rules.next_question(FLOW, given)
         if q is None:
             break
@@ -85,7 +87,10 @@ for p in people:
         if len(asked) > 500:
             raise SystemExit(p["name"] + ": the interview does not end")
     result = rules.assess(FLOW, given, checked=True)
+    # after how many answers the same-day referrals were what they are at the end, for good
+    settled = next(i for i in range(len(urgent)) if all(u == urgent[-1] for u in urgent[i:]))
     out.append({"person": p["person"], "asked": len(asked), "first_referral": first,
+                "same_day_settled": settled, "same_day": len(urgent[-1]),
                 "referrals": len(result.referrals), "questions": asked, "notes": notes})
 print(json.dumps(out))
 """
@@ -135,22 +140,24 @@ def report(runs: list[tuple[str, Path, list[dict[str, Any]]]], scenarios: Path,
              "Each interview is replayed by the planner (`DVRules.next_question`) until it has "
              "no question left, answering from the person's answers (unlisted: don't know).",
              "*asked*: questions asked; *first referral*: questions answered before the result "
-             "(which works on partial answers) first lists a referral.", "",
+             "(which works on partial answers) first lists a referral; *same-day settled*: "
+             "questions answered after which the referrals due now or today are those of the "
+             "final result (the worker can act on them from then on).", "",
              "Reproduce:", "", "```sh", command, "```", ""]
     for label, tree, _ in runs:
         lines.append(f"- {label}: `{tree}` at {_commit(tree)}")
     lines.append("")
-    head = "| person | " + " | ".join(f"asked ({n})" for n in names) + " | " + \
-        " | ".join(f"first referral ({n})" for n in names) + " |"
-    lines += [head, "|" + "---|" * (1 + 2 * len(names))]
+    columns = (("asked", "asked"), ("first_referral", "first referral"),
+               ("same_day_settled", "same-day settled"))
+    head = "| person | " + " | ".join(f"{title} ({n})" for _, title in columns for n in names)
+    lines += [head + " |", "|" + "---|" * (1 + len(columns) * len(names))]
     by_person = [{r["person"]: r for r in rows} for _, _, rows in runs]
     for person in by_person[-1]:
-        cells = [str(b[person]["asked"]) if person in b else "-" for b in by_person]
-        cells += [str(b[person]["first_referral"]) if person in b else "-" for b in by_person]
+        cells = [str(b[person].get(key, "-")) if person in b else "-"
+                 for key, _ in columns for b in by_person]
         lines.append(f"| {person} | " + " | ".join(cells) + " |")
     for what, pick in (("median", 0), ("max", 1)):
-        cells = [f"{_stats(rows, 'asked')[pick]:g}" for _, _, rows in runs]
-        cells += [f"{_stats(rows, 'first_referral')[pick]:g}" for _, _, rows in runs]
+        cells = [f"{_stats(rows, key)[pick]:g}" for key, _ in columns for _, _, rows in runs]
         lines.append(f"| **{what}** | " + " | ".join(cells) + " |")
     if len(runs) > 1:
         before, after = (_stats(runs[0][2], "asked"), _stats(runs[-1][2], "asked"))
@@ -170,19 +177,28 @@ def report(runs: list[tuple[str, Path, list[dict[str, Any]]]], scenarios: Path,
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", type=Path, help="a 'before' tree measured beside this one")
-    ap.add_argument("--scenarios", type=Path, default=ROOT / "tests" / "scenarios" / "referral.yaml")
+    ap.add_argument("--tree", type=Path, default=ROOT,
+                    help="the 'after' tree (default: the one holding this script)")
+    ap.add_argument("--scenarios", type=Path,
+                    help="people (default: the after tree's tests/scenarios/referral.yaml)")
     ap.add_argument("--out", type=Path, help="write the Markdown report here (else print it)")
     args = ap.parse_args(argv)
-    cast = people(args.scenarios.resolve())
+    tree = args.tree.resolve()
+    scenarios = (args.scenarios or tree / "tests" / "scenarios" / "referral.yaml").resolve()
+    for path in [tree, scenarios] + ([args.base] if args.base else []):
+        if not path.exists():
+            raise SystemExit(f"{path}: not found")
+    cast = people(scenarios)
     runs = []
     if args.base is not None:
         runs.append(("before", args.base.resolve(), measure(args.base.resolve(), cast)))
-    runs.append(("after" if args.base is not None else "this tree", ROOT, measure(ROOT, cast)))
+    runs.append(("after" if args.base is not None else "this tree", tree, measure(tree, cast)))
     command = "python -m benchmarks.questions" + \
         (f" --base {args.base}" if args.base else "") + \
-        (f" --scenarios {args.scenarios}" if args.scenarios != ap.get_default("scenarios") else "") + \
+        (f" --tree {args.tree}" if args.tree != ROOT else "") + \
+        (f" --scenarios {args.scenarios}" if args.scenarios else "") + \
         (f" --out {args.out}" if args.out else "")
-    text = report(runs, args.scenarios.resolve(), command)
+    text = report(runs, scenarios, command)
     if args.out:
         args.out.write_text(text, encoding="utf-8")
     else:

@@ -379,7 +379,7 @@ def referral_result(kb: KnowledgeBase, flow: str, ex: Explainer,
             urgency=_urgency(p, ex.ev), contacts=contacts, consent=p.consent,
             find_local=None if any(c.local for c in contacts) else find_local,
             source=cite(p.source)))
-    consent = _shared_consent(referrals)
+    consent = _shared_consent(general_consent(kb, flow), referrals)
     actions = [ActionResult(id=a.id, title=a.title, because=ex.because(a.when),
                             source=cite(a.source))
                for a in sorted((o for o in holding if isinstance(o, Action)),
@@ -411,16 +411,25 @@ def _judgement_reason(kb: KnowledgeBase, ex: Explainer) -> tuple[str | None, str
     return value, ex.show(JUDGEMENT_REASON, value)
 
 
-def _shared_consent(referrals: list[ReferralItem]) -> ConsentRule | None:
-    """State the consent rule most referrals share once; those referrals drop their copy."""
-    texts = [r.consent for r in referrals if r.consent]
+def general_consent(kb: KnowledgeBase, flow: str) -> str | None:
+    """The flow's general consent rule: the consent text most of its pathways share."""
+    texts = [p.consent for p in kb.outcomes_of(flow, "pathways")
+             if isinstance(p, Pathway) and p.consent]
     if not texts:
         return None
-    shared = max(dict.fromkeys(texts), key=texts.count)  # ties: the earliest referral's
-    covered = [r for r in referrals if r.consent == shared]
+    best = max(dict.fromkeys(texts), key=texts.count)  # ties: the earliest pathway's
+    return best if texts.count(best) > 1 else None
+
+
+def _shared_consent(general: str | None, referrals: list[ReferralItem]) -> ConsentRule | None:
+    """State the general consent rule once; the referrals it covers drop their copy and keep
+    a flag. A referral with a rule of its own keeps its own text."""
+    covered = [r for r in referrals if general is not None and r.consent == general]
+    if not covered or general is None:
+        return None
     for r in covered:
         r.consent, r.consent_shared = None, True
-    return ConsentRule(text=shared, applies_to=[r.id for r in covered],
+    return ConsentRule(text=general, applies_to=[r.id for r in covered],
                        source=covered[0].source)
 
 
