@@ -142,7 +142,7 @@ def report(runs: list[tuple[str, Path, list[dict[str, Any]]]], scenarios: Path,
              "*asked*: questions asked; *first referral*: questions answered before the result "
              "(which works on partial answers) first lists a referral; *same-day settled*: "
              "questions answered after which the referrals due now or today are those of the "
-             "final result (the worker can act on them from then on).", "",
+             "final result (the worker can act on them from then on; 0 also when there is none).", "",
              "Reproduce:", "", "```sh", command, "```", ""]
     for label, tree, _ in runs:
         lines.append(f"- {label}: `{tree}` at {_commit(tree)}")
