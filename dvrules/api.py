@@ -21,7 +21,14 @@ from dvrules.conditions import evaluate, leaves, open_inputs, reachable_inputs
 from dvrules.engine import Evaluation, RulesEngine, evaluable, urgency_key
 from dvrules.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from dvrules.schema import Criterion, ItemRef, Test
-from dvrules.results import Explainer, Result, assessment_result, cite, referral_result
+from dvrules.results import (
+    RISK_BANDS,
+    Explainer,
+    Result,
+    assessment_result,
+    cite,
+    referral_result,
+)
 
 
 class ChoiceView(BaseModel):
@@ -213,7 +220,11 @@ class DVRules:
             definition=definition, source=cite(q.source), progress=progress)
 
     def wanted_questions(self, flow: str, answers: Mapping[str, Answer]) -> list[str]:
-        """Unanswered questions that could still change an outcome, in asking order."""
+        """Unanswered questions that could still change the result, in asking order.
+
+        For a referral flow: a referral, action or warning, an urgency, or the risk level (see
+        ``_worth_asking``); for a self-assessment: any requirement or other outcome.
+        """
         memo = _answers_key("wanted", flow, answers)
         remembered = self._recall(memo)
         if remembered is not None:
@@ -262,7 +273,7 @@ class DVRules:
         kind = self.kb.outcome_kind
         held = [o.risk_level for o in self.kb.outcomes_of(flow, "criteria")
                 if isinstance(o, Criterion) and o.risk_level and ev.status(o.id) is True]
-        top = max((_BANDS.index(b) for b in held), default=-1)
+        top = max((RISK_BANDS.index(b) for b in held), default=-1)
 
         def can_learn(subject: str) -> list[str] | None:
             if subject in self.kb.questions:
@@ -288,7 +299,7 @@ class DVRules:
                     continue
             elif kind[item_id] == "criteria":
                 band = getattr(item, "risk_level", None)
-                if band is None or _BANDS.index(band) <= top:
+                if band is None or RISK_BANDS.index(band) <= top:
                     continue
             elif kind[item_id] not in ("pathways", "actions", "warnings"):
                 continue
@@ -327,9 +338,6 @@ class DVRules:
                              "source": cite(self.kb.definitions[d].source)}
                             for d in item.definitions],
         }
-
-
-_BANDS = ("standard", "medium", "high")
 
 
 def _unknown(_item: str) -> None:

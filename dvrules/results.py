@@ -332,7 +332,7 @@ def _requirement_row(r: Requirement, ex: Explainer) -> RequirementResult:
 
 # ---------------------------------------------------------------------- referral
 
-_BANDS = ("standard", "medium", "high")
+RISK_BANDS = ("standard", "medium", "high")
 _URGENCY_ORDER = {"immediate": 0, "today": 1, "routine": 2}
 DO_NOW_STEPS = 5  # the first screen: what a worker on a phone can act on at once
 JUDGEMENT_REASON = "professional_judgement_reason"  # public answer id: why the risk is judged high
@@ -346,13 +346,13 @@ def referral_result(kb: KnowledgeBase, flow: str, ex: Explainer,
     holding = [o for o in kb.outcomes_of(flow) if ex.ev.status(o.id) is True]
     criteria = [o for o in holding if isinstance(o, Criterion)]
     bands = [c.risk_level for c in criteria if c.risk_level]
-    level = max(bands, key=_BANDS.index) if bands else "unknown"
+    level = max(bands, key=RISK_BANDS.index) if bands else "unknown"
     because: list[str] = []
     for c in criteria:
         because += [f"{c.title}: {line}" for line in ex.because(c.when)]
     reason_id, reason = _judgement_reason(kb, ex)
     if reason is not None:
-        because.append(f"{ex.label(JUDGEMENT_REASON)}: {reason}")
+        because.append(f"{_upper_first(ex.label(JUDGEMENT_REASON))}: {reason}")
     score = ex.facts.get(spec.score_value) if spec.score_value else None
     notice = None
     if spec.notice:
