@@ -137,6 +137,7 @@ class DoNowStep(BaseModel):
 
     text: str
     referral: str | None = None  # the referral id (as in ``referrals``) the step comes from
+    action: str | None = None  # or the safety action (as in ``actions``) it comes from
     also: list[str] = []  # further referrals done in the same step (same condition, urgency)
     urgency: Urgency
     contacts: list[ContactResult]
@@ -380,10 +381,9 @@ def referral_result(kb: KnowledgeBase, flow: str, ex: Explainer,
             find_local=None if any(c.local for c in contacts) else find_local,
             source=cite(p.source)))
     consent = _shared_consent(general_consent(kb, flow), referrals)
+    held_actions = sorted((o for o in holding if isinstance(o, Action)), key=lambda a: a.order)
     actions = [ActionResult(id=a.id, title=a.title, because=ex.because(a.when),
-                            source=cite(a.source))
-               for a in sorted((o for o in holding if isinstance(o, Action)),
-                               key=lambda a: a.order)]
+                            source=cite(a.source)) for a in held_actions]
     gaps = [GapResult(id=g.id, title=g.title, next_step=g.next_step, because=ex.because(g.when),
                       source=cite(g.source))
             for g in holding if isinstance(g, Gap)]
@@ -391,7 +391,7 @@ def referral_result(kb: KnowledgeBase, flow: str, ex: Explainer,
                               why=ex.because(w.when), source=cite(w.source))
                 for w in holding if isinstance(w, Warning)]
     return ReferralResult(knowledge_version=kb.version,
-                          do_now=_do_now(kb, pathways, referrals, risk, ex),
+                          do_now=_do_now(kb, pathways, referrals, held_actions, risk, ex),
                           consent=consent, complete=remaining == 0,
                           questions_remaining=remaining, risk=risk, referrals=referrals,
                           actions=actions, gaps=gaps, warnings=warnings)
@@ -434,10 +434,12 @@ def _shared_consent(general: str | None, referrals: list[ReferralItem]) -> Conse
 
 
 def _do_now(kb: KnowledgeBase, pathways: list[Pathway], referrals: list[ReferralItem],
-            risk: Risk, ex: Explainer) -> list[DoNowStep]:
-    """At most DO_NOW_STEPS steps: immediate and same-day referrals in the order to act (999
-    first), or the first routine ones when nothing is urgent. Referrals sharing a condition and
-    an urgency (MARAC and IDVA) are one step."""
+            actions: list[Action], risk: Risk, ex: Explainer) -> list[DoNowStep]:
+    """At most DO_NOW_STEPS steps: the most urgent referral (999 when it applies), then the
+    safety actions the knowledge puts on the first screen (those with a ``do_now`` text), then
+    the other immediate and same-day referrals in the order to act; the first routine
+    referrals when nothing is urgent. Referrals sharing a condition and an urgency (MARAC and
+    IDVA) are one step."""
     rows = list(zip(pathways, referrals))
     urgent = [(p, r) for p, r in rows if r.urgency != "routine"]
     steps: list[tuple[list[Pathway], list[ReferralItem]]] = []
@@ -447,24 +449,32 @@ def _do_now(kb: KnowledgeBase, pathways: list[Pathway], referrals: list[Referral
         if joined is not None:
             joined[0].append(p)
             joined[1].append(r)
-        elif len(steps) < DO_NOW_STEPS:
+        else:
             steps.append(([p], [r]))
-    out = []
-    for ps, rs in steps:
-        texts = [getattr(p, "do_now", None) or p.title for p in ps]
-        text = texts[0] + "".join(f" and {_lower_first(t)}" for t in texts[1:])
-        if any(_refers_to_marac(kb, p) for p in ps) and risk.marac_criteria_met:
-            text += ". Criteria met: " + "; ".join(c.title for c in risk.marac_criteria_met)
-            if risk.judgement_reason:
-                text += f". {_upper_first(ex.label(JUDGEMENT_REASON))}: {risk.judgement_reason}"
-        contacts: list[ContactResult] = []
-        for r in rs:
-            contacts += [c for c in r.contacts if all(c.id != k.id for k in contacts)]
-        find_local = " ".join(dict.fromkeys(r.find_local for r in rs if r.find_local)) or None
-        out.append(DoNowStep(text=text, referral=rs[0].id, also=[r.id for r in rs[1:]],
-                             urgency=rs[0].urgency, contacts=contacts, find_local=find_local,
-                             source=rs[0].source))
-    return out
+    out = [_referral_step(kb, ps, rs, risk, ex) for ps, rs in steps]
+    first = [(a, getattr(a, "do_now", None)) for a in actions]
+    at = 1 if out and out[0].urgency == "immediate" else 0  # after the call to 999
+    out[at:at] = [DoNowStep(text=text, action=a.id, urgency="immediate", contacts=[],
+                            source=cite(a.source)) for a, text in first if text]
+    return out[:DO_NOW_STEPS]
+
+
+def _referral_step(kb: KnowledgeBase, ps: list[Pathway], rs: list[ReferralItem], risk: Risk,
+                   ex: Explainer) -> DoNowStep:
+    """One step made of one referral, or of several that go together."""
+    texts = [getattr(p, "do_now", None) or p.title for p in ps]
+    text = texts[0] + "".join(f" and {_lower_first(t)}" for t in texts[1:])
+    if any(_refers_to_marac(kb, p) for p in ps) and risk.marac_criteria_met:
+        text += ". Criteria met: " + "; ".join(c.title for c in risk.marac_criteria_met)
+        if risk.judgement_reason:
+            text += f". {_upper_first(ex.label(JUDGEMENT_REASON))}: {risk.judgement_reason}"
+    contacts: list[ContactResult] = []
+    for r in rs:
+        contacts += [c for c in r.contacts if all(c.id != k.id for k in contacts)]
+    find_local = " ".join(dict.fromkeys(r.find_local for r in rs if r.find_local)) or None
+    return DoNowStep(text=text, referral=rs[0].id, also=[r.id for r in rs[1:]],
+                     urgency=rs[0].urgency, contacts=contacts, find_local=find_local,
+                     source=rs[0].source)
 
 
 def _refers_to_marac(kb: KnowledgeBase, p: Pathway) -> bool:
