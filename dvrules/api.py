@@ -275,10 +275,16 @@ class DVRules:
                 if isinstance(o, Criterion) and o.risk_level and ev.status(o.id) is True]
         top = max((RISK_BANDS.index(b) for b in held), default=-1)
 
+        def askable(qid: str) -> bool:
+            """Not answered yet (a "don't know" stays unknown) and not ruled out by its gate."""
+            q = self.kb.questions[qid]
+            return qid not in answers and (q.ask_when is None or
+                                           self._ask_when(q, facts) is not False)
+
         def can_learn(subject: str) -> list[str] | None:
             if subject in self.kb.questions:
-                return None if subject in answers else [subject]
-            free = [q for q in self._value_inputs(subject) if q not in answers]
+                return [subject] if askable(subject) else None
+            free = [q for q in self._value_inputs(subject) if askable(q)]
             return free or None
 
         memo: dict[tuple[int, bool], list[str] | None] = {}
