@@ -167,17 +167,19 @@ class Conversation:
     """The guided interview as a chat: one instance serves every chat of a channel.
 
     ``delete_within``: the age in seconds under which sent messages can still be deleted on
-    ``forget`` (Telegram: 48 hours); ``None`` lists every one recorded.
+    ``forget`` (Telegram: 48 hours); ``None`` lists every one recorded. ``paged=False`` sends
+    a result whole, with no page buttons (the terminal).
     """
 
     PURGE_EVERY_SECONDS = 3600
 
     def __init__(self, rules: DVRules, store: SessionStore, flows: list[str] | None = None,
-                 delete_within: float | None = 48 * 3600 - 60):
+                 delete_within: float | None = 48 * 3600 - 60, paged: bool = True):
         self.rules, self.kb, self.store = rules, rules.kb, store
         self.flows = flows or list(rules.kb.flows)
         self.compose = Composer(rules.kb)
         self.delete_within = delete_within
+        self.paged = paged
         self._last_purge = 0.0
 
     # -------------------------------------------------------------- turns
@@ -320,6 +322,9 @@ class _Turn:
                 return
             s.skip(q.id)
             self.after_answer(s, q.id)
+        elif name == "keep":
+            s.resume()
+            self.next_card(s)
         elif name == "summary":
             self.send(self.compose.progress(s.progress()))
         elif name == "answers":
@@ -647,6 +652,10 @@ class _Turn:
         if old:
             self.reply.actions.append(Strip(old))
         self.chat["result"] = {"id": None, "serial": serial, "flow": s.flow}
+        if not self.conv.paged:
+            self.send(Message(self.compose.full_result(s.result(), complete=complete),
+                              kind="result", protect=True))
+            return
         self.send(self.result_message(view, serial, 0))
 
     def result_message(self, view: ResultView, serial: int, page: int) -> Message:
@@ -658,9 +667,10 @@ class _Turn:
         names = view.names
         rows = [[Button(name if n != page else f"· {name}", _payload("p", serial, n))
                  for n, name in enumerate(names) if view.pages[name] or n == 0]]
-        shown = (names[page] if page is not None else None)
-        numbers = [it.number for it in view.items if shown is None or it.page == shown
-                   or (page == 0 and it.page == "Referrals")][:10]
+        # the first page previews the next one: its items get the Why buttons
+        shown = names[min(page, len(names) - 1) if page else min(1, len(names) - 1)] \
+            if page is not None else None
+        numbers = [it.number for it in view.items if shown is None or it.page == shown][:10]
         for start in range(0, len(numbers), 5):
             rows.append([Button(f"Why {n}", _payload("w", serial, n))
                          for n in numbers[start:start + 5]])
