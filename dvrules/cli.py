@@ -257,12 +257,12 @@ def _chat_loop(conversation: Conversation, code: str, flow: str, width: int) -> 
         try:
             text = console.input("> ").strip()
         except (EOFError, KeyboardInterrupt):
-            console.print(f"\nStopped. Answers so far are kept; resume with: {resume}",
-                          soft_wrap=True)
+            console.print("\n" + wrap(f"Stopped. Answers so far are kept; resume with: {resume}",
+                                      width), soft_wrap=True)
             return
         command = text.lower().split(" ", 1)[0]
         if command in ("quit", "exit"):
-            console.print(f"Stopped. Resume with: {resume}", soft_wrap=True)
+            console.print(wrap(f"Stopped. Resume with: {resume}", width), soft_wrap=True)
             return
         if command == "forget":
             try:
