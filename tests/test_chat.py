@@ -33,6 +33,7 @@ from dvrules.chat import (
     Send,
     Strip,
     Text,
+    choices_payload,
     menu_commands,
     parse_payload,
     plain_text,
@@ -479,3 +480,41 @@ def test_every_card_fits_the_platform_limits(rules: DVRules, tmp_path: Path) -> 
         for q in rules.questions(flow):
             msg = Composer(rules.kb).card(q, buttons=[], more=True)
             assert len(plain_text(msg.paragraphs)) < 4000
+
+
+# ---------------------------------------------------------------------- other channels' needs
+
+
+def test_a_form_can_answer_a_multi_choice_card_at_once(tg: Platform, rules: DVRules) -> None:
+    open_flow(tg, "cdrp")
+    answers: dict[str, Any] = {}
+    while (q := rules.next_question("cdrp", answers)).type != "multi_choice":  # type: ignore[union-attr]
+        answer_with(tg, rules, "cdrp", None, q)
+        answers[q.id] = None  # type: ignore[union-attr]
+    card_id, card = tg.card()
+    assert card.meta["question"] == q.id and card.meta["type"] == "multi_choice"  # type: ignore[union-attr]
+    assert card.meta["options"] == [c.label for c in q.choices]  # type: ignore[union-attr]
+    stale = choices_payload(card.meta["serial"] - 1, [0])
+    assert tg.turn(Press(stale, card_id)).notice == STALE
+    tg.turn(Press(choices_payload(card.meta["serial"], [1, 4]), card_id))
+    chosen = Session(rules, "cdrp", tg.sid, tg.conv.store).answers[q.id]  # type: ignore[union-attr]
+    assert chosen == [q.choices[1].id, q.choices[4].id]  # type: ignore[union-attr]
+
+
+def test_home_shows_what_is_in_progress_in_counts_and_saves_nothing(
+        tg: Platform, rules: DVRules, store: CountingStore) -> None:
+    empty = tg.conv.home("nobody-yet")
+    assert "Nothing in progress" in plain_text(empty.paragraphs)
+    assert store.load("nobody-yet") is None
+    open_flow(tg, "cdrp")
+    tg.press("Yes")
+    store.loads = store.saves = 0
+    home = tg.conv.home(tg.sid)
+    assert (store.loads, store.saves) == (1, 0)
+    text = plain_text(home.paragraphs)
+    assert "In immediate danger: call 999." in text and "1 question(s) answered" in text
+    labels = [b.label for row in home.buttons for b in row]
+    assert labels[:2] == ["Carry on", "Result so far"] and labels[-1] == "Erase everything"
+    assert any(m.kind == "result" for m in tg.turn(Press(home.buttons[0][1].payload)).messages)
+    assert any(m.kind == "forget" for m in tg.turn(
+        Press(home.buttons[-1][0].payload, None)).messages)

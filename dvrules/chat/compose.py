@@ -114,6 +114,25 @@ class Composer:
         buttons = [[Button(short_label(self.flow_title(f)), payload(f))] for f in flows]
         return Message(paragraphs, buttons, kind="menu")
 
+    def home(self, flows: Sequence[str], current: str | None,
+             progress: Mapping[str, Any] | None, payload: Callable[[str], str]) -> Message:
+        """Start, resume, the last result and forget in one place (Slack's App Home)."""
+        paragraphs = [par(b(EMERGENCY)), par(PRIVACY)]
+        buttons: list[list[Button]] = []
+        if current and progress is not None:
+            paragraphs.append(par(b(self.flow_title(current)), "\n",
+                                  f"{progress['answered']} question(s) answered, up to "
+                                  f"{progress['remaining']} still to answer."))
+            buttons.append([Button("Carry on", payload(current)),
+                            Button("Result so far", "h|result")])
+        else:
+            paragraphs.append(par("Nothing in progress. Choose what to work on."))
+        buttons += [[Button(short_label(self.flow_title(f)), payload(f))]
+                    for f in flows if f != current]
+        buttons.append([Button("Erase everything", "h|forget")])
+        paragraphs.append(par(i("Erase everything removes every answer stored for you, now.")))
+        return Message(paragraphs, buttons, kind="home")
+
     def help(self) -> Message:
         return Message([
             par(b(EMERGENCY)),
