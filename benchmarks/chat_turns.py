@@ -39,6 +39,15 @@ class CountingStore(TinyDBStore):
 
 def run(rules: DVRules, flow: str, script: dict[str, Any]) -> dict[str, Any]:
     store = CountingStore(tempfile.mkdtemp())
+    engine_runs = [0]
+    evaluate = rules.engine.evaluate
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        engine_runs[0] += 1
+        return evaluate(*args, **kwargs)
+
+    rules.engine.evaluate = counted  # type: ignore[method-assign]
+    runs_per_turn: list[int] = []
     conv = Conversation(rules, store)
     ids = itertools.count(1)
     counts = {"sends": 0, "edits": 0}
@@ -47,6 +56,7 @@ def run(rules: DVRules, flow: str, script: dict[str, Any]) -> dict[str, Any]:
 
     def turn(event: Text | Press) -> list[Message]:
         store.loads = store.saves = 0
+        engine_runs[0] = 0
         with conv.turn("bench", event) as reply:
             for act in reply.actions:
                 if isinstance(act, Send):
@@ -55,6 +65,7 @@ def run(rules: DVRules, flow: str, script: dict[str, Any]) -> dict[str, Any]:
                 elif isinstance(act, Edit):
                     counts["edits"] += 1
         per_turn.append((store.loads, store.saves))
+        runs_per_turn.append(engine_runs[0])
         shown.extend(reply.messages)
         return reply.messages
 
@@ -82,11 +93,13 @@ def run(rules: DVRules, flow: str, script: dict[str, Any]) -> dict[str, Any]:
         else:
             turn(Text(f"{value:g}" if isinstance(value, float) else str(value)))
         answers[q.id] = value
+    del rules.engine.evaluate
     first = next(m for m in shown if m.kind == "result")
     return {"flow": flow, "answers": len(answers), "turns": len(per_turn),
             "new messages": counts["sends"], "edits": counts["edits"],
             "loads per turn (max)": max(l for l, _ in per_turn),
             "saves per turn (max)": max(s for _, s in per_turn),
+            "engine runs per turn (max)": max(runs_per_turn),
             "first result message (characters)": len(plain_text(first.paragraphs))}
 
 

@@ -284,7 +284,8 @@ class Composer:
                           "for the reasons and source. " + EMERGENCY)))
         return Message(body, buttons, kind="result", protect=True)
 
-    def why(self, item: ResultItem, answers_note: bool = True) -> Message:
+    def why(self, item: ResultItem) -> Message:
+        """Why one item is as it is: the only message that echoes answers (protected)."""
         status = f" ({item.status})" if item.status else ""
         paragraphs = [par(b(f"{item.number}. {item.title}"), status)]
         for line in item.extra:
@@ -294,8 +295,7 @@ class Composer:
         paragraphs.append(par(i(self.source_line(item.source))))
         return Message(paragraphs, kind="why", protect=True)
 
-    def full_result(self, result: Result, *, complete: bool = True,
-                    markdown_heads: bool = False) -> list[Paragraph]:
+    def full_result(self, result: Result, *, complete: bool = True) -> list[Paragraph]:
         """The whole result, every page in order (terminal and reports)."""
         view = self.result_view(result, complete=complete)
         out = list(view.headline)
