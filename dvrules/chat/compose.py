@@ -39,7 +39,8 @@ STATUS_WORDS = {"met": "met", "not_met": "not met", "unknown": "not known yet"}
 URGENCY_WORDS = {"immediate": "immediately", "today": "today", "routine": "routine"}
 # Silent Solution: shared/notes/current-practice.md (helplines table, Silent Solution row), the
 # first public page it lists. The knowledge's fact-sheet document names it when it has one.
-SILENT_SOLUTION_SOURCE = {"document": "current_practice", "section": "Silent Solution",
+SILENT_SOLUTION_SOURCE = {"document": "current_practice",
+                          "section": "10. National helplines and codes",
                           "url": "https://www.centre56.org.uk/domestic-abuse", "date": "n.d."}
 SILENT_SOLUTION_TITLE = "Centre56, Domestic abuse"
 
