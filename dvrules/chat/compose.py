@@ -367,14 +367,30 @@ class Composer:
 
     @staticmethod
     def _assessment_headline(result: AssessmentResult) -> Paragraph:
+        """The figure first; what unknown answers could still change (contract-a10 fields,
+        when the result has them)."""
         s = result.summary
         if result.levels is not None:
-            lines = [f"Level attained: {s['level_attained']} of {len(result.levels)}"]
+            head = f"Level attained: {s['level_attained']} of {len(result.levels)}"
+            possible = s.get("level_possible")
+            if possible is not None and possible != s["level_attained"]:
+                head += f" (could be up to {possible})"
+            lines = []
             for lv in result.levels:
-                lines.append(f"Level {lv.level}: {lv.met} of {lv.total} met ({lv.percent:g}%)")
-            return par(b(lines[0]), "\n" + "\n".join(lines[1:]))
+                status = getattr(lv, "status", None) or (
+                    "attained" if lv.attained else "not_attained")
+                unknown = getattr(lv, "unknown", None)
+                word = {"attained": "attained", "not_attained": "not attained",
+                        "unknown": f"not known yet ({unknown} unknown)" if unknown
+                        else "not known yet"}[status]
+                lines.append(f"Level {lv.level}: {lv.met} of {lv.total} met ({lv.percent:g}%), "
+                             f"{word}")
+            return par(b(head), "\n" + "\n".join(lines))
         if "score" in s:
-            return par(b(f"Score: {s['score']:g}%"), f" ({s['yes']} of {s['total']} met)")
+            extra = ""
+            if s.get("score_max") is not None and s.get("unknown"):
+                extra = (f"; could be up to {s['score_max']:g}%: {s['unknown']} not known yet")
+            return par(b(f"Score: {s['score']:g}%"), f" ({s['yes']} of {s['total']} met{extra})")
         return par(b(f"{s['met']} of {s['total']} met"))
 
     # ------------------------------------------------------------ referral results
