@@ -34,6 +34,8 @@ from dvrules.knowledge import KnowledgeBase
 from dvrules.results import AssessmentResult, ReferralResult, Result
 
 FIRST_PAGE_LIMIT = 1500  # characters of the first result message (the rest behind buttons)
+FOOTER = ("Tap Why and a number, or type why and a number (for example why 1), for the reasons "
+          "and source. " + EMERGENCY)
 DO_NOW_STEPS = 5
 STATUS_WORDS = {"met": "met", "not_met": "not met", "unknown": "not known yet"}
 URGENCY_WORDS = {"immediate": "immediately", "today": "today", "routine": "routine"}
@@ -281,8 +283,7 @@ class Composer:
         body += view.pages[page]
         if first:
             body += view.hints
-        body.append(par(i("Tap Why and a number, or type why and a number (for example why 1), "
-                          "for the reasons and source. " + EMERGENCY)))
+        body.append(par(i(FOOTER)))
         return Message(body, buttons, kind="result", protect=True)
 
     def why(self, item: ResultItem) -> Message:
@@ -358,8 +359,10 @@ class Composer:
         # the first page lists the gaps' titles, as many as fit
         gap_items = [it for it in items if it.page == "Gaps"]
         if gap_items:
-            lines = _fit_lines([f"{it.number}. {it.title}" for it in gap_items],
-                               FIRST_PAGE_LIMIT - 500)
+            # as many gap titles as keep the first message under the limit, with room for
+            # the headline, the footer and a channel's markup
+            budget = FIRST_PAGE_LIMIT - len(plain_text(headline)) - len(FOOTER) - 250
+            lines = _fit_lines([f"{it.number}. {it.title}" for it in gap_items], budget)
             summary.append(par("\n".join(lines)))
         elif not summary:
             summary.append(par("No gaps: every requirement known is met."))
@@ -512,7 +515,7 @@ class Composer:
             note = par(b("About the risk level\n"), risk.notice.text + "\n",
                        i(self.source_line(risk.notice.source)))
             trial = headline + first + [note]
-            if len(plain_text(trial)) <= FIRST_PAGE_LIMIT - 300:
+            if len(plain_text(trial)) + len(FOOTER) + 250 <= FIRST_PAGE_LIMIT:
                 first.append(note)
             else:  # the first message stays short: the note gets its own page
                 pages["About risk"] = [note]
