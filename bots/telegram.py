@@ -12,9 +12,16 @@ Run: ``python -m bots.telegram`` (polling; webhook mode when DVRULES_TELEGRAM_WE
 from __future__ import annotations
 
 import asyncio
+import hmac
 import html
+import json
 import logging
+import signal
+from typing import Any
 from urllib.parse import urlparse
+
+import tornado.httpserver
+import tornado.web
 
 from telegram import (
     Bot,
@@ -27,12 +34,15 @@ from telegram import (
 )
 from telegram.constants import ChatType, MessageLimit, ParseMode
 from telegram.error import TelegramError
+from telegram.request import HTTPXRequest
 from telegram.ext import (
+    AIORateLimiter,
     Application,
     ApplicationBuilder,
     ApplicationHandlerStop,
     CallbackQueryHandler,
     ContextTypes,
+    ExtBot,
     MessageHandler,
     TypeHandler,
     filters,
@@ -104,10 +114,11 @@ class TelegramBot:
         self.conversation = Conversation(self.rules, self.store)
 
     def build(self) -> Application:
-        builder = ApplicationBuilder().token(self.config.token).post_init(self._post_init)
-        if self.config.base_url:
-            builder = builder.base_url(self.config.base_url)
-        app = builder.build()
+        bot = QuietBot(self.config.token, base_url=self.config.base_url or "https://api.telegram.org/bot",
+                       request=HTTPXRequest(connection_pool_size=256),
+                       get_updates_request=HTTPXRequest(),
+                       rate_limiter=AIORateLimiter(max_retries=2))
+        app = ApplicationBuilder().bot(bot).post_init(self._post_init).build()
         app.add_handler(TypeHandler(Update, self.gate), group=-1)
         app.add_handler(CallbackQueryHandler(self.on_button))
         app.add_handler(MessageHandler(filters.TEXT, self.on_text))
@@ -216,6 +227,94 @@ class TelegramBot:
                                        link_preview_options=NO_PREVIEW)
 
 
+def readable(data: Any, bot: Bot) -> dict[str, Any] | None:
+    """An update python-telegram-bot can read, as it came; else only its id (so polling moves
+    past it) and a log line that holds nothing of it: PTB would log it whole at CRITICAL."""
+    try:
+        if Update.de_json(data, bot) is not None:
+            return data  # type: ignore[no-any-return]
+    except Exception:  # noqa: BLE001 - any parse failure is the same to us
+        pass
+    log.warning("dropped an update that could not be read")
+    if isinstance(data, dict) and isinstance(data.get("update_id"), int):
+        return {"update_id": data["update_id"]}
+    return None
+
+
+class QuietBot(ExtBot[None]):
+    """Reads each polled update on its own: one unreadable update is dropped, not logged,
+    and does not hold up the rest (PTB would retry the whole batch)."""
+
+    async def _post(self, endpoint: str, *args: Any, **kwargs: Any) -> Any:
+        result = await super()._post(endpoint, *args, **kwargs)
+        if endpoint == "getUpdates" and isinstance(result, list):
+            result = [u for u in (readable(d, self) for d in result) if u is not None]
+        return result
+
+
+class _Updates(tornado.web.RequestHandler):
+    """Telegram posts updates here; the secret header is checked in constant time."""
+
+    def initialize(self, app: Application, secret: str) -> None:
+        self.app, self.secret = app, secret
+
+    async def post(self) -> None:
+        given = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+            self.set_status(403)
+            return
+        try:
+            data = json.loads(self.request.body)
+        except ValueError:
+            self.set_status(400)
+            return
+        update = readable(data, self.app.bot)
+        if update is not None and len(update) > 1:
+            await self.app.update_queue.put(Update.de_json(update, self.app.bot))
+
+
+class _Health(tornado.web.RequestHandler):
+    def initialize(self, app: Application) -> None:
+        self.app = app
+
+    def get(self) -> None:
+        self.set_status(200 if self.app.running else 503)
+        self.write({"ok": self.app.running})
+
+
+async def start_webhook(app: Application, config: TelegramConfig,
+                        listen: str = "0.0.0.0") -> tornado.httpserver.HTTPServer:
+    """Webhook mode as the web process: updates on the webhook URL's path, and GET /healthz."""
+    assert config.webhook_url and config.webhook_secret
+    path = "/" + urlparse(config.webhook_url).path.lstrip("/")
+    server = tornado.httpserver.HTTPServer(tornado.web.Application([
+        ("/healthz", _Health, {"app": app}),
+        (path, _Updates, {"app": app, "secret": config.webhook_secret})]))
+    server.listen(config.port or 8443, listen)
+    await app.initialize()
+    if app.post_init:
+        await app.post_init(app)
+    await app.bot.set_webhook(config.webhook_url, secret_token=config.webhook_secret,
+                              allowed_updates=UPDATES)
+    await app.start()
+    return server
+
+
+async def stop_webhook(app: Application, server: tornado.httpserver.HTTPServer) -> None:
+    server.stop()
+    await app.stop()
+    await app.shutdown()
+
+
+async def _serve_webhook(app: Application, config: TelegramConfig) -> None:
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    server = await start_webhook(app, config)
+    await stop.wait()
+    await stop_webhook(app, server)
+
+
 def build_application(config: TelegramConfig, rules: DVRules | None = None,
                       store: SessionStore | None = None) -> Application:
     return TelegramBot(config, rules, store).build()
@@ -227,10 +326,7 @@ def main() -> None:
     app = build_application(config, store=open_store_or_exit(config.common, "dvrules telegram"))
     if config.webhook_url:
         log.info("Telegram bot starting (webhook mode)")
-        app.run_webhook(listen="0.0.0.0", port=config.port or 8443,
-                        url_path=urlparse(config.webhook_url).path.lstrip("/"),
-                        webhook_url=config.webhook_url, secret_token=config.webhook_secret,
-                        allowed_updates=UPDATES)
+        asyncio.run(_serve_webhook(app, config))
     else:
         log.info("Telegram bot starting (polling)")
         app.run_polling(allowed_updates=UPDATES)

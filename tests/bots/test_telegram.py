@@ -5,19 +5,35 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from bot_drivers import CDRP_SCRIPT, drive_telegram, referral_script, telegram_plain
-from bot_fakes import ALLOWED_TG, SALT, STRANGER_TG, keyboard_buttons
+from bot_fakes import (
+    ALLOWED_TG,
+    SALT,
+    STRANGER_TG,
+    TELEGRAM_TOKEN,
+    free_port,
+    http_get,
+    http_post,
+    keyboard_buttons,
+)
 from bot_runners import TelegramRunner, telegram_env
 
 from bots import render
+from bots.config import quiet_libraries
 from bots import telegram as tg_bot
 from bots.conversation import PRIVATE_ONLY, REFUSED, session_id
 from dvrules import DVRules, Session, TinyDBStore
 
+ROOT = Path(__file__).resolve().parents[2]
 SID = session_id("tg", SALT, str(ALLOWED_TG))
 
 
@@ -277,46 +293,83 @@ async def test_photos_and_stickers_get_a_sentence_not_a_crash(telegram: Telegram
     assert "only read typed answers" in texts(calls)[0]
 
 
-async def test_webhook_mode_refuses_updates_without_the_secret_token(
-        fake_telegram: Any, store_path: Path, rules: DVRules) -> None:
-    from bot_fakes import free_port, http_post
+UNREADABLE = {"message": {"message_id": 5, "text": "Jane Doe, 12 High Street",
+                          "from": {"id": ALLOWED_TG, "is_bot": False, "first_name": "Jane"}}}
 
+
+def test_webhook_mode_is_a_web_process_with_healthz_that_refuses_updates_without_the_secret(
+        fake_telegram: Any, store_path: Path, tmp_path: Path) -> None:
+    """``python -m bots.telegram`` with a webhook URL binds $PORT like a Procfile ``web``
+    process: /healthz for the platform, updates only with the secret, SIGTERM stops it."""
     port = free_port()
-    env = {**telegram_env(store_path, fake_telegram),
+    secret = "s3cret-token-of-the-webhook"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("DVRULES_", "TELEGRAM_"))},
+           **telegram_env(store_path, fake_telegram), "PORT": str(port),
            "DVRULES_TELEGRAM_WEBHOOK_URL": "https://bot.example.org/telegram",
-           "DVRULES_TELEGRAM_WEBHOOK_SECRET": "s3cret-token-of-the-webhook", "PORT": str(port)}
-    app = tg_bot.build_application(tg_bot.telegram_config(env), rules,
-                                     TinyDBStore(store_path))
-    await app.initialize()
-    await app.start()
-    await app.updater.start_webhook(listen="127.0.0.1", port=port, url_path="telegram",
-                                    webhook_url=env["DVRULES_TELEGRAM_WEBHOOK_URL"],
-                                    secret_token=env["DVRULES_TELEGRAM_WEBHOOK_SECRET"])
-    try:
-        body = json.dumps({"update_id": 1, **fake_telegram.message_update(ALLOWED_TG, "/start")}).encode()
-        url = f"http://127.0.0.1:{port}/telegram"
-        for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
-            status, _ = await asyncio.to_thread(
-                http_post, url, body, {"Content-Type": "application/json", **headers})
-            assert status == 403
-        assert not fake_telegram.since(0, "sendMessage")
-        mark = fake_telegram.mark()
-        status, _ = await asyncio.to_thread(
-            http_post, url, body, {"Content-Type": "application/json",
-                                   "X-Telegram-Bot-Api-Secret-Token": env["DVRULES_TELEGRAM_WEBHOOK_SECRET"]})
-        assert status == 200
-        calls = await fake_telegram.settle(mark, ("sendMessage",))
-        assert "call 999" in texts(calls)[0]
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        await app.shutdown()
+           "DVRULES_TELEGRAM_WEBHOOK_SECRET": secret}
+    url = f"http://127.0.0.1:{port}"
+    with (tmp_path / "web.log").open("w+") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "bots.telegram"], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if http_get(url + "/healthz", timeout=1) == (200, b'{"ok": true}'):
+                        break
+                except OSError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, _read(out)
+                time.sleep(0.1)
+            [hook] = fake_telegram.since(0, "setWebhook")
+            assert hook.params["url"] == "https://bot.example.org/telegram"
+            assert hook.params["secret_token"] == secret
+            body = json.dumps({"update_id": 1, **fake_telegram.message_update(ALLOWED_TG, "/start")})
+            for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
+                assert http_post(url + "/telegram", body.encode(), headers)[0] == 403
+            assert not fake_telegram.since(0, "sendMessage")
+            signed = {"X-Telegram-Bot-Api-Secret-Token": secret}
+            bad = json.dumps({"update_id": 2, **UNREADABLE}).encode()
+            assert http_post(url + "/telegram", bad, signed)[0] == 200
+            assert http_post(url + "/telegram", b"{not json", signed)[0] == 400
+            mark = fake_telegram.mark()
+            assert http_post(url + "/telegram", body.encode(), signed)[0] == 200
+            calls = fake_telegram.settle_sync(mark, ("sendMessage",))
+            assert "call 999" in texts(calls)[0]
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(15) == 0, _read(out)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        logged = _read(out)
+    assert "dropped an update that could not be read" in logged
+    for secret_text in ("Jane", "High Street", str(ALLOWED_TG), TELEGRAM_TOKEN, secret):
+        assert secret_text not in logged
+
+
+def _read(out: Any) -> str:
+    out.flush()
+    out.seek(0)
+    return str(out.read())
+
+
+async def test_an_unreadable_update_is_dropped_unlogged_and_the_next_is_answered(
+        telegram: TelegramRunner, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    quiet_libraries()
+    telegram.fake._push(json.loads(json.dumps(UNREADABLE)))
+    calls = await telegram.say("/start")
+    assert "call 999" in texts(calls)[0]
+    logged = "\n".join(r.getMessage() + str(r.exc_info or "") + str(r.args or "")
+                       for r in caplog.records)
+    assert "dropped an update that could not be read" in logged
+    for secret_text in ("Jane", "High Street", str(ALLOWED_TG)):
+        assert secret_text not in logged
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_logs_hold_no_typed_text_user_ids_or_tokens(
         telegram: TelegramRunner, caplog: pytest.LogCaptureFixture) -> None:
-    from bots.config import quiet_libraries
-
     caplog.set_level(logging.DEBUG)
     quiet_libraries()  # as the bot's own start-up does
     await telegram.say("/start")
