@@ -156,6 +156,7 @@ class FakeTelegram(_Server):
         self.messages: dict[int, dict[str, Any]] = {}  # the bot's messages by id
         self.incoming: dict[int, dict[str, Any]] = {}  # the person's messages by id
         self.deleted: list[int] = []
+        self.pushed: list[dict[str, Any]] = []  # every update pushed, in order
         self.webhook_secret: str | None = None
 
     @property
@@ -241,6 +242,7 @@ class FakeTelegram(_Server):
     def _push(self, update: dict[str, Any]) -> int:
         with self.lock:
             update["update_id"] = next(self._update_ids)
+            self.pushed.append(update)
             message = update.get("message")
             if isinstance(message, dict) and "message_id" in message:
                 self.incoming[message["message_id"]] = message
