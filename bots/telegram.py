@@ -134,11 +134,13 @@ class TelegramBot:
         message = update.message
         assert message is not None and message.text is not None
         event = Text(message.text, message_id=str(message.message_id))
-        await self.turn(context.bot, message.chat_id, self._sid(update), event)
-        try:  # what was typed leaves the chat: the card now shows what it meant
-            await message.delete()
-        except TelegramError:
-            log.info("could not delete a typed message")
+        try:
+            await self.turn(context.bot, message.chat_id, self._sid(update), event)
+        finally:  # what was typed leaves the chat (even if the turn failed): the card shows it
+            try:
+                await message.delete()
+            except TelegramError:
+                log.info("could not delete a typed message")
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query

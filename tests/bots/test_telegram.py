@@ -294,6 +294,17 @@ async def test_forged_or_stale_buttons_change_nothing_and_are_answered(
         "advocacy_service_independent": True}
 
 
+@pytest.mark.parametrize("typed", ["why ²", "why " + "9" * 5000, "why -1", "why 0", "why 1e3"])
+async def test_why_takes_only_a_decimal_item_number_within_range(
+        telegram: TelegramRunner, typed: str) -> None:
+    await start(telegram)
+    await telegram.press_label("Don't know")
+    calls = await telegram.say(typed)
+    assert "in figures" in shown(calls) and "went wrong" not in shown(calls)
+    calls = await telegram.say("why 1")
+    assert "Source" in shown(calls)
+
+
 async def test_photos_and_stickers_get_a_sentence_not_a_crash(telegram: TelegramRunner) -> None:
     update = telegram.fake.message_update(ALLOWED_TG, "x")
     del update["message"]["text"]
