@@ -92,8 +92,9 @@ def telegram_config_env(fake_telegram: Any, store_path: Path) -> dict[str, str]:
 # ---------------------------------------------------------------------- safety first
 
 
+@pytest.mark.parametrize("how", ["button", "typed"])
 async def test_immediate_danger_yes_is_answered_with_999_before_anything_else(
-        telegram: TelegramRunner, rules: DVRules) -> None:
+        telegram: TelegramRunner, rules: DVRules, how: str) -> None:
     if "referral" not in rules.kb.flows:
         pytest.skip("the referral flow is not in the knowledge yet")
     await start(telegram, rules.kb.flow("referral").title[:20])
@@ -112,7 +113,7 @@ async def test_immediate_danger_yes_is_answered_with_999_before_anything_else(
         assert telegram.fake.last_keyboard_message()["message_id"] == card["message_id"]
         answers[q.id] = value
     assert q is not None, "the referral flow never asks about immediate danger"
-    calls = await telegram.press_label("Yes")
+    calls = await (telegram.press_label("Yes") if how == "button" else telegram.say("yes"))
     sent = texts(calls)
     assert sent, [c.method for c in calls]
     first = telegram_plain(sent[0])
@@ -123,6 +124,25 @@ async def test_immediate_danger_yes_is_answered_with_999_before_anything_else(
     nxt = rules.next_question("referral", {**answers, "immediate_danger": True})
     if nxt is not None:
         assert nxt.text in telegram_plain(sent[-1])
+
+
+async def test_the_card_is_short_with_help_definition_and_source_behind_more(
+        telegram: TelegramRunner, rules: DVRules) -> None:
+    calls = await start(telegram)
+    q = rules.next_question("cdrp", {})
+    assert q is not None and q.help
+    [card] = texts(calls)
+    assert q.text in telegram_plain(card) and "Source:" not in telegram_plain(card)
+    assert "In immediate danger: call 999." in telegram_plain(card)
+    calls = await telegram.press_label("More")
+    assert count_methods(calls) == {"editMessageText": 1, "answerCallbackQuery": 1}
+    [more] = texts(calls, "editMessageText")
+    assert "Source:" in telegram_plain(more) and q.help.split(".")[0] in telegram_plain(more)
+    calls = await telegram.press_label("Less")
+    less = telegram_plain(texts(calls, "editMessageText")[0])
+    assert q.text in less and "Source:" not in less and len(less) < len(telegram_plain(more))
+    print(f"\nCDRP question 1 card: {len(telegram_plain(card))} characters, "
+          f"{len(telegram_plain(more))} with More")
 
 
 # ---------------------------------------------------------------------- whole runs
