@@ -85,7 +85,8 @@ class TelegramBot:
         self.conversation = Conversation(self.rules, self.store)
 
     def build(self) -> Application:
-        bot = QuietBot(self.config.token, base_url=self.config.base_url or "https://api.telegram.org/bot",
+        bot = QuietBot(self.config.token,
+                       base_url=self.config.base_url or "https://api.telegram.org/bot",
                        request=HTTPXRequest(connection_pool_size=256),
                        get_updates_request=HTTPXRequest(),
                        rate_limiter=AIORateLimiter(max_retries=2))

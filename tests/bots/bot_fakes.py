@@ -222,8 +222,8 @@ class FakeTelegram(_Server):
                 return _Refusal("Bad Request: message to delete not found")
             return True
         if method == "deleteMessages":
-            ids = json.loads(params["message_ids"]) if isinstance(params.get("message_ids"), str) \
-                else params.get("message_ids") or []
+            ids = params.get("message_ids") or []
+            ids = json.loads(ids) if isinstance(ids, str) else ids
             if not 1 <= len(ids) <= 100:
                 return _Refusal("Bad Request: too many message identifiers specified")
             for message_id in ids:

@@ -430,7 +430,8 @@ def test_webhook_mode_is_a_web_process_with_healthz_that_refuses_updates_without
             [hook] = fake_telegram.since(0, "setWebhook")
             assert hook.params["url"] == "https://bot.example.org/telegram"
             assert hook.params["secret_token"] == secret
-            body = json.dumps({"update_id": 1, **fake_telegram.message_update(ALLOWED_TG, "/start")})
+            body = json.dumps({"update_id": 1,
+                               **fake_telegram.message_update(ALLOWED_TG, "/start")})
             for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
                 assert http_post(url + "/telegram", body.encode(), headers)[0] == 403
             assert not fake_telegram.since(0, "sendMessage")
