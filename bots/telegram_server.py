@@ -13,6 +13,7 @@ import asyncio
 import hmac
 import json
 import logging
+import re
 import signal
 from typing import Any
 from urllib.parse import urlparse
@@ -27,6 +28,7 @@ from bots.config import TelegramConfig
 log = logging.getLogger("dvrules.telegram")
 
 UPDATES = ["message", "callback_query"]
+MAX_UPDATE_BYTES = 1 << 20
 
 
 def readable(data: Any, bot: Bot) -> dict[str, Any] | None:
@@ -67,7 +69,7 @@ class _Updates(tornado.web.RequestHandler):
             return
         try:
             data = json.loads(self.request.body)
-        except ValueError:
+        except (ValueError, RecursionError):
             self.set_status(400)
             return
         update = readable(data, self.app.bot)
@@ -84,36 +86,26 @@ class _Health(tornado.web.RequestHandler):
         self.write({"ok": self.app.running})
 
 
-async def start_webhook(app: Application, config: TelegramConfig,
-                        listen: str = "0.0.0.0") -> tornado.httpserver.HTTPServer:
-    """Webhook mode as the web process: updates on the webhook URL's path, and GET /healthz."""
+async def serve_webhook(app: Application, config: TelegramConfig,
+                        listen: str = "0.0.0.0") -> None:
+    """Webhook mode as the web process, until SIGTERM or SIGINT: updates on the webhook URL's
+    path, ``GET /healthz`` for the platform (bound first, 503 until the bot is running)."""
     assert config.webhook_url and config.webhook_secret
-    path = "/" + urlparse(config.webhook_url).path.lstrip("/")
-    server = tornado.httpserver.HTTPServer(tornado.web.Application([
-        ("/healthz", _Health, {"app": app}),
-        (path, _Updates, {"app": app, "secret": config.webhook_secret})]))
-    server.listen(config.port or 8443, listen)
-    await app.initialize()
-    if app.post_init:
-        await app.post_init(app)
-    await app.bot.set_webhook(config.webhook_url, secret_token=config.webhook_secret,
-                              allowed_updates=UPDATES)
-    await app.start()
-    return server
-
-
-async def stop_webhook(app: Application, server: tornado.httpserver.HTTPServer) -> None:
-    server.stop()
-    await app.stop()
-    await app.shutdown()
-
-
-async def serve_webhook(app: Application, config: TelegramConfig) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    server = await start_webhook(app, config)
-    await stop.wait()
-    await stop_webhook(app, server)
-
-
+    path = "/" + urlparse(config.webhook_url).path.lstrip("/")
+    server = tornado.httpserver.HTTPServer(tornado.web.Application([
+        ("/healthz", _Health, {"app": app}),
+        (re.escape(path), _Updates, {"app": app, "secret": config.webhook_secret})]),
+        max_body_size=MAX_UPDATE_BYTES)  # an update is a few kilobytes; refuse floods
+    server.listen(config.port or 8443, listen)
+    async with app:  # initialize, and shutdown at the end
+        if app.post_init:
+            await app.post_init(app)
+        await app.bot.set_webhook(config.webhook_url, secret_token=config.webhook_secret,
+                                  allowed_updates=UPDATES)
+        await app.start()
+        await stop.wait()
+        server.stop()
+        await app.stop()
