@@ -39,7 +39,7 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from bots.config import TelegramConfig, check, open_store_or_exit, setup_logging, telegram_config
-from bots.telegram_server import UPDATES, QuietBot, serve_webhook
+from bots.telegram_server import UPDATES, QuietBot, keep_updates_out_of_logs, serve_webhook
 from dvrules.api import DVRules, default_rules
 from dvrules.chat import (EMERGENCY, FAILED, PRIVATE_ONLY, REFUSED, Conversation, Delete, Edit,
                           Message, Paragraph, Press, Reply, Send, Strip, Text, menu_commands,
@@ -85,6 +85,7 @@ class TelegramBot:
         self.conversation = Conversation(self.rules, self.store)
 
     def build(self) -> Application:
+        keep_updates_out_of_logs()
         bot = QuietBot(self.config.token,
                        base_url=self.config.base_url or "https://api.telegram.org/bot",
                        request=HTTPXRequest(connection_pool_size=256),

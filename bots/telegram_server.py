@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 
 import tornado.httpserver
 import tornado.web
-from telegram import Bot, Update
+from telegram import Bot, TelegramObject, Update
 from telegram.ext import Application, ExtBot
 
 from bots.config import TelegramConfig
@@ -29,6 +29,27 @@ log = logging.getLogger("dvrules.telegram")
 
 UPDATES = ["message", "callback_query"]
 MAX_UPDATE_BYTES = 1 << 20
+
+
+class _NoUpdates(logging.Filter):
+    """Some of python-telegram-bot's log lines carry a whole update (user id, name, text) as an
+    argument; this puts a placeholder in its place, whatever the level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple("<update withheld>" if isinstance(a, (TelegramObject, dict, list))
+                                else a for a in record.args)
+        return True
+
+
+NO_UPDATES = _NoUpdates()
+PTB_LOGGERS = ("telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Application",
+               "telegram.ext.Updater", "telegram.ext", "telegram")
+
+
+def keep_updates_out_of_logs() -> None:
+    for name in PTB_LOGGERS:  # a logger's filter sees only the records made on that logger
+        logging.getLogger(name).addFilter(NO_UPDATES)
 
 
 def readable(data: Any, bot: Bot) -> dict[str, Any] | None:

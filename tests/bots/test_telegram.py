@@ -476,6 +476,24 @@ async def test_an_unreadable_update_is_dropped_unlogged_and_the_next_is_answered
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+async def test_python_telegram_bot_log_lines_never_carry_an_update(
+        telegram: TelegramRunner, caplog: pytest.LogCaptureFixture) -> None:
+    from telegram import Update
+
+    caplog.set_level(logging.DEBUG)
+    update = Update.de_json({"update_id": 9, **telegram.fake.message_update(ALLOWED_TG, "Jane")},
+                            telegram.app.bot)
+    # as python-telegram-bot words it when it cannot build a context for an update
+    for name in ("telegram.ext.Application", "telegram.ext.Updater", "telegram.ext"):
+        logging.getLogger(name).critical("Error while building CallbackContext for update %s. "
+                                         "Update will not be processed.", update)
+    logging.getLogger("telegram.ext.ExtBot").critical(
+        "Error while parsing updates! Received data was %r", [update.to_dict()])
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert logged.count("<update withheld>") == 4
+    assert "Jane" not in logged and str(ALLOWED_TG) not in logged
+
+
 async def test_logs_hold_no_typed_text_user_ids_or_tokens(
         telegram: TelegramRunner, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
