@@ -39,7 +39,8 @@ STATUS_WORDS = {"met": "met", "not_met": "not met", "unknown": "not known yet"}
 URGENCY_WORDS = {"immediate": "immediately", "today": "today", "routine": "routine"}
 # Silent Solution: shared/notes/current-practice.md (helplines table, Silent Solution row), the
 # first public page it lists. The knowledge's fact-sheet document names it when it has one.
-SILENT_SOLUTION_SOURCE = {"document": "current_practice", "section": "Silent Solution",
+SILENT_SOLUTION_SOURCE = {"document": "current_practice",
+                          "section": "10. National helplines and codes",
                           "url": "https://www.centre56.org.uk/domestic-abuse", "date": "n.d."}
 SILENT_SOLUTION_TITLE = "Centre56, Domestic abuse"
 
@@ -284,7 +285,8 @@ class Composer:
                           "for the reasons and source. " + EMERGENCY)))
         return Message(body, buttons, kind="result", protect=True)
 
-    def why(self, item: ResultItem, answers_note: bool = True) -> Message:
+    def why(self, item: ResultItem) -> Message:
+        """Why one item is as it is: the only message that echoes answers (protected)."""
         status = f" ({item.status})" if item.status else ""
         paragraphs = [par(b(f"{item.number}. {item.title}"), status)]
         for line in item.extra:
@@ -294,8 +296,7 @@ class Composer:
         paragraphs.append(par(i(self.source_line(item.source))))
         return Message(paragraphs, kind="why", protect=True)
 
-    def full_result(self, result: Result, *, complete: bool = True,
-                    markdown_heads: bool = False) -> list[Paragraph]:
+    def full_result(self, result: Result, *, complete: bool = True) -> list[Paragraph]:
         """The whole result, every page in order (terminal and reports)."""
         view = self.result_view(result, complete=complete)
         out = list(view.headline)
@@ -366,14 +367,30 @@ class Composer:
 
     @staticmethod
     def _assessment_headline(result: AssessmentResult) -> Paragraph:
+        """The figure first; what unknown answers could still change (contract-a10 fields,
+        when the result has them)."""
         s = result.summary
         if result.levels is not None:
-            lines = [f"Level attained: {s['level_attained']} of {len(result.levels)}"]
+            head = f"Level attained: {s['level_attained']} of {len(result.levels)}"
+            possible = s.get("level_possible")
+            if possible is not None and possible != s["level_attained"]:
+                head += f" (could be up to {possible})"
+            lines = []
             for lv in result.levels:
-                lines.append(f"Level {lv.level}: {lv.met} of {lv.total} met ({lv.percent:g}%)")
-            return par(b(lines[0]), "\n" + "\n".join(lines[1:]))
+                status = getattr(lv, "status", None) or (
+                    "attained" if lv.attained else "not_attained")
+                unknown = getattr(lv, "unknown", None)
+                word = {"attained": "attained", "not_attained": "not attained",
+                        "unknown": f"not known yet ({unknown} unknown)" if unknown
+                        else "not known yet"}[status]
+                lines.append(f"Level {lv.level}: {lv.met} of {lv.total} met ({lv.percent:g}%), "
+                             f"{word}")
+            return par(b(head), "\n" + "\n".join(lines))
         if "score" in s:
-            return par(b(f"Score: {s['score']:g}%"), f" ({s['yes']} of {s['total']} met)")
+            extra = ""
+            if s.get("score_max") is not None and s.get("unknown"):
+                extra = (f"; could be up to {s['score_max']:g}%: {s['unknown']} not known yet")
+            return par(b(f"Score: {s['score']:g}%"), f" ({s['yes']} of {s['total']} met{extra})")
         return par(b(f"{s['met']} of {s['total']} met"))
 
     # ------------------------------------------------------------ referral results
