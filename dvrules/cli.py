@@ -339,3 +339,8 @@ def _why(rules: DVRules, s: Session, q: QuestionView, item_id: str) -> None:
 
 def main() -> None:  # pragma: no cover - console script entry point
     app()
+
+
+# a10 (issue 10): the audit pack's commands (assessments, report, plan, compare)
+from dvrules.audit.cli import register as _register_audit  # noqa: E402
+_register_audit(app)
