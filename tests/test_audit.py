@@ -305,3 +305,16 @@ def test_compare_json_lists_changes_and_what_is_missing(tmp_path: Path, rules: D
 def test_compare_refuses_unknown_refs(tmp_path: Path) -> None:
     result = run("compare", "cdrp", "--before", "no-such-file.json", "--after", "cdrp-x-2026")
     assert result.exit_code == 2 and "is not an assessment id" in result.stderr
+
+
+def test_report_document_is_one_file_for_any_channel(rules: DVRules) -> None:
+    from dvrules.audit.pack import report_document
+
+    answers = extreme_answers(rules, "minimum-standards", True)
+    doc = report_document(rules, "minimum-standards", answers, format="markdown",
+                          area="Barnet", period="2026-27", previous={})
+    assert doc.name == "minimum-standards-barnet-2026-27-report.md"
+    assert doc.mime == "text/markdown"
+    text = doc.data.decode("utf-8")
+    assert "## Gaps\n" in text and "No gaps: every requirement is met." in text
+    assert "Standards met: 0 in previous period, 9 in 2026-27 (of 9)" in text

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from dvrules.answers import AnswerError
+from dvrules.answers import AnswerError, check_answers
 from dvrules.api import DVRules, default_rules
 from dvrules.audit import plan as plans
 from dvrules.audit import render
@@ -33,7 +33,8 @@ from dvrules.audit.assessments import (
     read_json,
     self_assessment,
 )
-from dvrules.audit.compare import Comparison, compare, markdown as compare_markdown
+from dvrules.audit.compare import compare, markdown as compare_markdown
+from dvrules.audit.pack import report_document
 from dvrules.audit.view import Audit, build, headline
 from dvrules.knowledge import KnowledgeError
 from dvrules.results import AssessmentResult
@@ -243,22 +244,26 @@ ASSESSMENT = typer.Option(None, "--assessment", help="A kept assessment id.")
 OUT = typer.Option(..., "--out", help="File to write (- for standard output, text formats).")
 
 
-def _audit(rules: DVRules, flow: str, src: Source, area: Optional[str], period: Optional[str],
-           role: Optional[str]) -> Audit:
+def _meta(src: Source, area: Optional[str], period: Optional[str],
+          role: Optional[str]) -> dict[str, Any]:
+    """Area, period, role and evidence notes: given on the command line, else the kept ones."""
     kept = src.kept
-    area = check_area(area) if area else (kept.area if kept else None)
-    period = check_period(period) if period else (kept.period if kept else None)
-    role = check_role(role) if role else (kept.role if kept else None)
+    return {"area": check_area(area) if area else (kept.area if kept else None),
+            "period": check_period(period) if period else (kept.period if kept else None),
+            "role": check_role(role) if role else (kept.role if kept else None),
+            "evidence": kept.evidence if kept else None}
+
+
+def _audit(rules: DVRules, flow: str, src: Source, area: Optional[str],
+           period: Optional[str]) -> Audit:
     try:
-        return build(rules, flow, src.answers, area=area, period=period, role=role,
-                     evidence=kept.evidence if kept else None)
+        return build(rules, flow, src.answers, **_meta(src, area, period, None))
     except AnswerError as exc:
         raise AssessmentError(f"answers: {exc}") from None
 
 
-def _previous(rules: DVRules, flow: str, src: Source, previous: Optional[str],
-              audit: Audit) -> tuple[Comparison, AssessmentResult] | None:
-    """The comparison with the previous period: given, or the kept one before this one."""
+def _before(rules: DVRules, flow: str, src: Source, previous: Optional[str]) -> Source | None:
+    """The previous period: given with --previous, or the kept one before a kept assessment."""
     before: Source | None = None
     if previous is not None:
         before = _file_or_id(flow, previous)
@@ -266,16 +271,12 @@ def _previous(rules: DVRules, flow: str, src: Source, previous: Optional[str],
         earlier = _store().previous(src.kept)
         if earlier is not None:
             before = Source(dict(earlier.answers), earlier.period, earlier)
-    if before is None:
-        return None
-    try:
-        cmp = compare(rules, flow, before.answers, src.answers, before.label,
-                      audit.period or src.label)
-        result = rules.assess(flow, before.answers)
-    except AnswerError as exc:
-        raise AssessmentError(f"previous answers: {exc}") from None
-    assert isinstance(result, AssessmentResult)
-    return cmp, result
+    if before is not None:
+        try:
+            check_answers(rules.kb, flow, before.answers)
+        except AnswerError as exc:
+            raise AssessmentError(f"previous answers: {exc}") from None
+    return before
 
 
 def report(flow: str, answers: Optional[str] = ANSWERS, assessment: Optional[str] = ASSESSMENT,
@@ -289,32 +290,23 @@ def report(flow: str, answers: Optional[str] = ANSWERS, assessment: Optional[str
                "assessments find it themselves).")) -> None:
     """A board-ready report: summary chart, change since last period, gaps, RAG table."""
     rules = _rules()
+    binary = format is ReportFormat.pdf
+    if binary and out == "-":
+        fail("--out -: a PDF is binary; give a file name")
     try:
         self_assessment(rules, flow)
         src = _source(flow, answers, assessment)
-        audit = _audit(rules, flow, src, area, period, role)
-        prev = _previous(rules, flow, src, previous, audit)
-    except AssessmentError as exc:
+        meta = _meta(src, area, period, role)
+        before = _before(rules, flow, src, previous)
+        try:
+            doc = report_document(rules, flow, src.answers, format=format.value, **meta,
+                                  previous=before.answers if before else None,
+                                  previous_label=before.label if before else "")
+        except AnswerError as exc:
+            raise AssessmentError(f"answers: {exc}") from None
+    except (AssessmentError, render.PdfError) as exc:
         fail(str(exc))
-    cmp, before = prev if prev else (None, None)
-    if format is ReportFormat.markdown:
-        _write(out, render.markdown(audit, cmp))
-        return
-    page = render.html(audit, cmp, before)
-    if format is ReportFormat.html:
-        _write(out, page)
-        return
-    if out == "-":
-        fail("--out -: a PDF is binary; give a file name")
-    if not Path(out).parent.is_dir():
-        fail(f"--out: the folder {Path(out).parent} does not exist")
-    try:
-        render.pdf(page, Path(out))
-    except render.PdfError as exc:
-        fail(str(exc))
-    except OSError as exc:
-        fail(f"--out: cannot write {out}: {exc.strerror}; nothing was written")
-    err_console.print(f"written: {escape(out)}")
+    _write(out, doc.data if binary else doc.data.decode("utf-8"), binary=binary)
 
 
 def plan(flow: str, answers: Optional[str] = ANSWERS, assessment: Optional[str] = ASSESSMENT,
@@ -329,7 +321,7 @@ def plan(flow: str, answers: Optional[str] = ANSWERS, assessment: Optional[str] 
     try:
         self_assessment(rules, flow)
         src = _source(flow, answers, assessment)
-        audit = _audit(rules, flow, src, area, period, None)
+        audit = _audit(rules, flow, src, area, period)
     except AssessmentError as exc:
         fail(str(exc))
     rows = plans.rows(rules, audit)

@@ -72,9 +72,10 @@ def markdown(audit: Audit, cmp: Comparison | None = None) -> str:
             out += ["Answers that changed:", ""]
             out += [f"- {c.label}: {c.before} → {c.after}" for c in cmp.answers]
             out.append("")
-    out += ["## Gaps, next level first", ""]
+    out += [f"## {audit.gaps_heading}", ""]
     for g in audit.gap_groups:
-        out += [f"### {g.heading}", ""]
+        if g.heading:
+            out += [f"### {g.heading}", ""]
         for i, r in enumerate(g.rows, 1):
             out.append(f"{i}. **{r.title}** ({r.ref}): {r.status_text}")
             out.append(f"    - Next step: {r.next_step}")
@@ -124,6 +125,11 @@ def chromium_args(binary: str, profile: str) -> list[str]:
 
 def pdf(page: str, out: Path, timeout: float = 120) -> None:
     """Print the HTML page to ``out`` as A4 PDF with headless Chromium."""
+    write_atomic(out, pdf_bytes(page, timeout))
+
+
+def pdf_bytes(page: str, timeout: float = 120) -> bytes:
+    """The HTML page printed as A4 PDF by headless Chromium (fresh profile, no network)."""
     binary = chromium()
     if binary is None:
         raise PdfError("pdf: needs Chromium (Debian: apt-get install chromium; or set "
@@ -140,7 +146,7 @@ def pdf(page: str, out: Path, timeout: float = 120) -> None:
             raise PdfError(f"pdf: Chromium did not finish within {timeout:.0f} s") from None
         if done.returncode != 0 or not target.exists() or target.stat().st_size == 0:
             raise PdfError(f"pdf: Chromium could not print the page (exit {done.returncode})")
-        write_atomic(out, target.read_bytes())
+        return target.read_bytes()
 
 
 def write_atomic(out: Path, data: bytes) -> None:

@@ -55,6 +55,7 @@ class GapGroup(BaseModel):
 
 class Audit(BaseModel):
     flow: str
+    gaps_heading: str
     title: str
     area: str | None
     period: str | None
@@ -198,7 +199,8 @@ def build(rules: DVRules, flow: str, answers: Mapping[str, Answer], *, area: str
     rows = [row(rr) for rr in result.requirements]
     counters.clear()
     monitoring = [row(rr, scored=False) for rr in result.monitoring or []]
-    return Audit(flow=flow, title=rules.kb.flow(flow).title, area=area, period=period,
+    return Audit(flow=flow, gaps_heading="Gaps, next level first" if result.levels else "Gaps",
+                 title=rules.kb.flow(flow).title, area=area, period=period,
                  date=(today or dt.date.today()).isoformat(), role=role,
                  knowledge_version=result.knowledge_version, headline=headline(result),
                  result=result, rows=rows, monitoring=monitoring,
@@ -222,4 +224,4 @@ def gap_groups(result: AssessmentResult, rows: list[RequirementRow]) -> list[Gap
             groups.append(GapGroup(heading=f"Level {lv} ({when})", level=lv, rows=at))
         return groups
     at = sorted(open_rows, key=lambda r: r.status != "unknown")
-    return [GapGroup(heading="Gaps", level=None, rows=at)] if at else []
+    return [GapGroup(heading="", level=None, rows=at)] if at else []
