@@ -214,9 +214,9 @@ async def test_restart_mid_conversation_resumes_the_same_question(
     await first.say("/start")
     await first.press_label("CDRP")
     await first.press_label("Yes")
-    await first.say("3")
+    await first.say("0.5")  # under one full-time equivalent: no full-time post question
     await first.stop()
-    answers = {"advocacy_service_independent": True, "advocates_fte": 3}
+    answers = {"advocacy_service_independent": True, "advocates_fte": 0.5}
     third = rules.next_question("cdrp", answers)
     assert third is not None and third.type == "number"
     second = TelegramRunner(fake_telegram, TinyDBStore(store_path), rules, env)  # a new process
