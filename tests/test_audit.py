@@ -304,7 +304,24 @@ def test_compare_json_lists_changes_and_what_is_missing(tmp_path: Path, rules: D
 
 def test_compare_refuses_unknown_refs(tmp_path: Path) -> None:
     result = run("compare", "cdrp", "--before", "no-such-file.json", "--after", "cdrp-x-2026")
-    assert result.exit_code == 2 and "is not an assessment id" in result.stderr
+    assert result.exit_code == 2
+    assert "no-such-file.json: neither an answers file nor a kept assessment id" in result.stderr
+
+
+def test_evidence_notes_cannot_inject_markup(tmp_path: Path, kept_dir: Path) -> None:
+    notes = {"councillor_dv_lead": "<script>alert(1)</script> & <b>minutes</b>"}
+    assert run("assessments", "save", "cdrp", "--answers",
+               write(tmp_path, {"councillor_dv_lead": True}), "--area", "Camden", "--period",
+               "2026-27", "--evidence", write(tmp_path, notes, "n.json")).exit_code == 0
+    out = tmp_path / "r.html"
+    assert run("report", "cdrp", "--assessment", "cdrp-camden-2026-27", "--out",
+               str(out)).exit_code == 0
+    page = out.read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;minutes&lt;/b&gt;" in page
+    assert "<script>" not in page
+    (kept_dir / "cdrp-broken-2026.json").write_text("[]", encoding="utf-8")
+    listed = run("assessments", "list")
+    assert "1 damaged file(s)" in listed.stderr and "cdrp-camden-2026-27" in listed.stdout
 
 
 def test_report_document_is_one_file_for_any_channel(rules: DVRules) -> None:

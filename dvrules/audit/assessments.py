@@ -124,6 +124,7 @@ class AssessmentStore:
 
     def __init__(self, directory: Path | str | None = None):
         self.directory = Path(directory) if directory is not None else default_dir()
+        self.damaged = 0  # files the last ``all()`` could not read
 
     def _path(self, assessment_id: str) -> Path:
         if not ASSESSMENT_ID.fullmatch(assessment_id):
@@ -187,14 +188,17 @@ class AssessmentStore:
 
     def all(self) -> list[KeptAssessment]:
         """Every readable kept assessment, by flow, area and period (damaged files skipped)."""
-        out = []
+        out: list[KeptAssessment] = []
+        self.damaged = 0
         if not self.directory.is_dir():
             return out
         for path in sorted(self.directory.glob("*.json")):
             if path.name.startswith(".tmp-"):
                 continue
-            with contextlib.suppress(AssessmentError):
+            try:
                 out.append(self.load(path.stem))
+            except AssessmentError:
+                self.damaged += 1
         return sorted(out, key=lambda k: (k.flow, k.area.lower(), k.period))
 
     def delete(self, assessment_id: str) -> bool:

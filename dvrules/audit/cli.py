@@ -115,7 +115,13 @@ def _file_or_id(flow: str, ref: str) -> Source:
     """``--before``/``--after``: an answers file if one exists at that path, else a kept id."""
     if ref == "-" or Path(ref).is_file():
         return _source(flow, ref, None)
-    return _source(flow, None, ref)
+    try:
+        return _source(flow, None, ref)
+    except AssessmentError as exc:
+        if "no such kept" in str(exc) or "not an assessment id" in str(exc):
+            raise AssessmentError(f"{ref}: neither an answers file nor a kept assessment id "
+                                  "(see: dvrules assessments list)") from None
+        raise
 
 
 def _write(out: str, data: str | bytes, binary: bool = False) -> None:
@@ -167,7 +173,11 @@ def assessments_save(
 @assessments_app.command("list")
 def assessments_list(format: ListFormat = typer.Option(ListFormat.text, "--format")) -> None:
     """List kept assessments by flow, area and period."""
-    kept = _store().all()
+    store = _store()
+    kept = store.all()
+    if store.damaged:
+        err_console.print(f"{store.damaged} damaged file(s) in {escape(str(store.directory))} "
+                          "left as they are and not listed")
     if format is ListFormat.json:
         sys.stdout.write(json.dumps([{"id": k.id, "flow": k.flow, "area": k.area,
                                       "period": k.period, "role": k.role,
