@@ -179,7 +179,8 @@ class AssessmentStore:
             raise AssessmentError(f"{assessment_id}: no such kept assessment (see: dvrules "
                                   "assessments list)") from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise AssessmentError(f"{assessment_id}: cannot read it ({exc.__class__.__name__})") from None
+            raise AssessmentError(
+                f"{assessment_id}: cannot read it ({exc.__class__.__name__})") from None
         try:
             return KeptAssessment.model_validate_json(text)
         except ValidationError:

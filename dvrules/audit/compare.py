@@ -74,7 +74,8 @@ def compare(rules: DVRules, flow: str, before: Mapping[str, Any], after: Mapping
                                         after=show_answer(rules, qid, a_kept)))
     missing = [Missing(id=g.id, title=g.title, status=g.status or "not_met",
                        next_step=g.next_step) for g in a.gaps]
-    return Comparison(flow=flow, title=rules.kb.flow(flow).title, before_label=before_label, after_label=after_label,
+    return Comparison(flow=flow, title=rules.kb.flow(flow).title, before_label=before_label,
+                      after_label=after_label,
                       before_summary=b.summary, after_summary=a.summary,
                       headline=change_headline(b, a, before_label, after_label),
                       items=items, answers=answers, still_missing=missing)
