@@ -301,3 +301,8 @@ def _show(reply: Reply, width: int) -> None:
 
 def main() -> None:  # pragma: no cover - console script entry point
     app()
+
+
+# a10 (issue 10): the audit pack's commands (assessments, report, plan, compare)
+from dvrules.audit.cli import register as _register_audit  # noqa: E402
+_register_audit(app)

@@ -29,6 +29,7 @@ from dvrules.schema import (
 )
 
 StatusWord = Literal["met", "not_met", "unknown"]
+LevelStatus = Literal["attained", "not_attained", "unknown"]
 
 
 class Cited(BaseModel):
@@ -50,11 +51,17 @@ class RequirementResult(Cited):
 
 
 class LevelResult(BaseModel):
+    """One CDRP level. ``attained`` is True only when known; ``status`` tells a level that is
+    not attained apart from one that is still undecided (unknown is never "not attained")."""
+
     level: int
     met: int
+    not_met: int = 0
+    unknown: int = 0
     total: int
     percent: float
     attained: bool
+    status: LevelStatus = "not_attained"
 
 
 class GapResult(Cited):
@@ -231,21 +238,40 @@ def assessment_result(kb: KnowledgeBase, flow: str, ex: Explainer) -> Assessment
     levels: list[LevelResult] | None = None
     next_level = None
     if summary_spec.kind == "levels":
-        levels, attained = [], True
+        # Levels build on each other: a level is attained only if every level below it is.
+        levels, below = [], "attained"
         for lv in range(1, (summary_spec.levels or 0) + 1):
             at = [r for r in scored if r.level == lv]
-            n_met = sum(1 for r in at if rows[r.id].status == "met")
-            attained = attained and n_met == len(at)
-            levels.append(LevelResult(level=lv, met=n_met, total=len(at),
-                                      percent=round_half_up(100 * n_met / len(at), 1) if at else 0.0,
-                                      attained=attained))
+            count = {w: sum(1 for r in at if rows[r.id].status == w)
+                     for w in ("met", "not_met", "unknown")}
+            status: LevelStatus
+            if below == "not_attained" or count["not_met"]:
+                status = "not_attained"
+            elif below == "unknown" or count["unknown"]:
+                status = "unknown"
+            else:
+                status = "attained"
+            below = status
+            levels.append(LevelResult(
+                level=lv, met=count["met"], not_met=count["not_met"], unknown=count["unknown"],
+                total=len(at),
+                percent=round_half_up(100 * count["met"] / len(at), 1) if at else 0.0,
+                attained=status == "attained", status=status))
         level_attained = max((lv.level for lv in levels if lv.attained), default=0)
+        # the highest level still reachable if every unknown answer turned out favourable
+        level_possible = max((lv.level for lv in levels if lv.status != "not_attained"),
+                             default=0)
         next_level = level_attained + 1
-        summary = {"level_attained": level_attained}
+        summary = {"level_attained": level_attained, "level_possible": level_possible}
     elif summary_spec.kind == "score":
         total = len(scored)
+        unknown = sum(1 for r in scored if rows[r.id].status == "unknown")
         summary = {"yes": len(met), "total": total,
-                   "score": round_half_up(len(met) / total * 100, summary_spec.decimals)}
+                   "score": round_half_up(len(met) / total * 100, summary_spec.decimals),
+                   "unknown": unknown,
+                   # the score if every unknown question turned out to be achieved
+                   "score_max": round_half_up((len(met) + unknown) / total * 100,
+                                              summary_spec.decimals)}
     else:
         summary = {"met": len(met), "total": len(scored)}
 

@@ -231,12 +231,12 @@ def test_changing_an_earlier_answer_leaves_no_stale_outcome(rules: DVRules, stor
     best = extreme_answers(rules, "cdrp", True)
     s = Session(rules, "cdrp", "case-1", store)
     interview(s, best)
-    assert s.result().summary == {"level_attained": 3}
+    assert s.result().summary["level_attained"] == 3
     given = s.answers
 
     s.change("forum_budget_allocated", False)
     result = s.result()
-    assert result.summary == {"level_attained": 0}
+    assert result.summary["level_attained"] == 0
     for item in ("cdrp.l1.forum_budget", "cdrp.l2.forum_budget_share", "cdrp.l3.forum_budget_share"):
         assert status(result, item) == "not_met"
     # the same as a fresh assessment of the answers as they now stand
@@ -244,11 +244,11 @@ def test_changing_an_earlier_answer_leaves_no_stale_outcome(rules: DVRules, stor
     assert s.answers["forum_budget_share_percent"] == 100  # kept, but moot
 
     s.change("forum_budget_allocated", True)  # the share given earlier counts again
-    assert s.result().summary == {"level_attained": 3}
+    assert s.result().summary["level_attained"] == 3
 
     s.change("advocates_fte", 3.5)  # level three needs at least 4
     result = s.result()
-    assert result.summary == {"level_attained": 2}
+    assert result.summary["level_attained"] == 2
     assert status(result, "cdrp.l2.independent_advocacy") == "met"
     assert status(result, "cdrp.l3.independent_advocacy") == "not_met"
 
@@ -359,7 +359,7 @@ def test_a_finished_bvpi225_score_is_prefilled_into_cdrp_and_not_asked(
     answers = _bvpi225_answers(rules)
     bv = Session(rules, "bvpi225", "case-x", store)
     interview(bv, answers)
-    assert bv.result().summary == {"yes": 9, "total": 11, "score": 81.8}
+    assert bv.result().summary == {"yes": 9, "total": 11, "score": 81.8, "unknown": 0, "score_max": 81.8}
 
     cdrp = Session(rules, "cdrp", "case-x", store)
     assert cdrp.answers == {"bvpi225_score": 81.8}
@@ -368,7 +368,7 @@ def test_a_finished_bvpi225_score_is_prefilled_into_cdrp_and_not_asked(
     result = cdrp.result()
     assert status(result, "cdrp.l2.bvpi225") == "met"  # 75 or more
     assert status(result, "cdrp.l3.bvpi225") == "not_met"  # needs 90
-    assert result.summary == {"level_attained": 2}
+    assert result.summary["level_attained"] == 2
 
     other = Session(rules, "cdrp", "case-y", store)  # another session gets nothing
     assert other.answers == {}

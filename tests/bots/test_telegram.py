@@ -361,9 +361,9 @@ async def test_restart_mid_conversation_resumes_the_same_card(
     await first.start()
     await start(first)
     await first.press_label("Yes")
-    await first.say("3")
+    await first.say("0.5")  # under one full-time equivalent: no full-time post question
     await first.stop()
-    answers = {"advocacy_service_independent": True, "advocates_fte": 3}
+    answers = {"advocacy_service_independent": True, "advocates_fte": 0.5}
     third = rules.next_question("cdrp", answers)
     assert third is not None and third.type == "number"
     card = fake_telegram.last_keyboard_message()
