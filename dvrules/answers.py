@@ -62,6 +62,10 @@ def check_answer(kb: KnowledgeBase, qid: str, value: Any, flow: str | None = Non
     ``None`` means "don't know" and is always accepted.
     """
     q = kb.questions.get(qid)
+    retired = kb.retired.get(qid)
+    if q is None and retired is not None and flow in (None, retired.flow):
+        raise AnswerError(qid, f"this answer is no longer used; answer "
+                               f"{' and '.join(retired.replaced_by)} instead ({retired.note})")
     if q is None or (flow is not None and qid not in kb.flow(flow).questions):
         where = f" in flow {flow}" if flow else ""
         raise AnswerError(qid, f"no such question{where}")

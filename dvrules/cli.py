@@ -88,7 +88,7 @@ def _known_ids(rules: DVRules, flow: str, data: dict[str, Any]) -> None:
     """Refuse an answer id the flow does not ask, saying where the allowed ids are listed."""
     asked = rules.kb.flow(flow).questions
     for qid in data:
-        if qid not in asked:
+        if qid not in asked and qid not in rules.kb.retired:  # retired ids: refused by check_answer
             fail(f"{qid}: no such question in flow {flow}; the answer ids are listed by: "
                  f"dvrules questions {flow}")
 
@@ -174,24 +174,61 @@ def kb_check() -> None:
 
 def stale_items(rules: DVRules, today: dt.date | None = None) -> list[tuple[str, str | None]]:
     """Items with a review date older than 12 months, or none at all where one is expected."""
+    return [(row["id"], row["last_reviewed"]) for row in reviewed_rows(rules, today)
+            if row["stale"]]
+
+
+def reviewed_rows(rules: DVRules, today: dt.date | None = None) -> list[dict[str, Any]]:
+    """Every contact and outside fact with its review date, flagged ``stale`` when it was last
+    checked more than 12 months before ``today`` (or never)."""
     today = today or dt.date.today()
-    cutoff = today.replace(year=today.year - 1)
-    return [(item_id, date) for item_id, date in rules.kb.items_with_review_dates()
-            if date is None or dt.date.fromisoformat(date) < cutoff]
+    cutoff = today.replace(year=today.year - 1, day=min(today.day, 28) if today.month == 2 else today.day)
+    rows = []
+    for row in rules.kb.reviewed_items():
+        date = row["last_reviewed"]
+        rows.append({**row, "stale": date is None or dt.date.fromisoformat(date) < cutoff})
+    return rows
+
+
+def _today(value: Optional[str]) -> dt.date:
+    if value is None:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail(f"today: {value!r} is not a date written YYYY-MM-DD")
+        raise
 
 
 @kb_app.command("stats")
-def kb_stats(format: ListFormat = typer.Option(ListFormat.text, "--format")) -> None:
-    """Count what the knowledge holds, and list items not reviewed within 12 months."""
+def kb_stats(format: ListFormat = typer.Option(ListFormat.text, "--format"),
+             today: Optional[str] = typer.Option(
+                 None, "--today", help="Judge review dates as on this day (YYYY-MM-DD).")) -> None:
+    """Count what the knowledge holds; list every contact and outside fact with the date it was
+    last reviewed, flagging those not reviewed within 12 months."""
     rules = _rules(None)
+    rows = reviewed_rows(rules, _today(today))
     stats = rules.kb.stats()
-    stats["not_reviewed_in_12_months"] = [i for i, _ in stale_items(rules)]
+    stats["reviewed"] = rows
+    stats["not_reviewed_in_12_months"] = [r["id"] for r in rows if r["stale"]]
     if format is ListFormat.json:
         sys.stdout.write(json.dumps(stats, indent=2) + "\n")
         return
     console.print(f"knowledge version {stats.pop('version')}")
+    stats.pop("reviewed")
+    stale = stats.pop("not_reviewed_in_12_months")
     for key, value in stats.items():
         console.print(f"{key}: {json.dumps(value)}", soft_wrap=True)
+    console.print(f"contacts and outside facts ({len(rows)}), with the date each was last reviewed:")
+    for row in rows:
+        flag = "  OLDER THAN 12 MONTHS - check it" if row["stale"] else ""
+        what = " ".join(str(row[k]) for k in ("phone", "url") if row.get(k))
+        if row.get("date"):
+            what += f" (page dated {row['date']})"
+        console.print(escape(f"  {row['last_reviewed'] or 'never reviewed'}  {row['id']}"
+                             f"{'  ' + what if what else ''}{flag}"), soft_wrap=True)
+    console.print(f"not reviewed within 12 months: {len(stale)}"
+                  + (f" ({', '.join(stale)})" if stale else ""), soft_wrap=True)
 
 
 # ---------------------------------------------------------------------- sessions
