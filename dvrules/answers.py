@@ -167,6 +167,9 @@ def compute_value(v: DerivedValue, facts: Mapping[str, Any]) -> Any:
         return None
     elif v.op == "sum":
         result = sum(parts)
+    elif v.op == "shortfall":
+        have, base = parts
+        result = max(0.0, v.target * base / v.per - have)
     else:  # rate
         numerator, denominator = parts
         if denominator == 0:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from dvrules.answers import Answer, _fmt, round_half_up
-from dvrules.conditions import explain, open_inputs, threshold
+from dvrules.conditions import evaluate, explain, open_inputs, threshold
 from dvrules.engine import Evaluation, urgency_key
 from dvrules.knowledge import KnowledgeBase
 from dvrules.schema import (
@@ -223,7 +223,9 @@ def status_word(holds: bool | None) -> StatusWord:
 
 def assessment_result(kb: KnowledgeBase, flow: str, ex: Explainer) -> AssessmentResult:
     summary_spec = kb.flow(flow).summary
-    reqs = [o for o in kb.outcomes_of(flow, "requirements") if isinstance(o, Requirement)]
+    reqs = [o for o in kb.outcomes_of(flow, "requirements") if isinstance(o, Requirement)
+            and (o.applies_when is None
+                 or evaluate(o.applies_when, ex.facts, ex.params, ex.ev.status) is not False)]
     rows = {r.id: _requirement_row(r, ex) for r in reqs}
     scored = [r for r in reqs if r.scored]
     met = [r for r in scored if rows[r.id].status == "met"]
