@@ -72,3 +72,59 @@ def test_no_contact_details_from_the_commissioning_brief_are_encoded() -> None:
                      for p in sorted((ROOT / "knowledge").glob("*.yaml")))
     assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text), "an e-mail address in knowledge"
     assert not re.search(r"\b0\d{2,4}[ -]?\d{3,4}[ -]?\d{3,4}\b", text), "a phone number"
+
+
+def test_ldvs2_recommendations_ask_only_the_chosen_agency(rules: DVRules) -> None:
+    """Every recommendation question is gated on one lead agency, and its requirement applies
+    to that same agency only; every agency in the choice has at least one recommendation."""
+    kb = rules.kb
+    flow = kb.flow("ldvs2-recommendations")
+    assert flow.questions[0] == "agency"
+    agencies = {c.id for c in kb.choices(kb.questions["agency"])}
+    assert len(agencies) == 19
+    gated: dict[str, str] = {}
+    for qid in flow.questions[1:]:
+        gate = kb.questions[qid].ask_when
+        assert gate is not None and gate.answer == "agency" and gate.is_ in agencies, qid
+        gated[qid] = gate.is_
+    reqs = [o for o in kb.outcomes_of("ldvs2-recommendations", "requirements")]
+    assert len(reqs) == len(gated) >= 200
+    for r in reqs:
+        assert r.applies_when is not None and r.applies_when.is_ == gated[r.when.answer], r.id
+        assert r.id.split(".")[1] in {"a1", "a2", "a3", "a4", "sd"}, r.id
+    assert set(gated.values()) == agencies
+
+
+def test_ldvs2_result_for_one_agency_holds_none_of_the_others(rules: DVRules) -> None:
+    result = rules.assess("ldvs2-recommendations", {"agency": "cafcass"})
+    ids = [r.id for r in result.requirements]
+    assert ids and all(".cafcass." in i for i in ids)
+    assert all(".cafcass." in g.id for g in result.gaps)
+    assert rules.next_question("ldvs2-recommendations", {"agency": "cafcass"}).id.startswith(
+        "rec_cafcass_")
+
+
+def test_police_brief_asks_every_question_of_the_brief_in_its_groups(rules: DVRules) -> None:
+    """53 questions in the brief's nine groups (12, 7, 12, 6, 4, 5, 4, 2, 1) plus the equality
+    paragraph that Section C requires of every report."""
+    kb = rules.kb
+    questions = kb.flow("police-brief").questions
+    assert len(questions) == 54
+    sections = [kb.questions[q].source.section for q in questions]
+    assert sections.count("Resources") == 12
+    assert sections.count("Policy compliance, implementation and quality assurance") == 7
+    assert sections.count("Crime and Disorder Reduction Partnerships (CDRP)") == 6
+    assert sections.count("Partnership working") == 4
+    assert sections.count("Training") == 5
+    assert sections.count("Employee Domestic Violence") == 4
+    assert sections.count("Project Umbra") == 2
+    assert sections.count("Interface with the Met Modernisation Programme") == 1
+    assert all(kb.questions[q].type != "multi_choice" or kb.questions[q].choices_from
+               for q in questions)
+
+
+def test_police_brief_never_asks_for_a_name(rules: DVRules) -> None:
+    for q in rules.kb.flow("police-brief").questions:
+        text = rules.kb.questions[q].text.lower()
+        assert "what is their name" not in text and "name of" not in text, q
+    assert "do not enter" in rules.kb.questions["bocu_dv_champion"].text.lower()
