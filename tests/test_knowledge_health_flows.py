@@ -128,3 +128,22 @@ def test_police_brief_never_asks_for_a_name(rules: DVRules) -> None:
         text = rules.kb.questions[q].text.lower()
         assert "what is their name" not in text and "name of" not in text, q
     assert "do not enter" in rules.kb.questions["bocu_dv_champion"].text.lower()
+
+
+@pytest.mark.parametrize("flow", ["police-brief", "ldvs2-recommendations", "nice-qs116",
+                                  "marac-principles", "provision"])
+def test_engine_agrees_with_the_reference_evaluator_on_the_new_flows(rules: DVRules,
+                                                                      flow: str) -> None:
+    """Random answers around every threshold (as tests/test_crosscheck.py does for the first
+    four flows): durable_rules and the plain-Python evaluator decide every item alike."""
+    from hypothesis import HealthCheck, given, settings
+
+    from .test_crosscheck import _answers, _check
+
+    @settings(max_examples=150, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(_answers(rules, flow))
+    def check(answers: dict[str, Any]) -> None:
+        _check(rules, flow, answers)
+
+    check()
