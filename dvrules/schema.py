@@ -269,6 +269,7 @@ class Requirement(Outcome):
     # left out of the result (not counted, no gap) when this is false, e.g. a recommendation
     # for another lead agency than the one the assessment is for
     applies_when: Condition | None = None
+    group: str | None = None  # a heading the result counts requirements under (e.g. an aim)
 
 
 class Criterion(Outcome):
