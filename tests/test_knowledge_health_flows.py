@@ -147,3 +147,23 @@ def test_engine_agrees_with_the_reference_evaluator_on_the_new_flows(rules: DVRu
         _check(rules, flow, answers)
 
     check()
+
+
+def test_no_person_named_in_the_commissioning_brief_is_encoded() -> None:
+    """The people the brief names as contacts are read from the seed at test time (so their
+    names are not copied into this repository either) and must appear nowhere in knowledge."""
+    if not SEEDS.is_dir():
+        pytest.skip("source documents are not beside this checkout")
+    mpa = (SEEDS / "003_27aaa2610e97007b.txt").read_text(encoding="utf-8")
+    brief = mpa[mpa.index("APPENDIX 3: MPA"):mpa.index("APPENDIX 4:")]
+    lines = brief.splitlines()
+    names = {re.sub(r"^\W+", "", prev).split(",")[0].strip()
+             for prev, line in zip(lines, lines[1:]) if line.strip().startswith("Tel")}
+    names |= set(re.findall(r"contact ([A-Z][a-z]+ [A-Z][a-z]+)", brief))
+    names = {n for n in names if re.fullmatch(r"[A-Z][\w.]*( [A-Z][\w.]*)+", n)}
+    assert len(names) >= 6, names  # the contacts were found
+    text = "\n".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "knowledge").rglob("*.yaml")))
+    for name in names:
+        surname = name.split()[-1]
+        assert not re.search(rf"\b{re.escape(surname)}\b", text), \
+            "a person named in the brief appears in knowledge"
