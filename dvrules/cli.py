@@ -227,7 +227,9 @@ def kb_stats(format: ListFormat = typer.Option(ListFormat.text, "--format"),
     console.print(f"contacts and outside facts ({len(rows)}), with the date each was last reviewed:")
     for row in rows:
         flag = "  OLDER THAN 12 MONTHS - check it" if row["stale"] else ""
-        what = row.get("phone") or row.get("url") or ""
+        what = " ".join(str(row[k]) for k in ("phone", "url") if row.get(k))
+        if row.get("date"):
+            what += f" (page dated {row['date']})"
         console.print(escape(f"  {row['last_reviewed'] or 'never reviewed'}  {row['id']}"
                              f"{'  ' + what if what else ''}{flag}"), soft_wrap=True)
     console.print(f"not reviewed within 12 months: {len(stale)}"

@@ -236,7 +236,8 @@ class KnowledgeBase:
         rows: list[dict[str, Any]] = []
         for c in self.contacts.values():
             rows.append({"id": c.id, "kind": "contact", "name": c.name, "phone": c.phone,
-                         "url": c.source.url, "last_reviewed": c.last_reviewed or c.source.last_reviewed})
+                         "url": c.source.url, "date": c.source.date,
+                         "last_reviewed": c.last_reviewed or c.source.last_reviewed})
         seen = {r["id"] for r in rows}
         for item_id, src in self.citations():
             doc = self.documents.get(src.document)

@@ -297,6 +297,7 @@ class Pathway(Outcome):
     contacts: list[str] = []  # Contact ids
     services: list[str] = []  # service kinds matched against local directories
     find_local: str | None = None  # how to find the local service when no directory names one
+    do_now: str | None = None  # a short imperative for the result's first screen (else: title)
     consent: str | None = None
     order: int = 100
 

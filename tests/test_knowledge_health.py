@@ -249,3 +249,15 @@ def test_knowledge_paraphrases_rather_than_copies_the_documents(rules: DVRules,
 def test_every_requirement_says_what_to_do_next(rules: DVRules) -> None:
     for r in (o for o in rules.kb.outcomes.values() if rules.kb.outcome_kind[o.id] == "requirements"):
         assert len(r.next_step.split()) >= 3, r.id
+
+
+def test_referrals_to_local_services_say_how_to_find_one_where_no_directory_names_it(
+        rules: DVRules) -> None:
+    """The specialist domestic abuse service, MARAC and IDVA (issue 8 point 5), and the other
+    local-only routes, tell the worker how to find the local service."""
+    for pid in ("local_specialist_da_service", "marac", "idva", "adult_safeguarding", "sarc", "nrm"):
+        p = rules.kb.outcomes[f"pathway.{pid}"]
+        assert isinstance(p, Pathway) and p.find_local, pid
+    kinds = {k for d in rules.kb.directories.values() for s in d.services for k in s.services}
+    for pid in ("local_specialist_da_service", "marac", "idva"):
+        assert set(rules.kb.outcomes[f"pathway.{pid}"].services) & kinds, pid

@@ -128,3 +128,34 @@ def test_every_outcome_is_shown_holding_by_some_scenario(rules: DVRules) -> None
                     if rules.kb.outcome_kind[o.id] == "requirements"
                     and "not_met" not in seen.get(o.id, set())]
     assert never_met == [] and never_failed == []
+
+
+# The public ids issue 8 added: each is shown holding and not holding by some scenario, and each
+# new answer is given both ways.
+ISSUE8_OUTCOMES = [f"pathway.{p}" for p in (
+    "adult_safeguarding", "dvds_right_to_ask", "police_protection_notice", "report_to_police",
+    "forced_marriage_protection_order", "fgm_mandatory_report", "nrm", "stalking_service", "sarc",
+    "pre_birth_referral", "migrant_victims_concession", "local_specialist_da_service")]
+ISSUE8_OUTCOMES.append("warning.forced_marriage_one_chance")
+ISSUE8_ANSWERS = ["care_and_support_needs", "fgm_at_risk", "fgm_known_under_18", "currently_pregnant"]
+ISSUE8_PEOPLE = {"older_woman_son_care_needs", "forced_marriage_19", "fgm_15_nurse", "fgm_15_housing",
+                 "friend_new_partner", "trafficked_adult", "pregnant_high_risk", "spousal_visa_nrpf",
+                 "strangulation_standard", "stalking", "rape_by_partner", "male_victim_separating",
+                 "police_abuser_at_home", "medium_local_service"}
+
+
+def test_every_issue_8_id_is_shown_on_both_sides_by_scenarios(rules: DVRules) -> None:
+    seen: dict[str, set[str]] = {}
+    given: dict[str, set[Any]] = {}
+    for param in CASES:
+        case = param.values[1]
+        for item, status in (case["expect"].get("status") or {}).items():
+            seen.setdefault(item, set()).add(status)
+        for qid in ISSUE8_ANSWERS:
+            if qid in (case.get("answers") or {}):
+                given.setdefault(qid, set()).add(case["answers"][qid])
+    assert set(ISSUE8_OUTCOMES) <= set(rules.kb.outcomes)
+    one_sided = [o for o in ISSUE8_OUTCOMES if not {"met", "not_met"} <= seen.get(o, set())]
+    assert one_sided == []
+    assert [q for q in ISSUE8_ANSWERS if not {True, False} <= given.get(q, set())] == []
+    assert {c.values[1].get("person") for c in CASES} - {None} == ISSUE8_PEOPLE
