@@ -69,12 +69,6 @@ def _assessment(result: AssessmentResult, h2: str, bullet: str) -> list[str]:
             mark = "attained" if lv.attained else "not attained"
             out.append(f"{bullet}Level {lv.level}: {lv.met} of {lv.total} met ({lv.percent}%), {mark}")
         out.append("")
-    if result.groups:
-        out.append(f"{h2}By heading")
-        for g in result.groups:
-            rest = f", {g.unknown} not yet known" if g.unknown else ""
-            out.append(f"{bullet}{g.group}: {g.met} of {g.total} met{rest}")
-        out.append("")
     out.append(f"{h2}Requirements")
     for r in result.requirements:
         level = f"L{r.level} " if r.level else ""
