@@ -22,6 +22,7 @@ Answer = bool | int | float | str | list[str] | None
 YES = {"yes", "y", "true"}
 NO = {"no", "n", "false"}
 MAX_NUMBER = 1e9  # larger figures are typing slips; the engine also needs them bounded
+MAX_VALUE = 1e12  # a derived value is bounded too (above every threshold, below float exponents)
 DONT_KNOW = {"dont_know", "don't know", "dont know", "unknown", "skip", "?"}
 
 
@@ -219,11 +220,18 @@ def compute_value(v: DerivedValue, facts: Mapping[str, Any]) -> Any:
         return None
     elif v.op == "sum":
         result = sum(parts)
+    elif v.op == "shortfall":
+        have, base = parts
+        result = max(0.0, v.target * base / v.per - have)
     else:  # rate
         numerator, denominator = parts
         if denominator == 0:
             return None
         result = numerator / denominator * v.per
+    if isinstance(result, float) and abs(result) > MAX_VALUE:
+        # a rate over a tiny denominator (0.000001 posts): bounded, it still exceeds every
+        # threshold (at most 1e9) and stays roundable and readable by the engine
+        result = math.copysign(MAX_VALUE, result)
     if v.decimals is not None and isinstance(result, float):
         result = round_half_up(result, v.decimals)
     return result

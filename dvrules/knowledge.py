@@ -36,6 +36,7 @@ from dvrules.schema import (
     ParamRef,
     Pathway,
     Question,
+    Requirement,
     RetiredAnswer,
     Source,
     Test,
@@ -408,12 +409,16 @@ def _check_references(kb: KnowledgeBase) -> None:
                 bad(v.id, f"input {part!r} is neither a question nor a value")
         if v.op == "rate" and (len(v.of) != 2 or v.per is None):
             bad(v.id, "a rate takes two inputs and 'per'")
+        if v.op == "shortfall" and (len(v.of) != 2 or not v.per or v.target is None):
+            bad(v.id, "a shortfall takes two inputs, 'per' and 'target'")
 
     for o in kb.outcomes.values():
         if o.flow not in kb.flows:
             bad(o.id, f"flow {o.flow!r} is not defined")
             continue
         _check_condition(kb, o.when, o.flow, o.id, bad)
+        if isinstance(o, Requirement) and o.applies_when is not None:
+            _check_condition(kb, o.applies_when, o.flow, o.id, bad)
         for d in o.definitions:
             if d not in kb.definitions:
                 bad(o.id, f"definition {d!r} is not defined")

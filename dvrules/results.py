@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from dvrules.answers import Answer, _fmt, round_half_up
-from dvrules.conditions import explain, open_inputs, threshold
+from dvrules.conditions import evaluate, explain, open_inputs, threshold
 from dvrules.engine import Evaluation, urgency_key
 from dvrules.knowledge import KnowledgeBase
 from dvrules.schema import (
@@ -45,6 +45,7 @@ def _omit_none() -> Any:
 
 class RequirementResult(Cited):
     level: int | None = _omit_none()
+    group: str | None = _omit_none()
     status: StatusWord
     because: list[str]
     questions: list[str]  # the questions that would decide an unknown requirement
@@ -62,6 +63,16 @@ class LevelResult(BaseModel):
     percent: float
     attained: bool
     status: LevelStatus = "not_attained"
+
+
+class GroupResult(BaseModel):
+    """How the scored requirements under one heading stand (e.g. one aim of a strategy)."""
+
+    group: str
+    met: int
+    not_met: int
+    unknown: int
+    total: int
 
 
 class GapResult(Cited):
@@ -90,6 +101,7 @@ class AssessmentResult(BaseModel):
     summary: dict[str, Any]
     requirements: list[RequirementResult]
     levels: list[LevelResult] | None = _omit_none()
+    groups: list[GroupResult] | None = _omit_none()
     monitoring: list[RequirementResult] | None = _omit_none()
     gaps: list[GapResult]
     next_steps: list[NextStep]
@@ -230,7 +242,9 @@ def status_word(holds: bool | None) -> StatusWord:
 
 def assessment_result(kb: KnowledgeBase, flow: str, ex: Explainer) -> AssessmentResult:
     summary_spec = kb.flow(flow).summary
-    reqs = [o for o in kb.outcomes_of(flow, "requirements") if isinstance(o, Requirement)]
+    reqs = [o for o in kb.outcomes_of(flow, "requirements") if isinstance(o, Requirement)
+            and (o.applies_when is None
+                 or evaluate(o.applies_when, ex.facts, ex.params, ex.ev.status) is not False)]
     rows = {r.id: _requirement_row(r, ex) for r in reqs}
     scored = [r for r in reqs if r.scored]
     met = [r for r in scored if rows[r.id].status == "met"]
@@ -296,13 +310,28 @@ def assessment_result(kb: KnowledgeBase, flow: str, ex: Explainer) -> Assessment
     return AssessmentResult(
         flow=flow, knowledge_version=kb.version, summary=summary,
         requirements=[rows[r.id] for r in scored], levels=levels,
+        groups=_groups(scored, rows),
         monitoring=monitoring or None, gaps=gaps, next_steps=steps)
+
+
+def _groups(scored: list[Requirement], rows: Mapping[str, RequirementResult]
+            ) -> list[GroupResult] | None:
+    """Counts per heading, in the order the headings first occur; None without headings."""
+    heads = list(dict.fromkeys(r.group for r in scored if r.group))
+    if not heads:
+        return None
+    out = []
+    for head in heads:
+        words = [rows[r.id].status for r in scored if r.group == head]
+        out.append(GroupResult(group=head, met=words.count("met"), not_met=words.count("not_met"),
+                               unknown=words.count("unknown"), total=len(words)))
+    return out
 
 
 def _requirement_row(r: Requirement, ex: Explainer) -> RequirementResult:
     holds = ex.ev.status(r.id)
     return RequirementResult(
-        id=r.id, title=r.title, level=r.level, status=status_word(holds),
+        id=r.id, title=r.title, level=r.level, group=r.group, status=status_word(holds),
         because=ex.because(r.when),
         questions=ex.open_questions(r.when) if holds is None else [],
         source=cite(r.source))

@@ -234,9 +234,12 @@ class DerivedValue(Strict):
 
     id: str = Field(pattern=ANSWER_ID)
     title: str
-    op: Literal["rate", "count_true", "coalesce", "sum"]
+    op: Literal["rate", "count_true", "coalesce", "sum", "shortfall"]
     of: list[str] = Field(min_length=1)  # answer or value ids
     per: float | None = None  # rate: of[0] / of[1] * per
+    # shortfall: how far of[0] falls below a yardstick of ``target`` per ``per`` of of[1],
+    # i.e. max(0, target x of[1] / per - of[0]) (posts or cases missing against guidance)
+    target: float | None = None
     decimals: int | None = None
     source: Source
 
@@ -263,6 +266,10 @@ class Requirement(Outcome):
     level: int | None = None  # CDRP level 1-3
     next_step: str
     scored: bool = True  # false: monitored and reported beside the summary, not inside it
+    # left out of the result (not counted, no gap) when this is false, e.g. a recommendation
+    # for another lead agency than the one the assessment is for
+    applies_when: Condition | None = None
+    group: str | None = None  # a heading the result counts requirements under (e.g. an aim)
 
 
 class Criterion(Outcome):
