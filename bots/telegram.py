@@ -1,33 +1,32 @@
 """Telegram front-end (python-telegram-bot 22): private chats, inline buttons, typed answers.
 
-Only translation lives here: an update becomes ``Conversation.text`` or ``Conversation.button``
-and the returned Turn becomes Telegram messages (HTML, every span escaped, split under 4,096
-characters). Every update first passes ``gate`` (group -1): a user not on the allowlist, or a
-chat that is not private, gets one polite sentence and nothing is stored. State lives in the
-dvrules store, so a restarted bot continues the same question.
+Only translation lives here: an update becomes a ``Text`` or ``Press`` event for the
+conversation core (``dvrules.chat``), and the core's actions become Bot API calls: send,
+edit in place, strip a keyboard, delete. Every update first passes ``gate`` (group -1): a user
+not on the allowlist, or a chat that is not private, gets one polite sentence and nothing is
+stored. A person's typed messages are deleted once read, so case details do not stay in the
+chat. State lives in the dvrules store, so a restarted bot continues the same question.
 
-Run: ``python -m bots.telegram`` (polling; webhook mode when DVRULES_TELEGRAM_WEBHOOK_URL is set).
+Run: ``python -m bots.telegram``: polling (the Procfile's ``worker``), or, when
+DVRULES_TELEGRAM_WEBHOOK_URL is set, a webhook server on $PORT with ``GET /healthz`` (a
+``web`` process). See docs/bots.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import html
+import itertools
 import logging
-from urllib.parse import urlparse
+from collections.abc import Coroutine
+from typing import Any
 
-from telegram import (
-    Bot,
-    BotCommand,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    LinkPreviewOptions,
-    Message,
-    Update,
-)
+from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import LinkPreviewOptions as Preview
 from telegram.constants import ChatType, MessageLimit, ParseMode
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
+    AIORateLimiter,
     Application,
     ApplicationBuilder,
     ApplicationHandlerStop,
@@ -37,36 +36,21 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
+from bots.config import TelegramConfig, check, open_store_or_exit, setup_logging, telegram_config
+from bots.telegram_server import UPDATES, QuietBot, keep_updates_out_of_logs, serve_webhook
 from dvrules.api import DVRules, default_rules
+from dvrules.chat import (EMERGENCY, FAILED, PRIVATE_ONLY, REFUSED, Conversation, Delete, Edit,
+                          Message, Paragraph, Press, Reply, Send, Strip, Text, menu_commands,
+                          pack, session_id, utf16_len)
 from dvrules.store import SessionStore, TinyDBStore
-
-from bots import render
-from bots.config import (
-    TelegramConfig,
-    check,
-    open_store_or_exit,
-    setup_logging,
-    telegram_config,
-)
-from bots.conversation import FAILED, PRIVATE_ONLY, REFUSED, Conversation, log_id, session_id
-from bots.render import OutMessage, Paragraph, Turn
 
 log = logging.getLogger("dvrules.telegram")
 
-UPDATES = ["message", "callback_query"]
-COMMANDS = [
-    ("start", "choose an assessment, or carry on"),
-    ("help", "commands, and in immediate danger call 999"),
-    ("back", "go back to the previous question"),
-    ("skip", "answer don't know"),
-    ("summary", "how far you have got"),
-    ("result", "the result so far"),
-    ("why", "why item N of the result is as it is"),
-    ("cancel", "stop for now"),
-    ("forget", "erase everything this chat has stored"),
-]
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+NO_PREVIEW = Preview(is_disabled=True)
+NOT_TEXT = ("I can only read typed answers and button presses. Please don't send photos, files "
+            "or voice messages here. " + EMERGENCY)
 
 
 def fmt(p: Paragraph) -> str:
@@ -74,19 +58,16 @@ def fmt(p: Paragraph) -> str:
     out = []
     for s in p:
         text = html.escape(s.text, quote=False)
-        if s.bold:
-            text = f"<b>{text}</b>"
-        if s.italic:
-            text = f"<i>{text}</i>"
-        out.append(text)
+        text = f"<b>{text}</b>" if s.bold else text
+        out.append(f"<i>{text}</i>" if s.italic else text)
     return "".join(out)
 
 
-def chunks(msg: OutMessage) -> list[str]:
-    return render.pack(msg.paragraphs, MessageLimit.MAX_TEXT_LENGTH, fmt, render.utf16_len)
+def chunks(msg: Message) -> list[str]:
+    return pack(msg.paragraphs, MessageLimit.MAX_TEXT_LENGTH, fmt, utf16_len)
 
 
-def keyboard(msg: OutMessage) -> InlineKeyboardMarkup | None:
+def keyboard(msg: Message) -> InlineKeyboardMarkup | None:
     if not msg.buttons:
         return None
     return InlineKeyboardMarkup([[InlineKeyboardButton(bt.label, callback_data=bt.payload)
@@ -94,7 +75,7 @@ def keyboard(msg: OutMessage) -> InlineKeyboardMarkup | None:
 
 
 class TelegramBot:
-    """The allowlist gate, the handlers, and the sending of Turns."""
+    """The allowlist gate, the handlers, and the carrying out of the core's actions."""
 
     def __init__(self, config: TelegramConfig, rules: DVRules | None = None,
                  store: SessionStore | None = None):
@@ -104,10 +85,13 @@ class TelegramBot:
         self.conversation = Conversation(self.rules, self.store)
 
     def build(self) -> Application:
-        builder = ApplicationBuilder().token(self.config.token).post_init(self._post_init)
-        if self.config.base_url:
-            builder = builder.base_url(self.config.base_url)
-        app = builder.build()
+        keep_updates_out_of_logs()
+        bot = QuietBot(self.config.token,
+                       base_url=self.config.base_url or "https://api.telegram.org/bot",
+                       request=HTTPXRequest(connection_pool_size=256),
+                       get_updates_request=HTTPXRequest(),
+                       rate_limiter=AIORateLimiter(max_retries=2))
+        app = ApplicationBuilder().bot(bot).post_init(self._post_init).build()
         app.add_handler(TypeHandler(Update, self.gate), group=-1)
         app.add_handler(CallbackQueryHandler(self.on_button))
         app.add_handler(MessageHandler(filters.TEXT, self.on_text))
@@ -116,7 +100,7 @@ class TelegramBot:
         return app
 
     async def _post_init(self, app: Application) -> None:
-        await app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS])
+        await app.bot.set_my_commands([BotCommand(c, d) for c, d in menu_commands()])
 
     # -------------------------------------------------------------- handlers
 
@@ -124,7 +108,7 @@ class TelegramBot:
         """Runs before every handler: allowlisted users in private chats only."""
         query, message = update.callback_query, update.message
         if query is None and message is None:
-            raise ApplicationHandlerStop  # edited messages, channel posts...: not for us
+            raise ApplicationHandlerStop  # edited messages, unreadable updates...: not for us
         user, chat = update.effective_user, update.effective_chat
         if user is None or user.id not in self.config.allowed_users:
             log.info("refused an update from a user not on the allowlist")
@@ -149,32 +133,34 @@ class TelegramBot:
         return session_id("tg", self.config.common.id_salt, str(update.effective_user.id))
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        assert update.message is not None and update.message.text is not None
-        sid = self._sid(update)
-        turn = await asyncio.to_thread(self.conversation.text, sid, update.message.text)
-        log.info("message handled (session %s)", log_id(sid))
-        await self.send(context.bot, update.message.chat_id, turn, origin=None)
+        message = update.message
+        assert message is not None and message.text is not None
+        event = Text(message.text, message_id=str(message.message_id))
+        try:
+            await self.turn(context.bot, message.chat_id, self._sid(update), event)
+        finally:  # what was typed leaves the chat (even if the turn failed): the card shows it
+            try:
+                await message.delete()
+            except TelegramError:
+                log.info("could not delete a typed message")
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
-        assert query is not None
-        await query.answer()
-        sid = self._sid(update)
-        turn = await asyncio.to_thread(self.conversation.button, sid, query.data)
-        log.info("button handled (session %s)", log_id(sid))
-        origin = query.message if isinstance(query.message, Message) else None
-        assert update.effective_chat is not None
-        await self.send(context.bot, update.effective_chat.id, turn, origin=origin)
+        assert query is not None and update.effective_chat is not None
+        origin = str(query.message.message_id) if query.message is not None else None
+        notice: str | None = None
+        try:
+            notice = await self.turn(context.bot, update.effective_chat.id, self._sid(update),
+                                     Press(query.data, message_id=origin))
+        finally:  # every press is answered, even when the turn failed
+            await query.answer(notice[:200] if notice else None)
 
     async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.message is not None:
-            await update.message.reply_text(
-                "I can only read typed answers and button presses. Please don't send photos, "
-                "files or voice messages here. " + render.EMERGENCY)
+            await update.message.reply_text(NOT_TEXT)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        err = context.error
-        where = ""
+        err, where = context.error, ""
         if err is not None and err.__traceback__ is not None:
             tb = err.__traceback__
             while tb.tb_next is not None:
@@ -188,32 +174,78 @@ class TelegramBot:
             except TelegramError:
                 pass
 
-    # -------------------------------------------------------------- sending
+    # -------------------------------------------------------------- one turn
 
-    async def send(self, bot: Bot, chat_id: int, turn: Turn, origin: Message | None) -> None:
-        if origin is not None and turn.replace_origin is not None:
-            parts = chunks(turn.replace_origin)
-            if len(parts) == 1:
-                try:
-                    await origin.edit_text(parts[0], parse_mode=ParseMode.HTML,
-                                           reply_markup=keyboard(turn.replace_origin),
-                                           link_preview_options=NO_PREVIEW)
-                except TelegramError:
-                    log.info("could not edit a message (too old, or unchanged)")
-            else:
-                turn.messages.insert(0, turn.replace_origin)
-        elif origin is not None and turn.close_origin and origin.reply_markup is not None:
+    async def turn(self, bot: Bot, chat_id: int, sid: str, event: Text | Press) -> str | None:
+        """One core turn in a worker thread, which holds the session's lock from load to save
+        while the Bot API calls run on the event loop; returns the core's notice."""
+        loop = asyncio.get_running_loop()
+
+        def call(coro: Coroutine[Any, Any, Any]) -> Any:
+            return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+        def work() -> str | None:
+            with self.conversation.turn(sid, event) as reply:
+                for is_delete, acts in itertools.groupby(reply.actions,
+                                                         lambda a: isinstance(a, Delete)):
+                    if is_delete:
+                        call(self.delete(bot, chat_id, [a.message_id for a in acts]))
+                    else:
+                        for act in acts:
+                            call(self.act(bot, chat_id, reply, act))
+                return reply.notice
+
+        return await asyncio.to_thread(work)
+
+    async def act(self, bot: Bot, chat_id: int, reply: Reply, act: Any) -> None:
+        if isinstance(act, Send):
+            for message_id in await self.send(bot, chat_id, act.message):
+                reply.sent(act, message_id)
+        elif isinstance(act, Edit):
+            if not await self.edit(bot, chat_id, int(act.message_id), act.message):
+                await self.strip(bot, chat_id, int(act.message_id))
+                for message_id in await self.send(bot, chat_id, act.message):
+                    reply.sent(act, message_id)
+        elif isinstance(act, Strip):
+            await self.strip(bot, chat_id, int(act.message_id))
+
+    async def send(self, bot: Bot, chat_id: int, msg: Message) -> list[int]:
+        """The message in as few parts as fit, buttons under the last; their ids."""
+        parts = chunks(msg)
+        sent = [await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
+                                       reply_markup=keyboard(msg) if n == len(parts) - 1 else None,
+                                       link_preview_options=NO_PREVIEW,
+                                       protect_content=msg.protect)
+                for n, text in enumerate(parts)]
+        return [m.message_id for m in sent]
+
+    async def edit(self, bot: Bot, chat_id: int, message_id: int, msg: Message) -> bool:
+        """Change a message in place; False if it cannot be (gone, too old, too long)."""
+        parts = chunks(msg)
+        if len(parts) != 1:
+            return False
+        try:
+            await bot.edit_message_text(parts[0], chat_id, message_id, parse_mode=ParseMode.HTML,
+                                        reply_markup=keyboard(msg), link_preview_options=NO_PREVIEW)
+        except BadRequest as err:
+            return "not modified" in str(err).lower()  # the same content is already there
+        except TelegramError:
+            return False
+        return True
+
+    async def strip(self, bot: Bot, chat_id: int, message_id: int) -> None:
+        try:
+            await bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+        except TelegramError:
+            log.info("could not remove old buttons (gone, or already without)")
+
+    async def delete(self, bot: Bot, chat_id: int, message_ids: list[str]) -> None:
+        ids = [int(m) for m in message_ids]
+        for start in range(0, len(ids), 100):  # deleteMessages takes up to 100 at once
             try:
-                await origin.edit_reply_markup(reply_markup=None)
+                await bot.delete_messages(chat_id, ids[start:start + 100])
             except TelegramError:
-                log.info("could not remove old buttons (message too old)")
-        for msg in turn.messages:
-            parts = chunks(msg)
-            for n, text in enumerate(parts):
-                last = n == len(parts) - 1
-                await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
-                                       reply_markup=keyboard(msg) if last else None,
-                                       link_preview_options=NO_PREVIEW)
+                log.info("could not delete some messages (too old, or gone)")
 
 
 def build_application(config: TelegramConfig, rules: DVRules | None = None,
@@ -226,11 +258,8 @@ def main() -> None:
     setup_logging(config.common.log_level)
     app = build_application(config, store=open_store_or_exit(config.common, "dvrules telegram"))
     if config.webhook_url:
-        log.info("Telegram bot starting (webhook mode)")
-        app.run_webhook(listen="0.0.0.0", port=config.port or 8443,
-                        url_path=urlparse(config.webhook_url).path.lstrip("/"),
-                        webhook_url=config.webhook_url, secret_token=config.webhook_secret,
-                        allowed_updates=UPDATES)
+        log.info("Telegram bot starting (webhook mode, web process)")
+        asyncio.run(serve_webhook(app, config))
     else:
         log.info("Telegram bot starting (polling)")
         app.run_polling(allowed_updates=UPDATES)

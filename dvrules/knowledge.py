@@ -36,6 +36,9 @@ from dvrules.schema import (
     ParamRef,
     Pathway,
     Question,
+    Requirement,
+    RetiredAnswer,
+    Source,
     Test,
 )
 
@@ -122,6 +125,7 @@ class KnowledgeBase:
     glossary: dict[str, GlossaryEntry] = field(default_factory=dict)
     parameters: dict[str, Parameter] = field(default_factory=dict)
     directories: dict[str, Directory] = field(default_factory=dict)
+    retired: dict[str, RetiredAnswer] = field(default_factory=dict)
     origin: dict[str, str] = field(default_factory=dict)  # id -> file it came from
 
     # ------------------------------------------------------------------ queries
@@ -201,11 +205,54 @@ class KnowledgeBase:
         return counts
 
     def items_with_review_dates(self) -> Iterator[tuple[str, str | None]]:
+        for row in self.reviewed_items():
+            yield row["id"], row["last_reviewed"]
+
+    def citations(self) -> Iterator[tuple[str, Source]]:
+        """Every (item id, citation) in the knowledge, directories included."""
+        for coll in (self.flows, self.questions, self.lists, self.values, self.outcomes,
+                     self.contacts, self.definitions, self.glossary, self.parameters,
+                     self.retired):
+            for item in coll.values():
+                yield item.id, item.source
+        for cl in self.lists.values():
+            for ch in cl.items:
+                if ch.source is not None:
+                    yield f"{cl.id}.{ch.id}", ch.source
         for c in self.contacts.values():
-            yield c.id, c.last_reviewed
+            if c.source_statement_source is not None:
+                yield c.id, c.source_statement_source
+        for area, d in self.directories.items():
+            yield f"directory:{area}", d.source
+            for s in d.services:
+                yield s.id, s.source
+
+    def reviewed_items(self) -> list[dict[str, Any]]:
+        """Every contact and every outside fact, with the date it was last checked.
+
+        An outside fact is an item citing an outside source with a page address; a contact
+        is listed whether or not it has a review date, since each needs one before it is
+        relied on."""
+        rows: list[dict[str, Any]] = []
+        for c in self.contacts.values():
+            rows.append({"id": c.id, "kind": "contact", "name": c.name, "phone": c.phone,
+                         "url": c.source.url, "date": c.source.date,
+                         "last_reviewed": c.last_reviewed or c.source.last_reviewed})
+        seen = {r["id"] for r in rows}
+        for item_id, src in self.citations():
+            doc = self.documents.get(src.document)
+            outside = doc is not None and doc.kind in ("fact_sheet", "outside")
+            if item_id in seen or not outside or (src.url is None and src.last_reviewed is None):
+                continue
+            seen.add(item_id)
+            rows.append({"id": item_id, "kind": "fact", "document": src.document,
+                         "section": src.section, "url": src.url, "date": src.date,
+                         "last_reviewed": src.last_reviewed or (doc.last_reviewed if doc else None)})
         for d in self.definitions.values():
-            if d.last_reviewed is not None:
-                yield d.id, d.last_reviewed
+            if d.id not in seen and d.last_reviewed is not None:
+                rows.append({"id": d.id, "kind": "definition", "url": d.source.url,
+                             "last_reviewed": d.last_reviewed})
+        return rows
 
 
 # ---------------------------------------------------------------------- loading
@@ -213,7 +260,7 @@ class KnowledgeBase:
 _SIMPLE = {
     "documents": "documents", "flows": "flows", "questions": "questions", "lists": "lists",
     "values": "values", "contacts": "contacts", "definitions": "definitions",
-    "glossary": "glossary", "parameters": "parameters",
+    "glossary": "glossary", "parameters": "parameters", "retired": "retired",
 }
 
 
@@ -297,7 +344,7 @@ def _check_references(kb: KnowledgeBase) -> None:
         bad(name, "a question and a derived value share this id")
 
     for coll in (kb.flows, kb.questions, kb.lists, kb.values, kb.outcomes, kb.contacts,
-                 kb.definitions, kb.glossary, kb.parameters):
+                 kb.definitions, kb.glossary, kb.parameters, kb.retired):
         for item in coll.values():
             check_source(item.id, item.source)
     for c in kb.contacts.values():
@@ -305,6 +352,21 @@ def _check_references(kb: KnowledgeBase) -> None:
     for cl in kb.lists.values():
         for ch in cl.items:
             check_source(cl.id, ch.source)
+    for item_id, src in kb.citations():
+        doc = kb.documents.get(src.document)
+        if doc is not None and doc.kind == "fact_sheet" and (src.url is None or src.last_reviewed is None):
+            bad(item_id, f"a fact from {src.document} cites the page it was read at (url) "
+                         "and when it was last checked (last_reviewed)")
+
+    for r in kb.retired.values():
+        if r.flow not in kb.flows:
+            bad(r.id, f"flow {r.flow!r} is not defined")
+            continue
+        if r.id in kb.questions:
+            bad(r.id, "a retired answer id cannot also be a question")
+        for new in r.replaced_by:
+            if new not in kb.flows[r.flow].questions:
+                bad(r.id, f"replacement {new!r} is not a question of flow {r.flow}")
 
     in_flow: dict[str, set[str]] = {}
     for flow in kb.flows.values():
@@ -347,12 +409,16 @@ def _check_references(kb: KnowledgeBase) -> None:
                 bad(v.id, f"input {part!r} is neither a question nor a value")
         if v.op == "rate" and (len(v.of) != 2 or v.per is None):
             bad(v.id, "a rate takes two inputs and 'per'")
+        if v.op == "shortfall" and (len(v.of) != 2 or not v.per or v.target is None):
+            bad(v.id, "a shortfall takes two inputs, 'per' and 'target'")
 
     for o in kb.outcomes.values():
         if o.flow not in kb.flows:
             bad(o.id, f"flow {o.flow!r} is not defined")
             continue
         _check_condition(kb, o.when, o.flow, o.id, bad)
+        if isinstance(o, Requirement) and o.applies_when is not None:
+            _check_condition(kb, o.applies_when, o.flow, o.id, bad)
         for d in o.definitions:
             if d not in kb.definitions:
                 bad(o.id, f"definition {d!r} is not defined")

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from dvrules.answers import Answer, _fmt, round_half_up
-from dvrules.conditions import explain, leaves, open_inputs, threshold
+from dvrules.conditions import evaluate, explain, leaves, open_inputs, threshold
 from dvrules.engine import Evaluation, urgency_key
 from dvrules.knowledge import KnowledgeBase
 from dvrules.schema import (
@@ -29,6 +29,7 @@ from dvrules.schema import (
 )
 
 StatusWord = Literal["met", "not_met", "unknown"]
+LevelStatus = Literal["attained", "not_attained", "unknown"]
 
 
 class Cited(BaseModel):
@@ -44,17 +45,34 @@ def _omit_none() -> Any:
 
 class RequirementResult(Cited):
     level: int | None = _omit_none()
+    group: str | None = _omit_none()
     status: StatusWord
     because: list[str]
     questions: list[str]  # the questions that would decide an unknown requirement
 
 
 class LevelResult(BaseModel):
+    """One CDRP level. ``attained`` is True only when known; ``status`` tells a level that is
+    not attained apart from one that is still undecided (unknown is never "not attained")."""
+
     level: int
     met: int
+    not_met: int = 0
+    unknown: int = 0
     total: int
     percent: float
     attained: bool
+    status: LevelStatus = "not_attained"
+
+
+class GroupResult(BaseModel):
+    """How the scored requirements under one heading stand (e.g. one aim of a strategy)."""
+
+    group: str
+    met: int
+    not_met: int
+    unknown: int
+    total: int
 
 
 class GapResult(Cited):
@@ -83,6 +101,7 @@ class AssessmentResult(BaseModel):
     summary: dict[str, Any]
     requirements: list[RequirementResult]
     levels: list[LevelResult] | None = _omit_none()
+    groups: list[GroupResult] | None = _omit_none()
     monitoring: list[RequirementResult] | None = _omit_none()
     gaps: list[GapResult]
     next_steps: list[NextStep]
@@ -272,7 +291,9 @@ def status_word(holds: bool | None) -> StatusWord:
 
 def assessment_result(kb: KnowledgeBase, flow: str, ex: Explainer) -> AssessmentResult:
     summary_spec = kb.flow(flow).summary
-    reqs = [o for o in kb.outcomes_of(flow, "requirements") if isinstance(o, Requirement)]
+    reqs = [o for o in kb.outcomes_of(flow, "requirements") if isinstance(o, Requirement)
+            and (o.applies_when is None
+                 or evaluate(o.applies_when, ex.facts, ex.params, ex.ev.status) is not False)]
     rows = {r.id: _requirement_row(r, ex) for r in reqs}
     scored = [r for r in reqs if r.scored]
     met = [r for r in scored if rows[r.id].status == "met"]
@@ -280,21 +301,40 @@ def assessment_result(kb: KnowledgeBase, flow: str, ex: Explainer) -> Assessment
     levels: list[LevelResult] | None = None
     next_level = None
     if summary_spec.kind == "levels":
-        levels, attained = [], True
+        # Levels build on each other: a level is attained only if every level below it is.
+        levels, below = [], "attained"
         for lv in range(1, (summary_spec.levels or 0) + 1):
             at = [r for r in scored if r.level == lv]
-            n_met = sum(1 for r in at if rows[r.id].status == "met")
-            attained = attained and n_met == len(at)
-            levels.append(LevelResult(level=lv, met=n_met, total=len(at),
-                                      percent=round_half_up(100 * n_met / len(at), 1) if at else 0.0,
-                                      attained=attained))
+            count = {w: sum(1 for r in at if rows[r.id].status == w)
+                     for w in ("met", "not_met", "unknown")}
+            status: LevelStatus
+            if below == "not_attained" or count["not_met"]:
+                status = "not_attained"
+            elif below == "unknown" or count["unknown"]:
+                status = "unknown"
+            else:
+                status = "attained"
+            below = status
+            levels.append(LevelResult(
+                level=lv, met=count["met"], not_met=count["not_met"], unknown=count["unknown"],
+                total=len(at),
+                percent=round_half_up(100 * count["met"] / len(at), 1) if at else 0.0,
+                attained=status == "attained", status=status))
         level_attained = max((lv.level for lv in levels if lv.attained), default=0)
+        # the highest level still reachable if every unknown answer turned out favourable
+        level_possible = max((lv.level for lv in levels if lv.status != "not_attained"),
+                             default=0)
         next_level = level_attained + 1
-        summary = {"level_attained": level_attained}
+        summary = {"level_attained": level_attained, "level_possible": level_possible}
     elif summary_spec.kind == "score":
         total = len(scored)
+        unknown = sum(1 for r in scored if rows[r.id].status == "unknown")
         summary = {"yes": len(met), "total": total,
-                   "score": round_half_up(len(met) / total * 100, summary_spec.decimals)}
+                   "score": round_half_up(len(met) / total * 100, summary_spec.decimals),
+                   "unknown": unknown,
+                   # the score if every unknown question turned out to be achieved
+                   "score_max": round_half_up((len(met) + unknown) / total * 100,
+                                              summary_spec.decimals)}
     else:
         summary = {"met": len(met), "total": len(scored)}
 
@@ -319,13 +359,28 @@ def assessment_result(kb: KnowledgeBase, flow: str, ex: Explainer) -> Assessment
     return AssessmentResult(
         flow=flow, knowledge_version=kb.version, summary=summary,
         requirements=[rows[r.id] for r in scored], levels=levels,
+        groups=_groups(scored, rows),
         monitoring=monitoring or None, gaps=gaps, next_steps=steps)
+
+
+def _groups(scored: list[Requirement], rows: Mapping[str, RequirementResult]
+            ) -> list[GroupResult] | None:
+    """Counts per heading, in the order the headings first occur; None without headings."""
+    heads = list(dict.fromkeys(r.group for r in scored if r.group))
+    if not heads:
+        return None
+    out = []
+    for head in heads:
+        words = [rows[r.id].status for r in scored if r.group == head]
+        out.append(GroupResult(group=head, met=words.count("met"), not_met=words.count("not_met"),
+                               unknown=words.count("unknown"), total=len(words)))
+    return out
 
 
 def _requirement_row(r: Requirement, ex: Explainer) -> RequirementResult:
     holds = ex.ev.status(r.id)
     return RequirementResult(
-        id=r.id, title=r.title, level=r.level, status=status_word(holds),
+        id=r.id, title=r.title, level=r.level, group=r.group, status=status_word(holds),
         because=ex.because(r.when),
         questions=ex.open_questions(r.when) if holds is None else [],
         source=cite(r.source))

@@ -24,16 +24,44 @@ class Strict(BaseModel):
 # --------------------------------------------------------------------------- sources
 
 
+ISO_DATE = r"\d{4}-\d{2}-\d{2}"
+PAGE_DATE = r"n\.d\.|c\.\d{4}|\d{4}(-\d{2}(-\d{2})?)?"  # the date a web page shows, if any
+URL = r"(https?://|www\.)\S+"
+
+
+def _iso_date(v: str | None) -> str | None:
+    if v is not None and not re.fullmatch(ISO_DATE, v):
+        raise ValueError("last_reviewed is a date written YYYY-MM-DD")
+    return v
+
+
 class Source(Strict):
-    """Where an item comes from: a document short id (see ``sources.yaml``) and a section."""
+    """Where an item comes from: a document short id (see ``sources.yaml``) and a section.
+
+    A fact taken from an outside fact sheet also names the page it was read at (``url``), the
+    date that page shows (``date``) and when the fact was last checked (``last_reviewed``), so
+    a reader can see how current it is.
+    """
 
     document: str
     section: str = Field(min_length=1)
     footnote: int | None = None
+    url: str | None = Field(default=None, pattern=f"^{URL}$")
+    date: str | None = Field(default=None, pattern=f"^({PAGE_DATE})$")
+    last_reviewed: str | None = None
+
+    @field_validator("last_reviewed")
+    @classmethod
+    def _reviewed(cls, v: str | None) -> str | None:
+        return _iso_date(v)
 
     def cite(self) -> str:
         text = f"{self.document}, {self.section}"
-        return f"{text}, footnote {self.footnote}" if self.footnote is not None else text
+        if self.footnote is not None:
+            text += f", footnote {self.footnote}"
+        if self.url is not None:
+            text += f", {self.url}" + (f" ({self.date})" if self.date else "")
+        return text
 
 
 class Document(Strict):
@@ -45,6 +73,24 @@ class Document(Strict):
     year: int | None = None
     seed_file: str | None = None  # file name in shared/seeds, for the five source documents
     url: str | None = None  # for outside public sources named in notes/domain.md
+    # seed: one of the five documents; fact_sheet: a notes file of outside facts, each cited
+    # with its own url and last_reviewed; outside: a public source; project_notes: our notes
+    kind: Literal["seed", "fact_sheet", "outside", "project_notes"] = "outside"
+    notes_file: str | None = None  # file name in shared/notes, for a fact sheet
+    last_reviewed: str | None = None
+
+    @field_validator("last_reviewed")
+    @classmethod
+    def _reviewed(cls, v: str | None) -> str | None:
+        return _iso_date(v)
+
+    @model_validator(mode="after")
+    def _kind_fits(self) -> "Document":
+        if (self.kind == "seed") != (self.seed_file is not None):
+            raise ValueError("a seed document, and only one, names its seed_file")
+        if (self.kind == "fact_sheet") != (self.notes_file is not None):
+            raise ValueError("a fact_sheet document, and only one, names its notes_file")
+        return self
 
 
 # --------------------------------------------------------------------------- conditions
@@ -188,9 +234,12 @@ class DerivedValue(Strict):
 
     id: str = Field(pattern=ANSWER_ID)
     title: str
-    op: Literal["rate", "count_true", "coalesce", "sum"]
+    op: Literal["rate", "count_true", "coalesce", "sum", "shortfall"]
     of: list[str] = Field(min_length=1)  # answer or value ids
     per: float | None = None  # rate: of[0] / of[1] * per
+    # shortfall: how far of[0] falls below a yardstick of ``target`` per ``per`` of of[1],
+    # i.e. max(0, target x of[1] / per - of[0]) (posts or cases missing against guidance)
+    target: float | None = None
     decimals: int | None = None
     source: Source
 
@@ -217,6 +266,10 @@ class Requirement(Outcome):
     level: int | None = None  # CDRP level 1-3
     next_step: str
     scored: bool = True  # false: monitored and reported beside the summary, not inside it
+    # left out of the result (not counted, no gap) when this is false, e.g. a recommendation
+    # for another lead agency than the one the assessment is for
+    applies_when: Condition | None = None
+    group: str | None = None  # a heading the result counts requirements under (e.g. an aim)
 
 
 class Criterion(Outcome):
@@ -243,6 +296,8 @@ class Pathway(Outcome):
     urgency_rules: list[UrgencyRule] = []  # first that holds wins; else ``urgency``
     contacts: list[str] = []  # Contact ids
     services: list[str] = []  # service kinds matched against local directories
+    find_local: str | None = None  # how to find the local service when no directory names one
+    do_now: str | None = None  # a short imperative for the result's first screen (else: title)
     consent: str | None = None
     order: int = 100
 
@@ -280,10 +335,8 @@ class Contact(Strict):
 
     @field_validator("last_reviewed")
     @classmethod
-    def _iso_date(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
-            raise ValueError("last_reviewed is a date written YYYY-MM-DD")
-        return v
+    def _reviewed(cls, v: str | None) -> str | None:
+        return _iso_date(v)
 
 
 class Parameter(Strict):
@@ -304,6 +357,22 @@ class Definition(Strict):
     kind: Literal["core", "vawg_form", "service", "footnote", "other"] = "other"
     source: Source
     last_reviewed: str | None = None
+
+    @field_validator("last_reviewed")
+    @classmethod
+    def _reviewed(cls, v: str | None) -> str | None:
+        return _iso_date(v)
+
+
+class RetiredAnswer(Strict):
+    """A public answer id that is no longer asked: an answers file using it is refused with a
+    message naming what replaced it."""
+
+    id: str = Field(pattern=ANSWER_ID)
+    flow: str
+    replaced_by: list[str] = Field(min_length=1)
+    note: str
+    source: Source
 
 
 class GlossaryEntry(Strict):
@@ -356,6 +425,7 @@ class KnowledgeFile(Strict):
     definitions: list[Definition] = []
     glossary: list[GlossaryEntry] = []
     parameters: list[Parameter] = []
+    retired: list[RetiredAnswer] = []
 
 
 # --------------------------------------------------------------------------- local directories

@@ -138,3 +138,86 @@ def test_an_unknown_area_is_refused_with_the_known_areas(tmp_path: Path) -> None
     kb = load_knowledge(_kb(tmp_path))
     with pytest.raises(KnowledgeError, match="no local directory for area 'nowhere'"):
         kb.params("nowhere")
+
+
+def _with_fact_sheet(tmp_path: Path, source: dict[str, Any]) -> Path:
+    root = _kb(tmp_path, requirements=[_requirement(source=source)])
+    (root / "sources.yaml").write_text(yaml.safe_dump({"documents": [
+        {"id": "ldvs2", "title": "t", "publisher": "p"},
+        {"id": "sheet", "title": "t", "publisher": "p", "kind": "fact_sheet",
+         "notes_file": "sheet.md"}]}))
+    return root
+
+
+def test_a_fact_sheet_fact_without_its_page_address_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(KnowledgeError, match=r"demo.one: a fact from sheet cites the page .*url"):
+        load_knowledge(_with_fact_sheet(tmp_path, {"document": "sheet", "section": "1. Law",
+                                                    "last_reviewed": "2026-12-01"}))
+
+
+def test_a_fact_sheet_fact_with_its_page_and_dates_loads(tmp_path: Path) -> None:
+    kb = load_knowledge(_with_fact_sheet(tmp_path, {
+        "document": "sheet", "section": "1. Law", "url": "https://example.org/page",
+        "date": "n.d.", "last_reviewed": "2026-12-01"}))
+    assert kb.outcomes["demo.one"].source.url == "https://example.org/page"
+    assert "https://example.org/page (n.d.)" in kb.outcomes["demo.one"].source.cite()
+
+
+@pytest.mark.parametrize(("field", "value"), [("last_reviewed", "1 Dec 2026"),
+                                              ("date", "sometime"), ("url", "not a url")])
+def test_a_citation_with_a_malformed_date_or_address_is_refused(tmp_path: Path, field: str,
+                                                                value: str) -> None:
+    src = {"document": "sheet", "section": "1. Law", "url": "https://example.org/page",
+           "date": "2024-11", "last_reviewed": "2026-12-01", field: value}
+    with pytest.raises(KnowledgeError) as err:
+        load_knowledge(_with_fact_sheet(tmp_path, src))
+    assert "demo.one" in str(err.value) and field in str(err.value)
+
+
+def test_a_retired_answer_must_name_real_replacements(tmp_path: Path) -> None:
+    extra = yaml.safe_dump({"retired": [{"id": "q_old", "flow": "demo", "replaced_by": ["q_new"],
+                                         "note": "split in two", "source": SOURCE}]})
+    with pytest.raises(KnowledgeError, match="q_old: replacement 'q_new' is not a question of flow demo"):
+        load_knowledge(_kb(tmp_path, extra_file=extra))
+
+
+# ---------------------------------------------------------------------- the shipped knowledge
+
+
+def _cli(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    import dvrules.cli as cli
+    return CliRunner().invoke(cli.app, list(args))
+
+
+def test_an_answers_file_still_using_fgm_is_refused_in_one_line_naming_both_replacements(
+        tmp_path: Path) -> None:
+    path = tmp_path / "answers.json"
+    path.write_text('{"immediate_danger": false, "fgm": true}', encoding="utf-8")
+    res = _cli("assess", "referral", "--answers", str(path))
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "fgm_at_risk" in lines[0] and "fgm_known_under_18" in lines[0]
+    assert res.stdout == ""
+
+
+def test_kb_stats_lists_every_contact_and_outside_fact_with_its_review_date() -> None:
+    import json
+    res = _cli("kb", "stats", "--format", "json", "--today", "2026-12-01")
+    assert res.exit_code == 0, res.stderr
+    rows = {r["id"]: r for r in json.loads(res.stdout)["reviewed"]}
+    helpline = rows["contact.national_domestic_abuse_helpline"]
+    assert helpline["last_reviewed"] == "2026-12-01" and not helpline["stale"]
+    assert rows["pathway.adult_safeguarding"]["url"].startswith("http")
+    assert rows["contact.the_havens"]["stale"]  # never reviewed: flagged
+    later = json.loads(_cli("kb", "stats", "--format", "json", "--today", "2027-12-02").stdout)
+    assert "contact.national_domestic_abuse_helpline" in later["not_reviewed_in_12_months"]
+    assert "pathway.adult_safeguarding" in later["not_reviewed_in_12_months"]
+    text = _cli("kb", "stats", "--today", "2027-12-02").stdout
+    assert "contact.national_domestic_abuse_helpline" in text and "OLDER THAN 12 MONTHS" in text
+
+
+def test_kb_stats_refuses_a_malformed_date_in_one_line() -> None:
+    res = _cli("kb", "stats", "--today", "yesterday")
+    assert res.exit_code == 2 and "YYYY-MM-DD" in res.stderr

@@ -57,14 +57,18 @@ def telegram_plain(text: str) -> str:
 
 async def drive_telegram(tg: Any, rules: DVRules, flow: str, script: dict[str, Any],
                          flow_label: str) -> tuple[dict[str, Any], list[Call]]:
-    """Run a flow to its end through the Telegram bot; returns the answers and the last turn."""
+    """Run a flow to its end through the Telegram bot; returns the answers and the last turn.
+
+    The question is read from the question card as the person sees it now (it is edited in
+    place, so it is not always the last message sent); ``tg.fake.since(mark)`` has every call.
+    """
     await tg.say("/start")
     calls = await tg.press_label(flow_label)
     answers: dict[str, Any] = {}
     skip_by_typing = False
     while (q := rules.next_question(flow, answers)) is not None:
-        last = [c for c in calls if c.method == "sendMessage"][-1]
-        assert q.text in telegram_plain(last.params["text"]), (q.id, last.params["text"][:200])
+        card = tg.fake.last_keyboard_message()
+        assert q.text in telegram_plain(card["text"]), (q.id, card["text"][:200])
         value = scripted(rules, flow, q.id, script)
         if value is None:
             skip_by_typing = not skip_by_typing
@@ -78,7 +82,8 @@ async def drive_telegram(tg: Any, rules: DVRules, flow: str, script: dict[str, A
             for cid in value:
                 n = [c.id for c in q.choices].index(cid) + 1
                 calls = await tg.press(_toggle(tg, n))
-                assert [c.method for c in calls] == ["answerCallbackQuery", "editMessageText"]
+                assert sorted(c.method for c in calls) == ["answerCallbackQuery",
+                                                           "editMessageText"]
             calls = await tg.press_label("Done")
         else:
             calls = await tg.say(f"{value:g}" if isinstance(value, float) else str(value))

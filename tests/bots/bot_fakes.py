@@ -138,9 +138,15 @@ class _Server:
 
 
 class FakeTelegram(_Server):
-    """The Bot API methods python-telegram-bot needs, with a getUpdates long poll."""
+    """The Bot API methods python-telegram-bot needs, with a getUpdates long poll.
 
-    SENDS = ("sendMessage", "editMessageText", "editMessageReplyMarkup")
+    It keeps every message of the chat (the bot's and the person's) so tests can see what a
+    person would see: edits change a message in place, deletes remove it, and the errors the
+    real API gives (editing to identical content, a message that is gone) come back as 400.
+    """
+
+    SENDS = ("sendMessage",)
+    EDITS = ("editMessageText", "editMessageReplyMarkup")
 
     def __init__(self) -> None:
         super().__init__()
@@ -148,6 +154,9 @@ class FakeTelegram(_Server):
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self.messages: dict[int, dict[str, Any]] = {}  # the bot's messages by id
+        self.incoming: dict[int, dict[str, Any]] = {}  # the person's messages by id
+        self.deleted: list[int] = []
+        self.pushed: list[dict[str, Any]] = []  # every update pushed, in order
         self.webhook_secret: str | None = None
 
     @property
@@ -163,7 +172,11 @@ class FakeTelegram(_Server):
         if method == "getUpdates":
             return 200, {"ok": True, "result": self._get_updates(params)}
         self.record(method, params)
-        return 200, {"ok": True, "result": self._answer(method, params)}
+        with self.lock:
+            result = self._answer(method, params)
+        if isinstance(result, _Refusal):
+            return 400, {"ok": False, "error_code": 400, "description": result.description}
+        return 200, {"ok": True, "result": result}
 
     def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
@@ -187,25 +200,52 @@ class FakeTelegram(_Server):
                 msg["reply_markup"] = json.loads(params["reply_markup"])
             self.messages[message_id] = msg
             return msg
-        if method in ("editMessageText", "editMessageReplyMarkup"):
-            msg = dict(self.messages.get(int(params.get("message_id", 0)), {}))
-            if not msg:
-                return True
+        if method in self.EDITS:
+            old = self.messages.get(int(params.get("message_id", 0)))
+            if old is None:
+                return _Refusal("Bad Request: message to edit not found")
+            msg = dict(old)
             if "text" in params:
                 msg["text"] = params["text"]
             if params.get("reply_markup"):
                 msg["reply_markup"] = json.loads(params["reply_markup"])
             else:
                 msg.pop("reply_markup", None)
+            if msg == old:
+                return _Refusal("Bad Request: message is not modified: specified new message "
+                                "content and reply markup are exactly the same as a current "
+                                "content and reply markup of the message")
             self.messages[msg["message_id"]] = msg
             return msg
+        if method == "deleteMessage":
+            if not self._delete(int(params.get("message_id", 0))):
+                return _Refusal("Bad Request: message to delete not found")
+            return True
+        if method == "deleteMessages":
+            ids = params.get("message_ids") or []
+            ids = json.loads(ids) if isinstance(ids, str) else ids
+            if not 1 <= len(ids) <= 100:
+                return _Refusal("Bad Request: too many message identifiers specified")
+            for message_id in ids:
+                self._delete(int(message_id))
+            return True  # the real API also answers True when some were already gone
         return True  # deleteWebhook, setMyCommands, answerCallbackQuery, setWebhook, ...
+
+    def _delete(self, message_id: int) -> bool:
+        found = self.messages.pop(message_id, None) or self.incoming.pop(message_id, None)
+        if found is not None:
+            self.deleted.append(message_id)
+        return found is not None
 
     # -------------------------------------------------------------- pushing updates
 
     def _push(self, update: dict[str, Any]) -> int:
         with self.lock:
             update["update_id"] = next(self._update_ids)
+            self.pushed.append(update)
+            message = update.get("message")
+            if isinstance(message, dict) and "message_id" in message:
+                self.incoming[message["message_id"]] = message
             self.updates.append(update)
             self.lock.notify_all()
         return update["update_id"]
@@ -239,14 +279,33 @@ class FakeTelegram(_Server):
                     return msg
         raise AssertionError("the bot has sent no message with buttons")
 
+    def chat(self) -> list[dict[str, Any]]:
+        """What the person sees now: every message still there, oldest first."""
+        with self.lock:
+            both = {**self.incoming, **self.messages}
+            return [both[k] for k in sorted(both)]
+
     def pending(self) -> int:
         with self.lock:
             return len(self.updates)
 
 
+@dataclass
+class _Refusal:
+    description: str
+
+
 def keyboard_buttons(message: dict[str, Any]) -> list[dict[str, str]]:
     rows = (message.get("reply_markup") or {}).get("inline_keyboard") or []
     return [bt for row in rows for bt in row]
+
+
+def count_methods(calls: list[Call]) -> dict[str, int]:
+    """How many calls of each Bot API method (new messages vs edits vs deletes)."""
+    counts: dict[str, int] = {}
+    for c in calls:
+        counts[c.method] = counts.get(c.method, 0) + 1
+    return counts
 
 
 # ---------------------------------------------------------------------- Slack

@@ -1,0 +1,132 @@
+"""How the Telegram bot receives updates, with nothing of them in the logs.
+
+Polling (the Procfile's ``worker``): ``QuietBot`` reads each update on its own, so one that
+python-telegram-bot cannot read is dropped with a line that holds nothing of it (PTB would log
+the whole update, user id, name and text, at CRITICAL, and fetch the same batch again forever).
+Webhook (a ``web`` process): a small tornado server on $PORT takes updates on the webhook URL's
+path (the secret header checked) and answers ``GET /healthz`` for the platform.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+import signal
+from typing import Any
+from urllib.parse import urlparse
+
+import tornado.httpserver
+import tornado.web
+from telegram import Bot, TelegramObject, Update
+from telegram.ext import Application, ExtBot
+
+from bots.config import TelegramConfig
+
+log = logging.getLogger("dvrules.telegram")
+
+UPDATES = ["message", "callback_query"]
+MAX_UPDATE_BYTES = 1 << 20
+
+
+class _NoUpdates(logging.Filter):
+    """Some of python-telegram-bot's log lines carry a whole update (user id, name, text) as an
+    argument; this puts a placeholder in its place, whatever the level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple("<update withheld>" if isinstance(a, (TelegramObject, dict, list))
+                                else a for a in record.args)
+        return True
+
+
+NO_UPDATES = _NoUpdates()
+PTB_LOGGERS = ("telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Application",
+               "telegram.ext.Updater", "telegram.ext", "telegram")
+
+
+def keep_updates_out_of_logs() -> None:
+    for name in PTB_LOGGERS:  # a logger's filter sees only the records made on that logger
+        logging.getLogger(name).addFilter(NO_UPDATES)
+
+
+def readable(data: Any, bot: Bot) -> dict[str, Any] | None:
+    """An update python-telegram-bot can read, as it came; else only its id (so polling moves
+    past it) and a log line that holds nothing of it: PTB would log it whole at CRITICAL."""
+    try:
+        if Update.de_json(data, bot) is not None:
+            return data  # type: ignore[no-any-return]
+    except Exception:  # noqa: BLE001 - any parse failure is the same to us
+        pass
+    log.warning("dropped an update that could not be read")
+    if isinstance(data, dict) and isinstance(data.get("update_id"), int):
+        return {"update_id": data["update_id"]}
+    return None
+
+
+class QuietBot(ExtBot[None]):
+    """Reads each polled update on its own: one unreadable update is dropped, not logged,
+    and does not hold up the rest (PTB would retry the whole batch)."""
+
+    async def _post(self, endpoint: str, *args: Any, **kwargs: Any) -> Any:
+        result = await super()._post(endpoint, *args, **kwargs)
+        if endpoint == "getUpdates" and isinstance(result, list):
+            result = [u for u in (readable(d, self) for d in result) if u is not None]
+        return result
+
+
+class _Updates(tornado.web.RequestHandler):
+    """Telegram posts updates here; the secret header is checked in constant time."""
+
+    def initialize(self, app: Application, secret: str) -> None:
+        self.app, self.secret = app, secret
+
+    async def post(self) -> None:
+        given = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+            self.set_status(403)
+            return
+        try:
+            data = json.loads(self.request.body)
+        except (ValueError, RecursionError):
+            self.set_status(400)
+            return
+        update = readable(data, self.app.bot)
+        if update is not None and len(update) > 1:
+            await self.app.update_queue.put(Update.de_json(update, self.app.bot))
+
+
+class _Health(tornado.web.RequestHandler):
+    def initialize(self, app: Application) -> None:
+        self.app = app
+
+    def get(self) -> None:
+        self.set_status(200 if self.app.running else 503)
+        self.write({"ok": self.app.running})
+
+
+async def serve_webhook(app: Application, config: TelegramConfig,
+                        listen: str = "0.0.0.0") -> None:
+    """Webhook mode as the web process, until SIGTERM or SIGINT: updates on the webhook URL's
+    path, ``GET /healthz`` for the platform (bound first, 503 until the bot is running)."""
+    assert config.webhook_url and config.webhook_secret
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    path = "/" + urlparse(config.webhook_url).path.lstrip("/")
+    server = tornado.httpserver.HTTPServer(tornado.web.Application([
+        ("/healthz", _Health, {"app": app}),
+        (re.escape(path), _Updates, {"app": app, "secret": config.webhook_secret})]),
+        max_body_size=MAX_UPDATE_BYTES)  # an update is a few kilobytes; refuse floods
+    server.listen(config.port or 8443, listen)
+    async with app:  # initialize, and shutdown at the end
+        if app.post_init:
+            await app.post_init(app)
+        await app.bot.set_webhook(config.webhook_url, secret_token=config.webhook_secret,
+                                  allowed_updates=UPDATES)
+        await app.start()
+        await stop.wait()
+        server.stop()
+        await app.stop()
