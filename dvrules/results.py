@@ -156,7 +156,6 @@ class DoNowStep(BaseModel):
 
     text: str
     referral: str | None = None  # the referral id (as in ``referrals``) the step comes from
-    action: str | None = None  # or the safety action (as in ``actions``) it comes from
     also: list[str] = []  # further referrals done in the same step (same condition, urgency)
     urgency: Urgency
     contacts: list[ContactResult]
@@ -446,7 +445,7 @@ def referral_result(kb: KnowledgeBase, flow: str, ex: Explainer,
                               why=ex.because(w.when), source=cite(w.source))
                 for w in holding if isinstance(w, Warning)]
     return ReferralResult(knowledge_version=kb.version,
-                          do_now=_do_now(kb, pathways, referrals, held_actions, risk, ex),
+                          do_now=_do_now(kb, pathways, referrals, risk, ex),
                           consent=consent, complete=remaining == 0,
                           questions_remaining=remaining, risk=risk, referrals=referrals,
                           actions=actions, gaps=gaps, warnings=warnings)
@@ -489,11 +488,10 @@ def _shared_consent(general: str | None, referrals: list[ReferralItem]) -> Conse
 
 
 def _do_now(kb: KnowledgeBase, pathways: list[Pathway], referrals: list[ReferralItem],
-            actions: list[Action], risk: Risk, ex: Explainer) -> list[DoNowStep]:
+            risk: Risk, ex: Explainer) -> list[DoNowStep]:
     """At most DO_NOW_STEPS steps: the most urgent referral (999 when it applies), then the
-    safety actions the knowledge puts on the first screen (those with a ``do_now`` text), then
-    the other immediate and same-day referrals in the order to act; the first routine
-    referrals when nothing is urgent. Referrals sharing a condition and an urgency (MARAC and
+    other immediate and same-day referrals in the order to act; the first routine referrals
+    when nothing is urgent. Referrals sharing a condition and an urgency (MARAC and
     IDVA) are one step."""
     rows = list(zip(pathways, referrals))
     urgent = [(p, r) for p, r in rows if r.urgency != "routine"]
@@ -506,12 +504,7 @@ def _do_now(kb: KnowledgeBase, pathways: list[Pathway], referrals: list[Referral
             joined[1].append(r)
         else:
             steps.append(([p], [r]))
-    out = [_referral_step(kb, ps, rs, risk, ex) for ps, rs in steps]
-    first = [(a, getattr(a, "do_now", None)) for a in actions]
-    at = 1 if out and out[0].urgency == "immediate" else 0  # after the call to 999
-    out[at:at] = [DoNowStep(text=text, action=a.id, urgency="immediate", contacts=[],
-                            source=cite(a.source)) for a, text in first if text]
-    return out[:DO_NOW_STEPS]
+    return [_referral_step(kb, ps, rs, risk, ex) for ps, rs in steps][:DO_NOW_STEPS]
 
 
 def _referral_step(kb: KnowledgeBase, ps: list[Pathway], rs: list[ReferralItem], risk: Risk,

@@ -282,14 +282,3 @@ def _sources(value: Any) -> list[dict[str, Any]]:
         return [s for v in value for s in _sources(v)]
     return []
 
-
-def test_a_safety_action_the_knowledge_puts_first_comes_right_after_999(rules: DVRules) -> None:
-    answers = {**CROWDED, "immediate_danger": True, "safe_to_talk": False}
-    result = referral(rules, answers)
-    first = [a.id for a in result.actions
-             if getattr(rules.kb.outcomes[a.id], "do_now", None)]
-    if not first:
-        pytest.skip("no action in this knowledge is marked for the first screen")
-    assert result.do_now[0].referral == "emergency_999"
-    assert [s.action for s in result.do_now[1:1 + len(first)]] == first[:DO_NOW_STEPS - 1]
-    assert len(result.do_now) <= DO_NOW_STEPS
