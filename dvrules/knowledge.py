@@ -222,6 +222,9 @@ class KnowledgeBase:
         for c in self.contacts.values():
             if c.source_statement_source is not None:
                 yield c.id, c.source_statement_source
+        for f in self.flows.values():
+            if f.summary.consent_source is not None:
+                yield f.id, f.summary.consent_source
         for area, d in self.directories.items():
             yield f"directory:{area}", d.source
             for s in d.services:
@@ -349,6 +352,8 @@ def _check_references(kb: KnowledgeBase) -> None:
             check_source(item.id, item.source)
     for c in kb.contacts.values():
         check_source(c.id, c.source_statement_source)
+    for f in kb.flows.values():
+        check_source(f.id, f.summary.consent_source)
     for cl in kb.lists.values():
         for ch in cl.items:
             check_source(cl.id, ch.source)

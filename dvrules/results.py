@@ -434,7 +434,7 @@ def referral_result(kb: KnowledgeBase, flow: str, ex: Explainer,
             urgency=_urgency(p, ex.ev), contacts=contacts, consent=p.consent,
             find_local=None if any(c.local for c in contacts) else find_local,
             source=cite(p.source)))
-    consent = _shared_consent(general_consent(kb, flow), referrals)
+    consent = _shared_consent(general_consent(kb, flow), referrals, spec.consent_source)
     held_actions = sorted((o for o in holding if isinstance(o, Action)), key=lambda a: a.order)
     actions = [ActionResult(id=a.id, title=a.title, because=ex.because(a.when),
                             source=cite(a.source)) for a in held_actions]
@@ -475,16 +475,18 @@ def general_consent(kb: KnowledgeBase, flow: str) -> str | None:
     return best if texts.count(best) > 1 else None
 
 
-def _shared_consent(general: str | None, referrals: list[ReferralItem]) -> ConsentRule | None:
+def _shared_consent(general: str | None, referrals: list[ReferralItem],
+                    source: Source | None) -> ConsentRule | None:
     """State the general consent rule once; the referrals it covers drop their copy and keep
-    a flag. A referral with a rule of its own keeps its own text."""
+    a flag. A referral with a rule of its own keeps its own text. The rule is cited to the
+    flow's ``consent_source`` (else to the first referral it covers)."""
     covered = [r for r in referrals if general is not None and r.consent == general]
     if not covered or general is None:
         return None
     for r in covered:
         r.consent, r.consent_shared = None, True
     return ConsentRule(text=general, applies_to=[r.id for r in covered],
-                       source=covered[0].source)
+                       source=cite(source) if source is not None else covered[0].source)
 
 
 def _do_now(kb: KnowledgeBase, pathways: list[Pathway], referrals: list[ReferralItem],

@@ -393,6 +393,7 @@ class Summary(Strict):
     levels: int | None = None  # levels: how many
     score_value: str | None = None  # referral: the value holding the checklist score
     notice: str | None = None  # a Definition shown with every result (e.g. judgement first)
+    consent_source: Source | None = None  # referral: where the consent rule stated once comes from
 
 
 class Flow(Strict):

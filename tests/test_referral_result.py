@@ -127,6 +127,12 @@ def test_the_consent_rule_is_stated_once(rules: DVRules, answers: dict[str, Any]
             assert r.consent is None
 
 
+def test_the_consent_rule_cites_where_the_rule_comes_from_not_a_referral(rules: DVRules) -> None:
+    result = referral(rules, CROWDED)
+    assert result.consent is not None
+    assert result.consent.source == {"document": "domain_notes", "section": "Risk identification"}
+
+
 def test_the_shared_consent_rule_is_the_general_one_whatever_the_referrals(
         rules: DVRules) -> None:
     # A friend's result has few referrals, each with a rule of its own or the general one:
