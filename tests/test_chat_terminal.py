@@ -180,3 +180,14 @@ def test_start_in_the_terminal_says_how_to_start_each_flow(rules: DVRules,
     assert "Stopped. Resume with: dvrules chat cdrp --session T-menu" in flat(res.output)
     assert Session(rules, "cdrp", "T-menu", TinyDBStore()).answers == {
         "advocacy_service_independent": True}
+
+
+def test_the_terminal_says_what_to_type_never_what_to_tap(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DVRULES_DB", str(tmp_path))
+    # immediate danger, safe to talk, then the role question (a choice) and a word it cannot read
+    res = chat("referral", "t-typed-only", ["no", "yes", "the moon", "quit"])
+    out = flat(res.output)
+    assert "Type the option's number or words." in out
+    assert "type its number" in out  # the refusal of "the moon"
+    assert "tap " not in out.lower() and "tap," not in out.lower()

@@ -80,8 +80,9 @@ class ResultView:
 class Composer:
     """Builds messages for one knowledge base."""
 
-    def __init__(self, kb: KnowledgeBase):
+    def __init__(self, kb: KnowledgeBase, buttons: bool = True):
         self.kb = kb
+        self.buttons = buttons  # False in the terminal: hints say what to type, not what to tap
 
     # -------------------------------------------------------------- small pieces
 
@@ -186,9 +187,13 @@ class Composer:
                     mark = "[x] " if c.id in selected else "[ ] "
                 lines.append(f"{mark}{n}. {c.label}")
             paragraphs.append(par("\n".join(lines)))
-            hint = ("Tap an option, or type its number." if q.type == "choice" else
-                    "Tap each option that applies, then Done. Or type their numbers, like 1 3 4, "
-                    "or none.")
+            if self.buttons:
+                hint = ("Tap an option, or type its number." if q.type == "choice" else
+                        "Tap each option that applies, then Done. Or type their numbers, like "
+                        "1 3 4, or none.")
+            else:
+                hint = ("Type the option's number or words." if q.type == "choice" else
+                        "Type the numbers of every option that applies, like 1 3 4, or none.")
         else:
             unit = f" ({q.unit})" if q.unit else ""
             hint = f"Answer: {q.allowed}{unit}, or don't know."

@@ -188,7 +188,7 @@ class Conversation:
                  delete_within: float | None = 48 * 3600 - 60, paged: bool = True):
         self.rules, self.kb, self.store = rules, rules.kb, store
         self.flows = flows or list(rules.kb.flows)
-        self.compose = Composer(rules.kb)
+        self.compose = Composer(rules.kb, buttons=paged)  # unpaged = the terminal, no buttons
         self.delete_within = delete_within
         self.paged = paged
         self._last_purge = 0.0
@@ -303,7 +303,7 @@ class _Turn:
             s.answer_text(q.id, text)
         except AnswerError as exc:
             # the typed text is never quoted back
-            self.show_card(s, q, note=_cannot_read(q, exc))
+            self.show_card(s, q, note=_cannot_read(q, exc, self.compose.buttons))
             return
         self.after_answer(s, q.id)
 
@@ -732,11 +732,13 @@ class _Turn:
                                "to begin again. " + EMERGENCY)], kind="forget"))
 
 
-def _cannot_read(q: QuestionView, exc: AnswerError) -> str:
+def _cannot_read(q: QuestionView, exc: AnswerError, buttons: bool = True) -> str:
+    tap = "tap one, or " if buttons else ""
     if q.type == "choice":
-        return "I couldn't read that as one of the options: tap one, or type its number."
+        return f"I couldn't read that as one of the options: {tap}type its number."
     if q.type == "multi_choice":
-        return ("I couldn't read that as options: tap them, or type their numbers, like 1 3 4 "
+        taps = "tap them, or " if buttons else ""
+        return (f"I couldn't read that as options: {taps}type their numbers, like 1 3 4 "
                 "(or none).")
     return f"I couldn't read that as an answer: please enter {q.allowed}, or don't know."
 
