@@ -518,3 +518,14 @@ def test_home_shows_what_is_in_progress_in_counts_and_saves_nothing(
     assert any(m.kind == "result" for m in tg.turn(Press(home.buttons[0][1].payload)).messages)
     assert any(m.kind == "forget" for m in tg.turn(
         Press(home.buttons[-1][0].payload, None)).messages)
+
+
+def test_a_result_with_headings_shows_how_each_heading_stands(rules: DVRules) -> None:
+    from dvrules.chat.messages import plain_text
+
+    answers = {"agency": "local_authorities"}
+    result = rules.assess("ldvs2-recommendations", answers)
+    assert result.groups
+    shown = plain_text(Composer(rules.kb).full_result(result, complete=False))
+    for g in result.groups:
+        assert f"{g.group}: {g.met} of {g.total} met, {g.unknown} not known yet" in shown

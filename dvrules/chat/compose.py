@@ -31,7 +31,7 @@ from dvrules.chat.messages import (
     short_label,
 )
 from dvrules.knowledge import KnowledgeBase
-from dvrules.results import AssessmentResult, ReferralResult, Result
+from dvrules.results import AssessmentResult, ContactResult, ReferralResult, Result
 
 FIRST_PAGE_LIMIT = 1500  # characters of the first result message (the rest behind buttons)
 FOOTER = ("Tap Why and a number, or type why and a number (for example why 1), for the reasons "
@@ -280,7 +280,7 @@ class Composer:
         """Referrals and first steps that already apply (shown on the card as they appear)."""
         if not isinstance(result, ReferralResult):
             return []
-        return [s for s, _ in self._do_now(result)]
+        return self._do_now(result)
 
     def result_page(self, view: ResultView, page: str, buttons: list[list[Button]],
                     *, first: bool) -> Message:
@@ -326,6 +326,10 @@ class Composer:
 
         headline = [par(b(f"Result: {self.flow_title(result.flow)}")),
                     self._assessment_headline(result)]
+        if result.groups:  # e.g. a strategy's aims: how each stands
+            headline.append(par("\n".join(
+                f"{g.group}: {g.met} of {g.total} met"
+                + (f", {g.unknown} not known yet" if g.unknown else "") for g in result.groups)))
         if not complete:
             headline.append(par(i("Some questions are not answered yet, so items they decide "
                                   "show as not known yet.")))
@@ -375,8 +379,7 @@ class Composer:
 
     @staticmethod
     def _assessment_headline(result: AssessmentResult) -> Paragraph:
-        """The figure first; what unknown answers could still change (contract-a10 fields,
-        when the result has them)."""
+        """The figure first, then what unknown answers could still change."""
         s = result.summary
         if result.levels is not None:
             head = f"Level attained: {s['level_attained']} of {len(result.levels)}"
@@ -385,12 +388,9 @@ class Composer:
                 head += f" (could be up to {possible})"
             lines = []
             for lv in result.levels:
-                status = getattr(lv, "status", None) or (
-                    "attained" if lv.attained else "not_attained")
-                unknown = getattr(lv, "unknown", None)
                 word = {"attained": "attained", "not_attained": "not attained",
-                        "unknown": f"not known yet ({unknown} unknown)" if unknown
-                        else "not known yet"}[status]
+                        "unknown": f"not known yet ({lv.unknown} unknown)" if lv.unknown
+                        else "not known yet"}[lv.status]
                 lines.append(f"Level {lv.level}: {lv.met} of {lv.total} met ({lv.percent:g}%), "
                              f"{word}")
             return par(b(head), "\n" + "\n".join(lines))
@@ -403,37 +403,19 @@ class Composer:
 
     # ------------------------------------------------------------ referral results
 
-    def _criterion_title(self, crit: str) -> str:
-        for oid, o in self.kb.outcomes.items():
-            if oid == crit or oid.endswith("." + crit):
-                return o.title
-        return crit.replace("_", " ")
+    @staticmethod
+    def _do_now(result: ReferralResult) -> list[str]:
+        """The result's first steps (999 first when it applies), each with its contact."""
+        out = []
+        for step in result.do_now[:DO_NOW_STEPS]:
+            contact = _contact_text(step.contacts)
+            out.append(f"{step.text} ({contact})" if contact else step.text)
+        return out
 
-    def _do_now(self, result: ReferralResult) -> list[tuple[str, dict[str, Any] | None]]:
-        """The first steps, 999 first: the result's ``do_now`` (contract-result), or for a
-        result without it the immediate and same-day referrals in order."""
-        out: list[tuple[str, dict[str, Any] | None]] = []
-        if hasattr(result, "do_now"):
-            for s in getattr(result, "do_now") or []:
-                text = getattr(s, "text", None) or getattr(s, "title", None) or str(s)
-                contact = _contact_text(s)
-                out.append((f"{text} ({contact})" if contact else text,
-                            getattr(s, "source", None)))
-            return out[:DO_NOW_STEPS]
-        for r in result.referrals:
-            if r.urgency in ("immediate", "today"):
-                contact = _contact_text(r)
-                out.append((r.title + (f" ({contact})" if contact else ""), r.source))
-        return out[:DO_NOW_STEPS]
-
-    def _more_today(self, result: ReferralResult) -> int:
+    @staticmethod
+    def _more_today(result: ReferralResult) -> int:
         """Same-day referrals the first steps leave out (they are on the Referrals page)."""
-        steps = getattr(result, "do_now", None)
-        if steps is None:
-            urgent = [r for r in result.referrals if r.urgency in ("immediate", "today")]
-            return max(0, len(urgent) - DO_NOW_STEPS)
-        covered = {x for s in steps for x in [getattr(s, "referral", None),
-                                              *getattr(s, "also", [])] if x}
+        covered = {x for s in result.do_now for x in [s.referral, *s.also] if x}
         return sum(1 for r in result.referrals if r.urgency == "today" and r.id not in covered)
 
     def _referral_view(self, result: ReferralResult, complete: bool) -> ResultView:
@@ -445,20 +427,17 @@ class Composer:
             items.append(it)
             return it
 
-        complete = getattr(result, "complete", complete)
+        complete = result.complete
         risk = result.risk
         head: list[Span | str] = [b(f"Risk level: {risk.level}")]
-        reason = getattr(risk, "judgement_reason", None)
-        if reason:
-            head.append(f"\nYour professional judgement: {reason}")
-        met = getattr(risk, "marac_criteria_met", None)
-        titles = [m.title for m in met] if met is not None else [
-            self._criterion_title(c) for c in risk.marac_criteria]
+        if risk.judgement_reason:
+            head.append(f"\nYour professional judgement: {risk.judgement_reason}")
+        titles = [m.title for m in risk.marac_criteria_met]
         if titles:
             head.append("\nMARAC referral criteria met: " + "; ".join(titles))
         headline = [par(b("Result: referral routes")), par(*head)]
         if not complete:
-            left = getattr(result, "questions_remaining", None)
+            left = result.questions_remaining
             more = f" ({left} question(s) could still change it)" if left else ""
             headline.append(par(i(f"Provisional: some questions are not answered yet, so this "
                                   f"may change{more}.")))
@@ -466,7 +445,7 @@ class Composer:
         do_now = self._do_now(result)
         first: list[Paragraph] = []
         if do_now:
-            lines = [f"{n}. {t}" for n, (t, _) in enumerate(do_now, 1)]
+            lines = [f"{n}. {t}" for n, t in enumerate(do_now, 1)]
             extra = self._more_today(result)
             if extra:
                 lines.append(f"{extra} more to make today: see Referrals.")
@@ -474,7 +453,7 @@ class Composer:
         else:
             first.append(par("Nothing to do at once from the answers so far."))
         pages["Do now"] = first
-        shared = getattr(result, "consent", None)
+        shared = result.consent
         if result.referrals:
             refs = [par(b(f"Referrals ({len(result.referrals)})"))]
             if shared is not None:
@@ -484,12 +463,10 @@ class Composer:
                 lines = [f"Urgency: {URGENCY_WORDS[p.urgency]}"]
                 for c in p.contacts:
                     phone = f": {c.phone}" if c.phone else ""
-                    url = getattr(c, "url", None)
                     lines.append(f"Contact: {c.name}{phone} ({c.serves})"
-                                 + (f" {url}" if url else ""))
-                find_local = getattr(p, "find_local", None)
-                if find_local:
-                    lines.append(f"Find the local service: {find_local}")
+                                 + (f" {c.url}" if c.url else ""))
+                if p.find_local:
+                    lines.append(f"Find the local service: {p.find_local}")
                 if p.consent:  # a rule specific to this referral (the shared one is above)
                     lines.append(f"Consent: {p.consent}")
                 it = add("Referrals", p.id, p.title, p.why, p.source, lines)
@@ -530,12 +507,10 @@ class Composer:
         return ResultView("referral", items, pages, headline, hints=hints)
 
 
-def _contact_text(step: Any) -> str | None:
+def _contact_text(contacts: list[ContactResult]) -> str | None:
     """The first contact with a phone number (a local one first), as "name: phone"."""
-    contacts = list(getattr(step, "contacts", None) or [])
-    contacts.sort(key=lambda c: not getattr(c, "local", False))
-    for c in contacts:
-        if getattr(c, "phone", None):
+    for c in sorted(contacts, key=lambda c: not c.local):
+        if c.phone:
             return f"{c.name}: {c.phone}"
     return None
 
