@@ -26,7 +26,7 @@ from dvrules.interview import Session, SessionError
 from dvrules.knowledge import KnowledgeError
 from dvrules.report import cite_text, render
 from dvrules.results import Result
-from dvrules.store import StoreError, TinyDBStore
+from dvrules.store import DamagedSessionError, StoreError, TinyDBStore
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="UK domestic-violence standards, risk prompts and referral pathways.")
@@ -247,7 +247,11 @@ def sessions_forget(session: str) -> None:
 @sessions_app.command("purge")
 def sessions_purge() -> None:
     """Erase every session past its time to live (DVRULES_SESSION_TTL_DAYS, default 30)."""
-    console.print(f"erased {TinyDBStore().purge_expired()} expired session(s)")
+    try:
+        removed = TinyDBStore().purge_expired()
+    except StoreError as exc:
+        fail(str(exc))
+    console.print(f"erased {removed} expired session(s)")
 
 
 # ---------------------------------------------------------------------- guided chat
@@ -264,6 +268,8 @@ def chat(flow: str, session: Optional[str] = typer.Option(
     try:
         store = TinyDBStore()
         answered = len(Session(rules, flow, code, store).answers)
+    except DamagedSessionError as exc:
+        fail(f"{exc}; erase it and start again with: dvrules sessions forget {code}")
     except (SessionError, StoreError) as exc:
         fail(str(exc))
     conversation = Conversation(rules, store, paged=False)
@@ -313,7 +319,11 @@ def _chat_loop(conversation: Conversation, code: str, flow: str, width: int) -> 
             return
         if not text:
             continue
-        reply = conversation.text(code, text)
+        try:
+            reply = conversation.text(code, text)
+        except StoreError as exc:  # e.g. the disk filled up: say so, keep the chat going
+            err_console.print(escape(f"{exc}; that answer was not saved"), soft_wrap=True)
+            continue
         _show(reply, width)
         if any(m.kind == "menu" for m in reply.messages):
             return  # the conversation left this flow (cancel): the terminal stops here
