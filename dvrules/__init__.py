@@ -9,12 +9,12 @@ from dvrules.api import DVRules, QuestionView, default_rules
 from dvrules.interview import Session, SessionError
 from dvrules.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from dvrules.results import AssessmentResult, ReferralResult, Result
-from dvrules.store import SessionStore, StoreError, TinyDBStore
+from dvrules.store import MemoryStore, SessionStore, StoreError, TinyDBStore
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AnswerError", "AssessmentResult", "DVRules", "KnowledgeBase", "KnowledgeError",
+    "AnswerError", "AssessmentResult", "MemoryStore", "DVRules", "KnowledgeBase", "KnowledgeError",
     "QuestionView", "ReferralResult", "Result", "Session", "SessionError", "SessionStore",
     "StoreError", "TinyDBStore", "default_rules", "load_knowledge",
 ]

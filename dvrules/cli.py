@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dvrules.answers import AnswerError
+from dvrules.answers import AnswerError, read_answers_file
 from dvrules.api import DVRules
 from dvrules.chat import COMMANDS as CHAT_COMMANDS
 from dvrules.chat import Conversation, Reply, formats, wrap
@@ -70,18 +70,12 @@ def _flow(rules: DVRules, flow: str) -> str:
 
 
 def _read_answers(path: str) -> dict[str, Any]:
+    """The answers file (``-`` = stdin), or one line and exit 2 (limits: ``read_answers_file``)."""
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"answers: cannot read {path}: {exc.__class__.__name__}")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        fail(f"answers: not valid JSON ({exc.msg} at line {exc.lineno}); expected an object "
-             "of answer id to value")
-    if not isinstance(data, dict):
-        fail("answers: expected a JSON object of answer id to value")
-    return data
+        return read_answers_file(path)
+    except AnswerError as exc:
+        fail(str(exc))
+        raise  # unreachable
 
 
 def _known_ids(rules: DVRules, flow: str, data: dict[str, Any]) -> None:

@@ -403,6 +403,57 @@ class TinyDBStore:
         return sum(1 for _ in self._files())
 
 
+class MemoryStore:
+    """Sessions in this process's memory: for tests, examples and apps that keep their own
+    records. Nothing touches the disk and everything is gone when the process ends; the
+    same rules as the file store otherwise (copies in and out, expiry, per-session locks)."""
+
+    def __init__(self, ttl_seconds: float | None = None):
+        self.ttl_seconds = ttl_seconds_from(ttl_seconds)
+        self._records: dict[str, str] = {}  # kept as JSON text: a caller never shares a dict
+        self._locks: dict[str, threading.RLock] = {}
+        self._guard = threading.Lock()
+
+    @contextlib.contextmanager
+    def locked(self, session_id: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(session_id, threading.RLock())
+        with lock:
+            yield
+
+    def load(self, session_id: str) -> dict[str, Any] | None:
+        with self._guard:
+            text = self._records.get(session_id)
+            if text is None:
+                return None
+            record: dict[str, Any] = json.loads(text)
+            if time.time() - record.get("updated", 0) > self.ttl_seconds:
+                del self._records[session_id]
+                return None
+            return record
+
+    def save(self, session_id: str, record: dict[str, Any]) -> None:
+        text = json.dumps({**record, "updated": time.time()})
+        with self._guard:
+            self._records[session_id] = text
+
+    def delete(self, session_id: str) -> bool:
+        with self._guard:
+            return self._records.pop(session_id, None) is not None
+
+    def purge_expired(self) -> int:
+        now = time.time()
+        with self._guard:
+            old = [sid for sid, text in self._records.items()
+                   if now - json.loads(text).get("updated", 0) > self.ttl_seconds]
+            for sid in old:
+                del self._records[sid]
+        return len(old)
+
+    def count(self) -> int:
+        return len(self._records)
+
+
 def ttl_seconds_from(ttl_seconds: float | None = None) -> float:
     """The time to live: ``ttl_seconds`` if given, else ``DVRULES_SESSION_TTL_DAYS`` days, else
     30 days; a positive finite number, or a ``StoreError`` saying what is allowed."""
