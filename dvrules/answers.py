@@ -17,7 +17,7 @@ from pathlib import Path
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from dvrules.errors import DVRulesError
+from dvrules.errors import AnswerError
 from dvrules.knowledge import KnowledgeBase
 from dvrules.schema import DerivedValue, Question
 
@@ -28,15 +28,6 @@ NO = {"no", "n", "false"}
 MAX_NUMBER = 1e9  # larger figures are typing slips; the engine also needs them bounded
 MAX_VALUE = 1e12  # a derived value is bounded too (above every threshold, below float exponents)
 DONT_KNOW = {"dont_know", "don't know", "dont know", "unknown", "skip", "?"}
-
-
-class AnswerError(DVRulesError, ValueError):
-    """An answer that does not fit its question; the message names the id and what is allowed."""
-
-    def __init__(self, question_id: str, message: str):
-        super().__init__(f"{question_id}: {message}")
-        self.question_id = question_id
-        self.reason = message
 
 
 def _fmt(n: float) -> str:
@@ -138,7 +129,7 @@ def parse_text(kb: KnowledgeBase, qid: str, text: str) -> Answer:
         return []
     if any(sep in low for sep in ",;"):
         parts = [p.strip() for p in low.replace(";", ",").split(",") if p.strip()]
-    elif all(part.isdigit() for part in low.split()):
+    elif all(_whole(part) is not None for part in low.split()):
         parts = low.split()
     else:
         parts = [low]
@@ -160,17 +151,25 @@ def _number(text: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _whole(text: str) -> int | None:
+    """``text`` as a small whole number (ASCII digits: "²".isdigit() is true but no int)."""
+    if 0 < len(text) <= 9 and text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
 def _choice(choices: list[Any], low: str, ages: bool = True) -> str | None:
     """The option ``low`` names: its number, id, label, the words of one label, or (for an
     age band) an age within it."""
-    if low.isdigit() and 1 <= int(low) <= len(choices):
-        return choices[int(low) - 1].id
+    number = _whole(low)
+    if number is not None and 1 <= number <= len(choices):
+        return choices[number - 1].id
     as_id = low.replace(" ", "_").replace("-", "_")
     for c in choices:
         if low == c.id.lower() or as_id == c.id.lower() or low == c.label.lower():
             return c.id
-    if ages and low.isdigit():
-        bands = [c.id for c in choices if _in_band(c.label.lower(), int(low))]
+    if ages and number is not None:
+        bands = [c.id for c in choices if _in_band(c.label.lower(), number)]
         if len(bands) == 1:
             return bands[0]
         return None

@@ -26,7 +26,7 @@ from dvrules.interview import Session, SessionError
 from dvrules.knowledge import KnowledgeError
 from dvrules.report import cite_text, render
 from dvrules.results import Result
-from dvrules.store import DamagedSessionError, StoreError, TinyDBStore
+from dvrules.store import DamagedSessionError, StoreError, open_store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="UK domestic-violence standards, risk prompts and referral pathways.")
@@ -50,7 +50,10 @@ class ListFormat(str, Enum):
 
 
 def fail(message: str) -> None:
-    """One clear line on stderr and exit code 2."""
+    """One clear line on stderr and exit code 2 (control characters from a file are shown
+    escaped: they could break the line or drive the terminal)."""
+    message = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                      for c in message)
     err_console.print(escape(message), soft_wrap=True)
     raise typer.Exit(2)
 
@@ -232,7 +235,7 @@ def kb_stats(format: ListFormat = typer.Option(ListFormat.text, "--format"),
 def sessions_forget(session: str) -> None:
     """Erase one stored session now."""
     try:
-        removed = TinyDBStore().delete(session)
+        removed = open_store().delete(session)
     except StoreError as exc:
         fail(str(exc))
     console.print("erased" if removed else "no such session (nothing to erase)")
@@ -242,7 +245,7 @@ def sessions_forget(session: str) -> None:
 def sessions_purge() -> None:
     """Erase every session past its time to live (DVRULES_SESSION_TTL_DAYS, default 30)."""
     try:
-        removed = TinyDBStore().purge_expired()
+        removed = open_store().purge_expired()
     except StoreError as exc:
         fail(str(exc))
     console.print(f"erased {removed} expired session(s)")
@@ -260,7 +263,7 @@ def chat(flow: str, session: Optional[str] = typer.Option(
     _flow(rules, flow)
     code = session or f"case-{secrets.token_hex(3)}"
     try:
-        store = TinyDBStore()
+        store = open_store()
         answered = len(Session(rules, flow, code, store).answers)
     except DamagedSessionError as exc:
         fail(f"{exc}; erase it and start again with: dvrules sessions forget {code}")

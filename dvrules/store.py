@@ -41,7 +41,7 @@ from tinydb import TinyDB
 from tinydb.table import Document
 from tinydb.storages import Storage
 
-from dvrules.errors import DVRulesError
+from dvrules.errors import StoreError
 
 DEFAULT_TTL_SECONDS = 30 * 24 * 3600
 TMP_PREFIX = ".tmp-"
@@ -49,8 +49,6 @@ SECRET_FILE = ".secret"
 LEGACY_MARKER = ".legacy"
 
 
-class StoreError(DVRulesError, RuntimeError):
-    """The store cannot be read or written; nothing was changed."""
 
 
 class DamagedSessionError(StoreError):
@@ -500,3 +498,29 @@ def _lock_file(lock_path: Path) -> Iterator[None]:
         yield
     finally:
         lock.close()  # closing releases the flock
+
+
+def open_store(url: str | os.PathLike[str] | None = None) -> SessionStore:
+    """The session store ``url`` names: ``None`` reads ``DVRULES_STORE``, and when that is
+    unset gives the file store in its default place (``DVRULES_DB`` or the user data folder);
+    a directory path (or ``file://PATH``) is a file store there; ``memory://`` keeps sessions
+    in this process only. A server store (``redis://``) is not built yet and says so."""
+    if url is None:
+        url = os.environ.get("DVRULES_STORE", "").strip() or None
+        if url is None:
+            return TinyDBStore()
+    text = os.fspath(url)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return TinyDBStore(text)
+    scheme = scheme.lower()
+    if scheme == "file":
+        return TinyDBStore(rest)
+    if scheme == "memory":
+        return MemoryStore()
+    # the rest of a URL may hold a password: only its scheme is ever repeated
+    if scheme in ("redis", "rediss"):
+        raise StoreError("DVRULES_STORE: redis:// stores are not available yet; use a "
+                         "directory path, file://PATH or memory://")
+    raise StoreError(f"DVRULES_STORE: {scheme[:20]}:// is not a kind of store dvrules knows; "
+                     "use a directory path, file://PATH or memory://")
