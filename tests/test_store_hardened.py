@@ -337,3 +337,12 @@ def test_the_terminal_chat_names_the_command_that_erases_a_damaged_session(
     forget = _cli("sessions", "forget", "case-bad", env={"DVRULES_DB": str(store_dir)})
     assert forget.returncode == 0 and "erased" in forget.stdout
     assert session_files(store_dir) == []
+
+
+def test_the_home_page_of_a_damaged_session_offers_to_erase_it(
+        store_dir: Path, rules: DVRules) -> None:
+    store = TinyDBStore()
+    _damage(store, "chat-3", rules)
+    home = Conversation(rules, store).home("chat-3")
+    assert "damaged" in home.plain()
+    assert [b.label for row in home.buttons for b in row] == ["Yes, erase now", "No, keep"]

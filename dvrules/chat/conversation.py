@@ -271,12 +271,16 @@ class Conversation:
 
     def home(self, sid: str) -> Message:
         """A page to start, resume, see the last result and forget (Slack's App Home): what
-        is in progress, in counts only. One load, no save."""
-        with open_turn(self.rules, self.store, sid) as t:
-            flow = t.current if t.current in self.flows else None
-            progress = t.session(flow).progress() if flow else None
-            t.record.clear()  # reading only: nothing is saved
-            t.record["__forgotten__"] = True
+        is in progress, in counts only. One load, no save. A store that cannot be read gets
+        the message a turn would give (for a damaged session: how to erase it)."""
+        try:
+            with open_turn(self.rules, self.store, sid) as t:
+                flow = t.current if t.current in self.flows else None
+                progress = t.session(flow).progress() if flow else None
+                t.record.clear()  # reading only: nothing is saved
+                t.record["__forgotten__"] = True
+        except StoreError as exc:
+            return self._store_trouble(sid, Text("home"), exc).messages[0]
         return self.compose.home(self.flows, flow, progress, lambda f: _payload("f", f))
 
     def handle(self, sid: str, event: Event) -> Reply:
