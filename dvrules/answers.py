@@ -8,12 +8,16 @@ happily compare a string with a number).
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from dvrules.errors import AnswerError
 from dvrules.knowledge import KnowledgeBase
 from dvrules.schema import DerivedValue, Question
 
@@ -24,15 +28,6 @@ NO = {"no", "n", "false"}
 MAX_NUMBER = 1e9  # larger figures are typing slips; the engine also needs them bounded
 MAX_VALUE = 1e12  # a derived value is bounded too (above every threshold, below float exponents)
 DONT_KNOW = {"dont_know", "don't know", "dont know", "unknown", "skip", "?"}
-
-
-class AnswerError(ValueError):
-    """An answer that does not fit its question; the message names the id and what is allowed."""
-
-    def __init__(self, question_id: str, message: str):
-        super().__init__(f"{question_id}: {message}")
-        self.question_id = question_id
-        self.reason = message
 
 
 def _fmt(n: float) -> str:
@@ -80,9 +75,9 @@ def check_answer(kb: KnowledgeBase, qid: str, value: Any, flow: str | None = Non
     if q.type in ("number", "integer"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise refuse
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise refuse
-        if abs(value) > MAX_NUMBER:
+        if abs(value) > MAX_NUMBER:  # before any float(): 10**309 has no float
             raise AnswerError(qid, f"enter {allowed(kb, q)}, at most {MAX_NUMBER:,.0f}")
         if q.type == "integer":
             if not float(value).is_integer():
@@ -134,7 +129,7 @@ def parse_text(kb: KnowledgeBase, qid: str, text: str) -> Answer:
         return []
     if any(sep in low for sep in ",;"):
         parts = [p.strip() for p in low.replace(";", ",").split(",") if p.strip()]
-    elif all(part.isdigit() for part in low.split()):
+    elif all(_whole(part) is not None for part in low.split()):
         parts = low.split()
     else:
         parts = [low]
@@ -156,17 +151,25 @@ def _number(text: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _whole(text: str) -> int | None:
+    """``text`` as a small whole number (ASCII digits: "²".isdigit() is true but no int)."""
+    if 0 < len(text) <= 9 and text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
 def _choice(choices: list[Any], low: str, ages: bool = True) -> str | None:
     """The option ``low`` names: its number, id, label, the words of one label, or (for an
     age band) an age within it."""
-    if low.isdigit() and 1 <= int(low) <= len(choices):
-        return choices[int(low) - 1].id
+    number = _whole(low)
+    if number is not None and 1 <= number <= len(choices):
+        return choices[number - 1].id
     as_id = low.replace(" ", "_").replace("-", "_")
     for c in choices:
         if low == c.id.lower() or as_id == c.id.lower() or low == c.label.lower():
             return c.id
-    if ages and low.isdigit():
-        bands = [c.id for c in choices if _in_band(c.label.lower(), int(low))]
+    if ages and number is not None:
+        bands = [c.id for c in choices if _in_band(c.label.lower(), number)]
         if len(bands) == 1:
             return bands[0]
         return None
@@ -268,3 +271,100 @@ def build_facts(kb: KnowledgeBase, flow: str, answers: Mapping[str, Answer]) -> 
             facts[v.id] = result
     del facts["__answered__"]
     return facts
+
+
+# ---------------------------------------------------------------------- answers files
+
+MAX_FILE_BYTES = 1_000_000  # an answers file is a few kilobytes; more is a mistake or an attack
+MAX_DEPTH = 2  # an object of answers, a list of choice ids: anything deeper is not answers
+MAX_DIGITS = 30  # a whole number longer than this is above every bound (at most 1e9)
+
+
+def read_answers_file(path: str | Path, what: str = "answers",
+                      max_depth: int = MAX_DEPTH) -> dict[str, Any]:
+    """A JSON object from a file (``-`` = stdin), or an ``AnswerError`` of one line naming
+    ``what`` was wrong: too large, not UTF-8, not JSON, a key given twice, nested too
+    deeply, a number too long, or not an object. A UTF-8 byte-order mark is accepted."""
+    data = read_json_input(path, what, max_depth)
+    if not isinstance(data, dict):
+        raise AnswerError(what, "expected a JSON object of answer id to value")
+    return data
+
+
+def read_json_input(path: str | Path, what: str, max_depth: int = MAX_DEPTH) -> Any:
+    """Any JSON value from a file or stdin, with the limits of ``read_answers_file``."""
+    try:
+        if str(path) == "-":
+            stream = getattr(sys.stdin, "buffer", None)
+            raw = stream.read(MAX_FILE_BYTES + 1) if stream is not None else \
+                sys.stdin.read(MAX_FILE_BYTES + 1).encode("utf-8", "surrogateescape")
+        else:
+            with open(path, "rb") as fh:
+                raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise AnswerError(what, f"cannot read {path}: {reason}") from None
+    return parse_json_bytes(raw, what, max_depth)
+
+
+def parse_json_bytes(raw: bytes, what: str = "answers", max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON text with the limits of ``read_answers_file``."""
+    if len(raw) > MAX_FILE_BYTES:
+        raise AnswerError(what, f"the file is larger than {MAX_FILE_BYTES // 1_000_000} MB; an "
+                                "answers file is a few kilobytes")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise AnswerError(what, f"not UTF-8 text (a byte that is not UTF-8 at byte "
+                                f"{exc.start + 1})") from None
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_int=_bounded_int)
+    except json.JSONDecodeError as exc:
+        raise AnswerError(what, f"not valid JSON ({exc.msg} at line {exc.lineno}); expected an "
+                                "object of answer id to value") from None
+    except RecursionError:
+        raise AnswerError(what, _too_deep(max_depth)) from None
+    except _Refused as exc:
+        raise AnswerError(exc.args[0], exc.args[1]) from None
+    if _depth(data) > max_depth:
+        raise AnswerError(what, _too_deep(max_depth))
+    return data
+
+
+class _Refused(Exception):
+    """Raised inside the JSON parser's hooks; becomes an ``AnswerError``."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Refused(key, "given more than once in the file; give each answer once")
+        out[key] = value
+    return out
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_DIGITS:
+        raise _Refused("answers", f"a whole number of {digits} digits is far too large (numbers "
+                                  f"are at most {MAX_NUMBER:,.0f})")
+    return int(text)
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in item if isinstance(v, (dict, list)))
+    return deepest
+
+
+def _too_deep(max_depth: int) -> str:
+    return (f"lists or objects nested more than {max_depth} deep; an answer is yes/no, a "
+            "number, an option id or a list of option ids")

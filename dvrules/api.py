@@ -18,7 +18,8 @@ from pydantic import BaseModel
 
 from dvrules.answers import Answer, AnswerError, allowed, build_facts, check_answers
 from dvrules.conditions import evaluate, leaves, open_inputs, reachable_inputs
-from dvrules.engine import Evaluation, RulesEngine, evaluable, urgency_key
+from dvrules.engine import Evaluation, RulesEngine, evaluable, shared_engine, urgency_key
+from dvrules.errors import UnknownItemError
 from dvrules.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from dvrules.schema import Criterion, ItemRef, Test
 from dvrules.results import (
@@ -73,7 +74,7 @@ class DVRules:
         self.kb = knowledge if isinstance(knowledge, KnowledgeBase) else load_knowledge(knowledge)
         self.area = area
         self.params = self.kb.params(area)
-        self.engine = RulesEngine(self.kb, self.params)
+        self.engine = shared_engine(self.kb, self.params)  # one per knowledge (h13)
         # Caches of what depends only on the knowledge (read-only once loaded and compiled).
         self._evaluable: dict[str, list[tuple[str, Any]]] = {}
         self._inputs: dict[tuple[str, str], list[str]] = {}
@@ -330,7 +331,7 @@ class DVRules:
         valid = check_answers(self.kb, flow, answers)
         item = self.kb.outcomes.get(item_id)
         if item is None or item.flow != flow:
-            raise KnowledgeError(f"{item_id}: no such item in flow {flow}")
+            raise UnknownItemError(f"{item_id}: no such item in flow {flow}")
         kept, facts, ev = self._evaluate(flow, valid)
         ex = Explainer(self.kb, kept, facts, self.params, ev)
         holds = ev.status(item_id)

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dvrules.answers import AnswerError
+from dvrules.answers import AnswerError, read_answers_file
 from dvrules.api import DVRules
 from dvrules.chat import COMMANDS as CHAT_COMMANDS
 from dvrules.chat import Conversation, Reply, formats, wrap
@@ -26,7 +26,7 @@ from dvrules.interview import Session, SessionError
 from dvrules.knowledge import KnowledgeError
 from dvrules.report import cite_text, render
 from dvrules.results import Result
-from dvrules.store import StoreError, TinyDBStore
+from dvrules.store import DamagedSessionError, StoreError, open_store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="UK domestic-violence standards, risk prompts and referral pathways.")
@@ -50,7 +50,10 @@ class ListFormat(str, Enum):
 
 
 def fail(message: str) -> None:
-    """One clear line on stderr and exit code 2."""
+    """One clear line on stderr and exit code 2 (control characters from a file are shown
+    escaped: they could break the line or drive the terminal)."""
+    message = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                      for c in message)
     err_console.print(escape(message), soft_wrap=True)
     raise typer.Exit(2)
 
@@ -70,18 +73,12 @@ def _flow(rules: DVRules, flow: str) -> str:
 
 
 def _read_answers(path: str) -> dict[str, Any]:
+    """The answers file (``-`` = stdin), or one line and exit 2 (limits: ``read_answers_file``)."""
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"answers: cannot read {path}: {exc.__class__.__name__}")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        fail(f"answers: not valid JSON ({exc.msg} at line {exc.lineno}); expected an object "
-             "of answer id to value")
-    if not isinstance(data, dict):
-        fail("answers: expected a JSON object of answer id to value")
-    return data
+        return read_answers_file(path)
+    except AnswerError as exc:
+        fail(str(exc))
+        raise  # unreachable
 
 
 def _known_ids(rules: DVRules, flow: str, data: dict[str, Any]) -> None:
@@ -238,7 +235,7 @@ def kb_stats(format: ListFormat = typer.Option(ListFormat.text, "--format"),
 def sessions_forget(session: str) -> None:
     """Erase one stored session now."""
     try:
-        removed = TinyDBStore().delete(session)
+        removed = open_store().delete(session)
     except StoreError as exc:
         fail(str(exc))
     console.print("erased" if removed else "no such session (nothing to erase)")
@@ -247,7 +244,11 @@ def sessions_forget(session: str) -> None:
 @sessions_app.command("purge")
 def sessions_purge() -> None:
     """Erase every session past its time to live (DVRULES_SESSION_TTL_DAYS, default 30)."""
-    console.print(f"erased {TinyDBStore().purge_expired()} expired session(s)")
+    try:
+        removed = open_store().purge_expired()
+    except StoreError as exc:
+        fail(str(exc))
+    console.print(f"erased {removed} expired session(s)")
 
 
 # ---------------------------------------------------------------------- guided chat
@@ -262,8 +263,10 @@ def chat(flow: str, session: Optional[str] = typer.Option(
     _flow(rules, flow)
     code = session or f"case-{secrets.token_hex(3)}"
     try:
-        store = TinyDBStore()
+        store = open_store()
         answered = len(Session(rules, flow, code, store).answers)
+    except DamagedSessionError as exc:
+        fail(f"{exc}; erase it and start again with: dvrules sessions forget {code}")
     except (SessionError, StoreError) as exc:
         fail(str(exc))
     conversation = Conversation(rules, store, paged=False)
@@ -313,7 +316,11 @@ def _chat_loop(conversation: Conversation, code: str, flow: str, width: int) -> 
             return
         if not text:
             continue
-        reply = conversation.text(code, text)
+        try:
+            reply = conversation.text(code, text)
+        except StoreError as exc:  # e.g. the disk filled up: say so, keep the chat going
+            err_console.print(escape(f"{exc}; that answer was not saved"), soft_wrap=True)
+            continue
         _show(reply, width)
         if any(m.kind == "menu" for m in reply.messages):
             return  # the conversation left this flow (cancel): the terminal stops here
@@ -343,3 +350,7 @@ def main() -> None:  # pragma: no cover - console script entry point
 # a10 (issue 10): the audit pack's commands (assessments, report, plan, compare)
 from dvrules.audit.cli import register as _register_audit  # noqa: E402
 _register_audit(app)
+
+# h13 (issue 13): dvrules schema FLOW | --result
+from dvrules.schemas import register as _register_schema  # noqa: E402
+_register_schema(app)

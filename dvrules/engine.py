@@ -18,6 +18,7 @@ Alternatives that join other outcomes become one rule each (disjunctive normal f
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 import json
 import math
@@ -43,8 +44,7 @@ MAX_SUBJECTS = 480  # answers tested per flow: an alpha node hangs past about 51
 SESSIONS_PER_HOST = 512  # well under durable_rules' 1,024 live sessions per ruleset
 
 
-class EngineError(RuntimeError):
-    """The rules engine failed; the evaluation is refused rather than half-reported."""
+from dvrules.errors import EngineError  # noqa: E402,F401 (h13: one error base)
 
 
 # An alternative: tests on answer facts that must all hold (subject, expression on ``v``),
@@ -441,3 +441,30 @@ class _PrivateHost(durable_engine.Host):
             message = core.complete_and_start_action(rules._handle, state_handle)
             if not message:
                 return
+
+
+# ---------------------------------------------------------------------- shared engines (h13)
+
+_SHARED: dict[str, RulesEngine] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_engine(kb: KnowledgeBase, params: Mapping[str, float] | None = None) -> RulesEngine:
+    """The engine for this knowledge and parameter set, built once per process and shared.
+
+    durable_rules never frees a ruleset's C memory (about 15 MB for the shipped knowledge), so
+    an engine per ``DVRules`` instance would grow without end. Engines are keyed by what they
+    run: the compiled rules, the parameters and the options each question has (which shape the
+    facts asserted), so two knowledge bases that differ in any of these never share one.
+    Evaluations on a shared engine take turns under its lock and leave nothing behind.
+    """
+    params = dict(kb.params() if params is None else params)
+    compiled = {flow: compile_flow(kb, flow, params) for flow in kb.flows}
+    options = {qid: [c.id for c in kb.choices(q)] for qid, q in kb.questions.items()}
+    key = hashlib.sha256(json.dumps([compiled, sorted(params.items()), options],
+                                    sort_keys=True, default=str).encode()).hexdigest()
+    with _SHARED_LOCK:
+        engine = _SHARED.get(key)
+        if engine is None:
+            engine = _SHARED[key] = RulesEngine(kb, params)
+        return engine

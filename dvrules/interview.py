@@ -21,13 +21,14 @@ from typing import Any
 
 from dvrules.answers import Answer, AnswerError, check_answer, parse_text
 from dvrules.api import DVRules, QuestionView
+from dvrules.errors import DVRulesError
 from dvrules.results import Result
 from dvrules.store import SessionStore
 
 SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 
 
-class SessionError(ValueError):
+class SessionError(DVRulesError, ValueError):
     """A session operation that cannot be done (e.g. nothing to go back to)."""
 
 

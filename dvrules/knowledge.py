@@ -45,8 +45,7 @@ from dvrules.schema import (
 DIRECTORIES = "directories"
 
 
-class KnowledgeError(ValueError):
-    """The knowledge base (or a local directory) is not valid; the message says where."""
+from dvrules.errors import KnowledgeError, UnknownFlowError  # noqa: E402 (h13: one error base)
 
 
 class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -132,7 +131,7 @@ class KnowledgeBase:
 
     def flow(self, flow_id: str) -> Flow:
         if flow_id not in self.flows:
-            raise KeyError(f"unknown flow {flow_id!r}; known flows: {', '.join(self.flows)}")
+            raise UnknownFlowError(f"unknown flow {flow_id!r}; known flows: {', '.join(self.flows)}")
         return self.flows[flow_id]
 
     def outcomes_of(self, flow_id: str, kind: str | None = None) -> list[Outcome]:

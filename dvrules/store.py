@@ -1,10 +1,20 @@
 """Where sessions live between turns: a TinyDB file per session, written atomically.
 
 One file per session keeps a turn's write cost flat however many sessions are stored (a single
-TinyDB file is rewritten whole on every write). Each write goes to a temporary file that is
-flushed and renamed over the old one, so a crash mid-write leaves the previous version intact;
-a per-session lock file serialises read-modify-write across processes. File names are hashes
-of the session id, so ids (case codes, chat ids) never appear on disk in clear.
+TinyDB file is rewritten whole on every write). Each write goes to an unnamed temporary file
+(``O_TMPFILE``) that is flushed, given a name the store recognises (``.tmp-<key>.<random>``)
+only at the last moment and renamed over the old one; the directory is then fsynced. A crash
+mid-write leaves the previous version intact and, at most, a named temporary file that the
+next opening of the store, ``purge_expired`` or ``forget`` erases. A per-session lock file
+serialises read-modify-write across processes.
+
+File names are keyed hashes (HMAC-SHA256) of the session id under a secret created with the
+store (``.secret``, mode 0600), so a case code cannot be recovered from a file name by trying
+likely codes. A store written before the secret existed is marked ``.legacy``: its sessions
+are moved to keyed names when they are next loaded, and those never loaded again expire and
+are purged as before.
+
+Every failure of the disk (read-only, full, permissions) is a ``StoreError`` of one line.
 
 The ``SessionStore`` protocol is the seam a server-backed store can replace later.
 """
@@ -12,11 +22,14 @@ The ``SessionStore`` protocol is the seam a server-backed store can replace late
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
+import hmac
 import json
+import math
 import os
-import tempfile
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -28,11 +41,18 @@ from tinydb import TinyDB
 from tinydb.table import Document
 from tinydb.storages import Storage
 
+from dvrules.errors import StoreError
+
 DEFAULT_TTL_SECONDS = 30 * 24 * 3600
+TMP_PREFIX = ".tmp-"
+SECRET_FILE = ".secret"
+LEGACY_MARKER = ".legacy"
 
 
-class StoreError(RuntimeError):
-    """The store cannot be read or written; nothing was changed."""
+
+
+class DamagedSessionError(StoreError):
+    """A session file that cannot be read; it is left as it is until its owner erases it."""
 
 
 class SessionStore(Protocol):
@@ -42,6 +62,36 @@ class SessionStore(Protocol):
     def locked(self, session_id: str) -> contextlib.AbstractContextManager[None]: ...
     def purge_expired(self) -> int: ...
     def count(self) -> int: ...
+
+
+_REASONS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+            errno.EROFS: "the disk is read-only", errno.EACCES: "permission denied",
+            errno.EPERM: "permission denied", errno.EIO: "a disk input/output error"}
+
+
+def disk_error(exc: OSError, doing: str, where: Path) -> StoreError:
+    """One line saying what could not be done, where, and why (no answers, no session id)."""
+    reason = _REASONS.get(exc.errno or 0) or exc.strerror or exc.__class__.__name__
+    return StoreError(f"cannot {doing} the session store at {where}: {reason}")
+
+
+@contextlib.contextmanager
+def _disk(doing: str, where: Path) -> Iterator[None]:
+    try:
+        yield
+    except StoreError:
+        raise
+    except OSError as exc:
+        raise disk_error(exc, doing, where) from exc
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename or unlink in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class AtomicJSONStorage(Storage):
@@ -55,12 +105,15 @@ class AtomicJSONStorage(Storage):
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
+        except UnicodeDecodeError:
+            text = "\0"  # not text: damaged
         if not text.strip():
             return None
-        damaged = StoreError(f"session file {self.path.name} is damaged; it was left as it is")
+        damaged = DamagedSessionError(
+            f"session file {self.path.name} is damaged and cannot be read; it was left as it is")
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise damaged from exc
         # Valid JSON of the wrong shape is damage too (TinyDB would fail on it with a TypeError).
         if not isinstance(data, dict) or not all(
@@ -71,20 +124,51 @@ class AtomicJSONStorage(Storage):
         return data
 
     def write(self, data: dict[str, Any]) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".json")
+        directory = self.path.parent
+        named = directory / f"{TMP_PREFIX}{self.path.stem}.{secrets.token_hex(6)}"
+        fd, unnamed = _open_temp(directory, named)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(data, fh, separators=(",", ":"))
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
+                if unnamed:  # named only now: a crash before this leaves nothing behind
+                    _name_temp(fh.fileno(), named)
+            os.replace(named, self.path)
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            with contextlib.suppress(OSError):
+                os.unlink(named)
             raise
+        _fsync_dir(directory)
 
     def close(self) -> None:
         return None
+
+
+def _name_temp(fd: int, named: Path) -> None:
+    """Give an ``O_TMPFILE`` file a name (linkat through /proc: a dir fd makes Python use
+    ``linkat`` with ``AT_SYMLINK_FOLLOW`` rather than ``link``)."""
+    dir_fd = os.open(named.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.link(f"/proc/self/fd/{fd}", named.name, dst_dir_fd=dir_fd, follow_symlinks=True)
+    finally:
+        os.close(dir_fd)
+
+
+_TMPFILE_WORKS: dict[Path, bool] = {}
+
+
+def _open_temp(directory: Path, named: Path) -> tuple[int, bool]:
+    """A file to write into: unnamed (``O_TMPFILE``) where the system allows, else ``named``."""
+    if _TMPFILE_WORKS.get(directory, True) and hasattr(os, "O_TMPFILE") \
+            and os.path.isdir("/proc/self/fd"):
+        try:
+            return os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o600), True
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                raise
+            _TMPFILE_WORKS[directory] = False
+    return os.open(named, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), False
 
 
 def default_store_dir() -> Path:
@@ -99,21 +183,59 @@ class TinyDBStore:
     def __init__(self, directory: Path | str | None = None,
                  ttl_seconds: float | None = None):
         self.directory = Path(directory) if directory is not None else default_store_dir()
-        env_ttl = os.environ.get("DVRULES_SESSION_TTL_DAYS")
-        if ttl_seconds is None:
-            try:
-                ttl_seconds = float(env_ttl) * 86400 if env_ttl else DEFAULT_TTL_SECONDS
-            except ValueError:
-                raise StoreError(
-                    f"DVRULES_SESSION_TTL_DAYS: {env_ttl!r} is not a number of days") from None
-        self.ttl_seconds = ttl_seconds
+        self.ttl_seconds = ttl_seconds_from(ttl_seconds)
         self._local = threading.local()  # session ids whose lock this thread holds
-        try:
+        with _disk("create", self.directory):
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError as exc:
-            raise StoreError(f"cannot create the session store at {self.directory}: {exc}") from exc
+        with _disk("open", self.directory):
+            self._secret = self._open_secret()
+            self._legacy = (self.directory / LEGACY_MARKER).exists()
+        self.clean_temporary_files()
+
+    def _open_secret(self) -> bytes:
+        """The store's key for file names, created with the store (mode 0600).
+
+        Created under a temporary name and linked into place, so two processes opening a new
+        store at once agree on one secret.
+        """
+        path = self.directory / SECRET_FILE
+        with contextlib.suppress(FileNotFoundError):
+            return self._read_secret(path)
+        older = any(self.directory.glob("*.json"))  # sessions named by the unkeyed hash
+        tmp = self.directory / f"{TMP_PREFIX}secret.{secrets.token_hex(6)}"
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            if older:
+                (self.directory / LEGACY_MARKER).touch(mode=0o600)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process made it first: use theirs
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(self.directory)
+        return self._read_secret(path)
+
+    @staticmethod
+    def _read_secret(path: Path) -> bytes:
+        text = path.read_text(encoding="ascii", errors="replace").strip()
+        if len(text) < 32:
+            raise StoreError(f"the session store's key {path} is damaged; erasing the store's "
+                             "directory erases every session with it")
+        return text.encode("ascii")
+
+    def _digest(self, session_id: str) -> str:
+        return hmac.new(self._secret, session_id.encode("utf-8"), hashlib.sha256).hexdigest()[:40]
 
     def _path(self, session_id: str) -> Path:
+        return self.directory / f"{self._digest(session_id)}.json"
+
+    def _legacy_path(self, session_id: str) -> Path:
+        """Where a store without a key kept this session (an unkeyed hash of its id)."""
         digest = hashlib.sha256(session_id.encode("utf-8")).hexdigest()[:40]
         return self.directory / f"{digest}.json"
 
@@ -127,7 +249,7 @@ class TinyDBStore:
     def locked(self, session_id: str) -> Iterator[None]:
         """Hold the session's lock across a read-modify-write (also across processes).
 
-        Re-entrant within a thread, so ``load`` and ``delete`` may be called under it.
+        Re-entrant within a thread, so ``load``, ``save`` and ``delete`` may be called under it.
         """
         with self._locked(session_id):
             yield
@@ -139,7 +261,9 @@ class TinyDBStore:
         if session_id in held:
             yield False
             return
-        with _lock_file(self._path(session_id).with_suffix(".lock")):
+        with contextlib.ExitStack() as stack:
+            with _disk("lock a session in", self.directory):
+                stack.enter_context(_lock_file(self._path(session_id).with_suffix(".lock")))
             held.add(session_id)
             try:
                 yield True
@@ -152,30 +276,41 @@ class TinyDBStore:
     def _read(self, session_id: str) -> dict[str, Any] | None:
         path = self._path(session_id)
         if not path.exists():
-            return None
+            if not self._legacy or not self._legacy_path(session_id).exists():
+                return None
+            with self._locked(session_id):  # move it to its keyed name, once
+                legacy = self._legacy_path(session_id)
+                if legacy.exists() and not path.exists():
+                    os.replace(legacy, path)
+                    legacy.with_suffix(".lock").unlink(missing_ok=True)
+                    _fsync_dir(self.directory)
         db = TinyDB(str(path), storage=AtomicJSONStorage)
         docs = db.table(self.TABLE).all()
         return dict(docs[0]) if docs else None
 
     def load(self, session_id: str) -> dict[str, Any] | None:
-        record = self._read(session_id)
-        if record is None or not self._expired(record):
-            return record
-        with self._locked(session_id) as outermost:
-            record = self._read(session_id)  # another process may have saved it meanwhile
+        with _disk("read", self.directory):
+            record = self._read(session_id)
             if record is None or not self._expired(record):
                 return record
-            self._erase(session_id, lock_file=outermost)
-        return None
+            with self._locked(session_id) as outermost:
+                record = self._read(session_id)  # another process may have saved it meanwhile
+                if record is None or not self._expired(record):
+                    return record
+                self._erase(session_id, lock_file=outermost)
+            return None
 
     def save(self, session_id: str, record: dict[str, Any]) -> None:
         record = {**record, "updated": time.time()}
-        db = TinyDB(str(self._path(session_id)), storage=AtomicJSONStorage)
-        # One upsert is one atomic file replacement: the old version or the new, never neither.
-        db.table(self.TABLE).upsert(Document(record, doc_id=1))
+        with _disk("write to", self.directory), self._locked(session_id):
+            db = TinyDB(str(self._path(session_id)), storage=AtomicJSONStorage)
+            # One upsert is one atomic file replacement: the old version or the new, never neither.
+            db.table(self.TABLE).upsert(Document(record, doc_id=1))
 
     def delete(self, session_id: str) -> bool:
-        with self._locked(session_id) as outermost:
+        """Erase the session now, damaged or not, with any temporary file of its writes."""
+        with _disk("erase a session in", self.directory), \
+                self._locked(session_id) as outermost:
             return self._erase(session_id, lock_file=outermost)
 
     def _erase(self, session_id: str, lock_file: bool) -> bool:
@@ -187,37 +322,155 @@ class TinyDBStore:
         path = self._path(session_id)
         existed = path.exists()
         path.unlink(missing_ok=True)
+        if self._legacy:
+            legacy = self._legacy_path(session_id)
+            existed = existed or legacy.exists()
+            legacy.unlink(missing_ok=True)
+            legacy.with_suffix(".lock").unlink(missing_ok=True)
+        for tmp in self.directory.glob(f"{TMP_PREFIX}{path.stem}.*"):
+            tmp.unlink(missing_ok=True)  # we hold the lock: no write of ours is in progress
         if lock_file:
             path.with_suffix(".lock").unlink(missing_ok=True)
+        _fsync_dir(self.directory)
         return existed
+
+    def clean_temporary_files(self) -> int:
+        """Erase temporary files left by writes that crashed; returns how many.
+
+        A write runs under its session's lock, so a temporary file whose lock is free (or
+        missing) belongs to no write in progress.
+        """
+        removed = 0
+        with _disk("clean", self.directory):
+            for tmp in self.directory.glob(f"{TMP_PREFIX}*"):
+                stem = tmp.name[len(TMP_PREFIX):].split(".", 1)[0]
+                if stem == "secret":
+                    continue  # a store being created by another process
+                lock_path = self.directory / f"{stem}.lock"
+                try:
+                    lock = open(lock_path, "r")
+                except FileNotFoundError:
+                    lock = None
+                try:
+                    if lock is not None:
+                        try:
+                            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        except BlockingIOError:
+                            continue  # a write is in progress
+                    with contextlib.suppress(FileNotFoundError):
+                        tmp.unlink()
+                        removed += 1
+                finally:
+                    if lock is not None:
+                        lock.close()
+            if removed:
+                _fsync_dir(self.directory)
+        return removed
 
     def _files(self) -> Iterator[Path]:
         """Session files, not the temporary files of writes in progress."""
-        return (p for p in self.directory.glob("*.json") if not p.name.startswith(".tmp-"))
+        return (p for p in self.directory.glob("*.json") if not p.name.startswith("."))
 
     def purge_expired(self) -> int:
-        """Erase every session not touched within the time to live; returns how many."""
+        """Erase every session not touched within the time to live, and temporary files
+        left by crashed writes; returns how many sessions."""
+        self.clean_temporary_files()
         removed = 0
-        for path in self._files():
-            if not self._file_expired(path):
-                continue
-            with _lock_file(path.with_suffix(".lock")):
-                if not self._file_expired(path):  # saved again meanwhile
+        with _disk("purge", self.directory):
+            for path in self._files():
+                if not self._file_expired(path):
                     continue
-                path.unlink(missing_ok=True)
-                path.with_suffix(".lock").unlink(missing_ok=True)
-                removed += 1
+                with _lock_file(path.with_suffix(".lock")):
+                    if not self._file_expired(path):  # saved again meanwhile
+                        continue
+                    path.unlink(missing_ok=True)
+                    path.with_suffix(".lock").unlink(missing_ok=True)
+                    removed += 1
+            if removed:
+                _fsync_dir(self.directory)
         return removed
 
     def _file_expired(self, path: Path) -> bool:
         try:
             updated = json.loads(path.read_text())[self.TABLE]["1"].get("updated", 0)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return False  # gone, or damaged: damaged files are left as they are
         return time.time() - updated > self.ttl_seconds
 
     def count(self) -> int:
         return sum(1 for _ in self._files())
+
+
+class MemoryStore:
+    """Sessions in this process's memory: for tests, examples and apps that keep their own
+    records. Nothing touches the disk and everything is gone when the process ends; the
+    same rules as the file store otherwise (copies in and out, expiry, per-session locks)."""
+
+    def __init__(self, ttl_seconds: float | None = None):
+        self.ttl_seconds = ttl_seconds_from(ttl_seconds)
+        self._records: dict[str, str] = {}  # kept as JSON text: a caller never shares a dict
+        self._locks: dict[str, threading.RLock] = {}
+        self._guard = threading.Lock()
+
+    @contextlib.contextmanager
+    def locked(self, session_id: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(session_id, threading.RLock())
+        with lock:
+            yield
+
+    def load(self, session_id: str) -> dict[str, Any] | None:
+        with self._guard:
+            text = self._records.get(session_id)
+            if text is None:
+                return None
+            record: dict[str, Any] = json.loads(text)
+            if time.time() - record.get("updated", 0) > self.ttl_seconds:
+                del self._records[session_id]
+                return None
+            return record
+
+    def save(self, session_id: str, record: dict[str, Any]) -> None:
+        text = json.dumps({**record, "updated": time.time()})
+        with self._guard:
+            self._records[session_id] = text
+
+    def delete(self, session_id: str) -> bool:
+        with self._guard:
+            return self._records.pop(session_id, None) is not None
+
+    def purge_expired(self) -> int:
+        now = time.time()
+        with self._guard:
+            old = [sid for sid, text in self._records.items()
+                   if now - json.loads(text).get("updated", 0) > self.ttl_seconds]
+            for sid in old:
+                del self._records[sid]
+        return len(old)
+
+    def count(self) -> int:
+        return len(self._records)
+
+
+def ttl_seconds_from(ttl_seconds: float | None = None) -> float:
+    """The time to live: ``ttl_seconds`` if given, else ``DVRULES_SESSION_TTL_DAYS`` days, else
+    30 days; a positive finite number, or a ``StoreError`` saying what is allowed."""
+    if ttl_seconds is not None:
+        if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, (int, float)) \
+                or not math.isfinite(ttl_seconds) or ttl_seconds <= 0:
+            raise StoreError(f"ttl_seconds: {ttl_seconds!r} is not a positive number of seconds")
+        return float(ttl_seconds)
+    env = os.environ.get("DVRULES_SESSION_TTL_DAYS", "").strip()
+    if not env:
+        return DEFAULT_TTL_SECONDS
+    try:
+        days = float(env)
+    except ValueError:
+        days = math.nan
+    if not math.isfinite(days) or days <= 0 or not math.isfinite(days * 86400):
+        raise StoreError(f"DVRULES_SESSION_TTL_DAYS: {env[:20]!r} is not a positive number of "
+                         "days (for example 30, the default, or 0.5)")
+    return days * 86400
 
 
 @contextlib.contextmanager
@@ -245,3 +498,29 @@ def _lock_file(lock_path: Path) -> Iterator[None]:
         yield
     finally:
         lock.close()  # closing releases the flock
+
+
+def open_store(url: str | os.PathLike[str] | None = None) -> SessionStore:
+    """The session store ``url`` names: ``None`` reads ``DVRULES_STORE``, and when that is
+    unset gives the file store in its default place (``DVRULES_DB`` or the user data folder);
+    a directory path (or ``file://PATH``) is a file store there; ``memory://`` keeps sessions
+    in this process only. A server store (``redis://``) is not built yet and says so."""
+    if url is None:
+        url = os.environ.get("DVRULES_STORE", "").strip() or None
+        if url is None:
+            return TinyDBStore()
+    text = os.fspath(url)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return TinyDBStore(text)
+    scheme = scheme.lower()
+    if scheme == "file":
+        return TinyDBStore(rest)
+    if scheme == "memory":
+        return MemoryStore()
+    # the rest of a URL may hold a password: only its scheme is ever repeated
+    if scheme in ("redis", "rediss"):
+        raise StoreError("DVRULES_STORE: redis:// stores are not available yet; use a "
+                         "directory path, file://PATH or memory://")
+    raise StoreError(f"DVRULES_STORE: {scheme[:20]}:// is not a kind of store dvrules knows; "
+                     "use a directory path, file://PATH or memory://")

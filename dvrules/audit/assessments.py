@@ -21,7 +21,7 @@ from typing import Any
 from platformdirs import user_data_dir
 from pydantic import BaseModel, ValidationError
 
-from dvrules.answers import Answer, AnswerError, check_answers
+from dvrules.answers import Answer, AnswerError, check_answers, read_json_input
 from dvrules.api import DVRules
 
 FORMAT_VERSION = 1
@@ -216,14 +216,9 @@ class AssessmentStore:
 
 
 def read_json(path: str, what: str) -> Any:
-    """A JSON file (``-`` = stdin) or an ``AssessmentError`` naming what was wrong."""
-    import sys
-
+    """A JSON file (``-`` = stdin) or an ``AssessmentError`` naming what was wrong; the limits
+    of an answers file apply (size, duplicate keys, nesting, long numbers; h13)."""
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AssessmentError(f"{what}: cannot read {path}: {exc.__class__.__name__}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise AssessmentError(f"{what}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        return read_json_input(path, what)
+    except AnswerError as exc:
+        raise AssessmentError(str(exc)) from None

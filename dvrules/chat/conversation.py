@@ -29,7 +29,7 @@ from dvrules.chat.compose import Composer, ResultView
 from dvrules.chat.ids import log_id
 from dvrules.chat.messages import EMERGENCY, Button, Message, par, short_label
 from dvrules.interview import Session, SessionError, SessionTurn, open_turn
-from dvrules.store import SessionStore
+from dvrules.store import DamagedSessionError, SessionStore, StoreError
 
 log = logging.getLogger("dvrules.chat")
 
@@ -197,7 +197,59 @@ class Conversation:
 
     @contextlib.contextmanager
     def turn(self, sid: str, event: Event) -> Iterator[Reply]:
-        """One locked load, the machine, the adapter's sending, one save (see module doc)."""
+        """One locked load, the machine, the adapter's sending, one save (see module doc).
+
+        A store that cannot be read (a damaged session file, a disk fault) gets a reply
+        saying so instead, with a way for the owner to erase a damaged session (h13)."""
+        opened = self._turn(sid, event)
+        try:
+            reply = opened.__enter__()
+        except StoreError as exc:
+            yield self._store_trouble(sid, event, exc)
+            return
+        with contextlib.ExitStack() as stack:
+            stack.push(opened)
+            yield reply
+
+    def _store_trouble(self, sid: str, event: Event, exc: StoreError) -> Reply:
+        """The reply when the session cannot be loaded; the path and reason go to the log
+        only (no answers are in a store error)."""
+        reply = Reply()
+        if not isinstance(exc, DamagedSessionError):
+            log.warning("store unavailable (session %s): %s", log_id(sid), exc)
+            reply.actions.append(Send(Message([par(
+                "Your answers cannot be read or saved just now (a problem with the server's "
+                "storage). Nothing was changed; please try again later. " + EMERGENCY)])))
+            return reply
+        log.warning("damaged session file (session %s)", log_id(sid))
+        text = event.text.strip().lower() if isinstance(event, Text) and isinstance(
+            event.text, str) else ""
+        payload = event.payload if isinstance(event, Press) else None
+        parsed = parse_payload(payload) if payload is not None else None
+        confirmed = text in ("forget now", "forget yes", "/forget now") or (
+            parsed is not None and parsed[0] == "forget" and parsed[1]["answer"] == "y")
+        if confirmed:
+            self.store.delete(sid)
+            self.rules.forget_recent()
+            reply.forgotten = True
+            reply.actions.append(Send(Message([par(
+                "Erased. Nothing from this chat is stored any more. Type start to begin "
+                "again. " + EMERGENCY)], kind="forget")))
+            return reply
+        if parsed is not None and parsed[0] == "forget":
+            reply.notice = "Kept. Nothing was erased."
+            return reply
+        reply.actions.append(Send(Message(
+            [par("Your saved answers are damaged and cannot be read, so I cannot carry on "
+                 "with them."),
+             par("Erase them to start again: tap the button or type forget now. "
+                 + EMERGENCY)],
+            [[Button("Yes, erase now", _payload("g", 0, "y")),
+              Button("No, keep", _payload("g", 0, "n"))]], kind="forget")))
+        return reply
+
+    @contextlib.contextmanager
+    def _turn(self, sid: str, event: Event) -> Iterator[Reply]:
         self._purge()
         failure: BaseException | None = None
         with open_turn(self.rules, self.store, sid) as t:
@@ -219,12 +271,16 @@ class Conversation:
 
     def home(self, sid: str) -> Message:
         """A page to start, resume, see the last result and forget (Slack's App Home): what
-        is in progress, in counts only. One load, no save."""
-        with open_turn(self.rules, self.store, sid) as t:
-            flow = t.current if t.current in self.flows else None
-            progress = t.session(flow).progress() if flow else None
-            t.record.clear()  # reading only: nothing is saved
-            t.record["__forgotten__"] = True
+        is in progress, in counts only. One load, no save. A store that cannot be read gets
+        the message a turn would give (for a damaged session: how to erase it)."""
+        try:
+            with open_turn(self.rules, self.store, sid) as t:
+                flow = t.current if t.current in self.flows else None
+                progress = t.session(flow).progress() if flow else None
+                t.record.clear()  # reading only: nothing is saved
+                t.record["__forgotten__"] = True
+        except StoreError as exc:
+            return self._store_trouble(sid, Text("home"), exc).messages[0]
         return self.compose.home(self.flows, flow, progress, lambda f: _payload("f", f))
 
     def handle(self, sid: str, event: Event) -> Reply:

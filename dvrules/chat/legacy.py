@@ -226,7 +226,7 @@ class Conversation:
         items = render.result_items(session.result())
         arg = cmd.arg.strip().lstrip("#")
         item = None
-        if arg.isdigit() and 1 <= int(arg) <= len(items):
+        if arg.isascii() and arg.isdigit() and 1 <= int(arg) <= len(items):
             item = items[int(arg) - 1]
         else:
             item = next((it for it in items if it.id == arg), None)
