@@ -14,6 +14,8 @@ answers ``GET /healthz``), or ``python -m bots.slack --socket-mode``.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -22,11 +24,14 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from slack_bolt import App, BoltResponse
-from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
+from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -48,6 +53,8 @@ BUTTON_TEXT_LIMIT = 75
 # Notifications (a phone's lock screen) show a message's text: keep it free of case details.
 NOTIFICATION_TEXT = "dvrules: new message"
 ACTION_ID = re.compile(r"^dv-\d{1,3}$")
+REPLAY_WINDOW = 6 * 60  # Bolt accepts a signature for five minutes; remember it a little longer
+TURN_THREADS = 4  # turns run here, after the ack; one per session at a time
 
 
 def escape(text: str) -> str:
@@ -115,24 +122,71 @@ def blocks(msg: OutMessage) -> list[list[dict[str, Any]]]:
     return [m for m in messages if m]
 
 
-class EventDedupe:
-    """Remembers recent event ids so that Slack's retries are handled once (one process)."""
+class Seen:
+    """Keys seen in the last ``ttl`` seconds, in this process: a request signature, a
+    ``trigger_id``, an ``action_ts`` or an event id met twice is a replay or a retry."""
 
-    def __init__(self, ttl_seconds: float = 3600, size: int = 10000):
+    def __init__(self, ttl_seconds: float = REPLAY_WINDOW, size: int = 200_000):
         self.ttl, self.size = ttl_seconds, size
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
 
-    def first_time(self, event_id: str) -> bool:
+    def first_time(self, keys: list[str]) -> bool:
         now = time.monotonic()
         with self._lock:
             while self._seen and (len(self._seen) >= self.size
                                   or now - next(iter(self._seen.values())) > self.ttl):
                 self._seen.popitem(last=False)
-            if event_id in self._seen:
+            if any(k in self._seen for k in keys):
                 return False
-            self._seen[event_id] = now
+            self._seen.update((k, now) for k in keys)
             return True
+
+
+def replay_keys(req: BoltRequest) -> list[str]:
+    """What makes a request unique: its signature (HTTP), event id, trigger id, action times."""
+    body, keys = req.body, []
+    signature = req.headers.get("x-slack-signature", [None])[0]
+    if signature:
+        keys.append("sig:" + signature)
+    if body.get("type") == "event_callback" and isinstance(body.get("event_id"), str):
+        keys.append("ev:" + body["event_id"])
+    if isinstance(body.get("trigger_id"), str):
+        keys.append("tr:" + body["trigger_id"])
+    for action in body.get("actions") or []:
+        if isinstance(action, dict) and isinstance(action.get("action_ts"), str):
+            keys.append(f"at:{req.context.user_id}:{action['action_ts']}")
+    return keys
+
+
+_OBJECTS = ("user", "team", "channel", "enterprise", "event", "message", "container", "view")
+
+
+def well_formed(body: object) -> bool:
+    """The parts of a payload Bolt and this module read have the types Slack gives them."""
+    if not isinstance(body, dict):
+        return False
+    actions = body.get("actions", [])
+    parts = [body, *(body[k] for k in _OBJECTS if body.get(k) is not None),
+             *(actions if isinstance(actions, list) else [None])]
+    return all(isinstance(part, dict) and all(
+        isinstance(v, str) for k, v in part.items()
+        if v is not None and (k in ("id", "ts") or k.endswith(("_id", "_ts"))))
+        for part in parts)
+
+
+def actor(body: dict[str, Any], context: Any) -> tuple[str | None, str | None, str | None]:
+    """The (team, enterprise, user) of the person acting. In a Slack Connect channel a button
+    press carries the host's ``team.id``: the presser's own team is ``user.team_id``, and the
+    host's enterprise then says nothing about them."""
+    team = context.actor_team_id or context.team_id
+    enterprise = context.actor_enterprise_id or context.enterprise_id
+    who = body.get("user")
+    if isinstance(who, dict) and isinstance(who.get("team_id"), str):
+        if who["team_id"] != team:
+            enterprise = None
+        team = who["team_id"]
+    return team, enterprise, context.actor_user_id or context.user_id
 
 
 class _SkipTokenNotice(logging.Filter):
@@ -143,7 +197,8 @@ class _SkipTokenNotice(logging.Filter):
 
 
 class SlackBot:
-    """The Bolt app: middleware for retries and the allowlist, listeners, and sending Turns."""
+    """The Bolt app: replay refusal and the allowlist as middleware, then listeners that ack
+    in the request (``process_before_response``) and run the turn lazily on a thread pool."""
 
     def __init__(self, config: SlackConfig, rules: DVRules | None = None,
                  store: SessionStore | None = None, *, socket_mode: bool = False):
@@ -151,7 +206,7 @@ class SlackBot:
         self.rules = rules or default_rules(config.common.area)
         self.store = store if store is not None else TinyDBStore(config.common.store_dir)
         self.conversation = Conversation(self.rules, self.store)
-        self.dedupe = EventDedupe()
+        self.seen = Seen()
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         client = (WebClient(token=config.bot_token, base_url=config.api_url)
@@ -159,23 +214,26 @@ class SlackBot:
         bolt_log = logging.getLogger("slack_bolt.dvrules")
         bolt_log.addFilter(_SkipTokenNotice())
         self.app = App(client=client, signing_secret=config.signing_secret or "",
-                       request_verification_enabled=not socket_mode, logger=bolt_log)
-        self.app.use(self.dedupe_retries)
+                       request_verification_enabled=not socket_mode, logger=bolt_log,
+                       process_before_response=True,
+                       listener_executor=ThreadPoolExecutor(TURN_THREADS, "dvrules-turn"))
+        self.app.use(self.refuse_replays)
         self.app.use(self.gate)
-        self.app.command(config.command)(self.on_command)
-        self.app.action(ACTION_ID)(self.on_button)
-        self.app.event("message")(self.on_message)
+        self.app.command(config.command)(ack=self.ack_command, lazy=[self.on_command])
+        self.app.action(ACTION_ID)(ack=self.ack, lazy=[self.on_button])
+        self.app.event("message")(ack=self.ack, lazy=[self.on_message])
         self.app.event(re.compile(".*"))(self.on_other_event)
 
     # -------------------------------------------------------------- middleware
 
-    def dedupe_retries(self, body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
-        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if isinstance(event_id, str) and not self.dedupe.first_time(event_id):
-            log.info("ignored a retried event")
-            return BoltResponse(status=200, body="")
-        next()
-        return None
+    def refuse_replays(self, req: BoltRequest, next: Callable[[], None]) -> BoltResponse | None:
+        """Bolt accepts any request signed in the last five minutes: one seen before (same
+        signature, event, trigger or action) is answered 200 and does nothing."""
+        if self.seen.first_time(replay_keys(req)):
+            next()
+            return None
+        log.info("ignored a replayed or retried request")
+        return BoltResponse(status=200, body="")
 
     def allowed(self, team: str | None, enterprise: str | None, user: str | None) -> bool:
         c = self.config
@@ -187,9 +245,7 @@ class SlackBot:
     def gate(self, context: Any, body: dict[str, Any], client: WebClient,
              next: Callable[[], None]) -> BoltResponse | None:
         """Runs on every request after Bolt's signature check: allowlisted people only."""
-        team = context.actor_team_id or context.team_id
-        enterprise = context.actor_enterprise_id or context.enterprise_id
-        user = context.actor_user_id or context.user_id
+        team, enterprise, user = actor(body, context)
         if self.allowed(team, enterprise, user):
             next()
             return None
@@ -214,40 +270,43 @@ class SlackBot:
 
     # -------------------------------------------------------------- listeners
 
-    def _sid(self, team: str | None, user: str) -> str:
-        return session_id("sl", self.config.common.id_salt, team or "", user)
+    def _sid(self, body: dict[str, Any], context: Any) -> str:
+        team, _, user = actor(body, context)
+        return session_id("sl", self.config.common.id_salt, team or "", user or "")
 
-    def on_command(self, ack: Callable[..., None], body: dict[str, Any], context: Any,
-                   client: WebClient) -> None:
-        channel = body.get("channel_id", "")
-        in_dm = isinstance(channel, str) and channel.startswith("D")
-        if in_dm:
+    @staticmethod
+    def ack(ack: Callable[..., None]) -> None:
+        ack()
+
+    @staticmethod
+    def ack_command(ack: Callable[..., None], body: dict[str, Any]) -> None:
+        if str(body.get("channel_id", "")).startswith("D"):
             ack()
         else:
             ack(response_type="ephemeral",
                 text="I've replied in your direct messages with this app, to keep answers "
                      "out of channels.")
-        user = context.actor_user_id or context.user_id
-        sid = self._sid(context.actor_team_id or context.team_id, user)
-        self._turn(client, sid, channel if in_dm else user, None,
-                   lambda: self.conversation.text(sid, body.get("text") or "start"))
 
-    def on_button(self, ack: Callable[..., None], body: dict[str, Any], action: dict[str, Any],
-                  context: Any, client: WebClient) -> None:
-        ack()
-        user = context.actor_user_id or context.user_id
-        sid = self._sid(context.actor_team_id or context.team_id, user)
-        channel = (body.get("channel") or {}).get("id") or user
+    def on_command(self, body: dict[str, Any], context: Any, client: WebClient) -> None:
+        channel = str(body.get("channel_id", ""))
+        sid = self._sid(body, context)
+        self._turn(client, sid, channel if channel.startswith("D") else actor(body, context)[2],
+                   None, lambda: self.conversation.text(sid, body.get("text") or "start"))
+
+    def on_button(self, body: dict[str, Any], action: dict[str, Any], context: Any,
+                  client: WebClient) -> None:
+        sid = self._sid(body, context)
+        channel = (body.get("channel") or {}).get("id") or actor(body, context)[2]
         message = body.get("message") if isinstance(body.get("message"), dict) else None
         self._turn(client, sid, channel, message,
                    lambda: self.conversation.button(sid, action.get("value")))
 
-    def on_message(self, event: dict[str, Any], context: Any, client: WebClient) -> None:
+    def on_message(self, event: dict[str, Any], body: dict[str, Any], context: Any,
+                   client: WebClient) -> None:
         if (event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id")
                 or not isinstance(event.get("text"), str)):
             return
-        user = context.actor_user_id or context.user_id
-        sid = self._sid(context.actor_team_id or context.team_id, user)
+        sid = self._sid(body, context)
         self._turn(client, sid, event["channel"], None,
                    lambda: self.conversation.text(sid, event["text"]))
 
@@ -299,17 +358,44 @@ class SlackBot:
 
     def wsgi(self) -> Callable[..., Iterable[bytes]]:
         """The WSGI application: Slack requests at /slack/events, and GET /healthz."""
-        handler = SlackRequestHandler(self.app, path="/slack/events")
 
         def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-                body = json.dumps({"ok": True}).encode()
-                start_response("200 OK", [("Content-Type", "application/json"),
-                                          ("Content-Length", str(len(body)))])
-                return [body]
-            return handler(environ, start_response)
+            path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+            if path == "/healthz" and method in ("GET", "HEAD"):
+                status, body, kind = 200, json.dumps({"ok": True}), "application/json"
+            elif path == "/slack/events" and method == "POST":
+                status, body, kind = self.handle(WsgiHttpRequest(environ))
+            else:
+                status, body, kind = 404, "Not Found", "text/plain"
+            data = body.encode()
+            start_response(f"{status} {HTTPStatus(status).phrase}",
+                           [("Content-Type", kind), ("Content-Length", str(len(data)))])
+            return [data]
 
         return application
+
+    def handle(self, request: WsgiHttpRequest) -> tuple[int, str, str]:
+        """A request as Bolt takes it, except that a body or timestamp Bolt cannot read gets
+        400 (401 if it is not signed) instead of a traceback and 500."""
+        headers = request.get_headers()
+        stamp = str(headers.get("x-slack-request-timestamp", "0"))
+        if not re.fullmatch(r"[0-9]{1,12}", stamp):
+            return 400, "Bad Request", "text/plain"
+        data = b""
+        try:
+            data = request.environ["wsgi.input"].read(int(request.environ.get("CONTENT_LENGTH") or 0))
+            req = BoltRequest(body=data.decode(), query=request.query_string, headers=headers)
+            if not well_formed(req.body):
+                raise ValueError("not a Slack payload")
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError):
+            log.info("refused a malformed request")
+            mac = hmac.new((self.config.signing_secret or "").encode(),
+                           b"v0:" + stamp.encode() + b":" + data, hashlib.sha256).hexdigest()
+            fresh = abs(time.time() - int(stamp)) <= REPLAY_WINDOW - 60
+            signed = fresh and hmac.compare_digest("v0=" + mac, str(headers.get("x-slack-signature")))
+            return (400, "Bad Request", "text/plain") if signed else (401, "", "text/plain")
+        resp = self.app.dispatch(req)
+        return resp.status, resp.body, (resp.headers.get("content-type") or ["text/plain"])[0]
 
 
 def create_wsgi_app() -> Callable[..., Iterable[bytes]]:

@@ -262,3 +262,129 @@ def test_long_results_fit_slack_limits(rules: DVRules) -> None:
             assert all(len(b["text"]["text"]) <= 3000 for b in blocks if b["type"] == "section")
         texts = [b["text"]["text"] for blocks in parts for b in blocks]
         assert texts == [sl_bot.fmt(p) for p in message.paragraphs]  # no item cut in two
+
+
+# ---------------------------------------------------------------------- Slack correctness
+
+
+def _replay(slack: SlackRunner, body: bytes, content_type: str, store_path: Path,
+            fresh_signature: bool) -> None:
+    """Post ``body`` once (a turn), then again: the second does nothing at all."""
+    r = slack.requests
+    stamp = int(time.time())
+    slack._turn(lambda: r.post(body, content_type, timestamp=stamp))
+    before, mark, turns = snapshot(store_path), slack.fake.mark(), slack.bot.turns
+    again = stamp + 1 if fresh_signature else stamp
+    status, answer = r.post(body, content_type, timestamp=again)
+    assert (status, answer) == (200, b"")
+    time.sleep(0.3)  # time enough for anything wrongly started to show
+    assert slack.fake.since(mark) == [] and slack.bot.turns == turns
+    assert snapshot(store_path) == before
+
+
+def test_a_replayed_command_does_nothing(slack: SlackRunner, store_path: Path) -> None:
+    body = slack.requests.command_body(ALLOWED_USER, "start")
+    _replay(slack, body, "application/x-www-form-urlencoded", store_path, False)
+
+
+def test_a_replayed_button_press_does_nothing(slack: SlackRunner, store_path: Path) -> None:
+    slack.command("")
+    slack.press_label("CDRP")
+    msg = slack.fake.last_with_buttons()
+    yes = next(b for b in slack_buttons(msg) if b["text"]["text"] == "Yes")
+    body = slack.requests.action_body(ALLOWED_USER, yes["value"], message=msg,
+                                      action_id=yes["action_id"])
+    _replay(slack, body, "application/x-www-form-urlencoded", store_path, False)
+
+
+@pytest.mark.parametrize("kind", ["command", "button"])
+def test_a_request_signed_again_with_the_same_trigger_or_action_does_nothing(
+        slack: SlackRunner, store_path: Path, kind: str) -> None:
+    """Slack's ids of the gesture (``trigger_id``, ``action_ts``) are remembered too."""
+    if kind == "command":
+        body = slack.requests.command_body(ALLOWED_USER, "start")
+    else:
+        slack.command("")
+        body = slack.requests.action_body(ALLOWED_USER, "f|cdrp",
+                                          message=slack.fake.last_with_buttons())
+    _replay(slack, body, "application/x-www-form-urlencoded", store_path, True)
+
+
+def test_a_replayed_typed_answer_is_stored_once(slack: SlackRunner, store: TinyDBStore,
+                                                store_path: Path) -> None:
+    slack.command("")
+    slack.press_label("CDRP")
+    slack.press_label("Yes")
+    body = slack.requests.event_body(ALLOWED_USER, "3")
+    _replay(slack, body, "application/json", store_path, False)
+    assert Session(slack.bot.rules, "cdrp", SID, store).answers == {
+        "advocacy_service_independent": True, "advocates_fte": 3}
+
+
+def test_slack_connect_button_from_another_team_is_refused_with_a_team_allowlist_only(
+        fake_slack: Any, store: TinyDBStore, store_path: Path, rules: DVRules) -> None:
+    """In a shared channel the payload's ``team.id`` is the host's (allowed); the presser's own
+    team is ``user.team_id``. With no user allowlist, only that team check stops them."""
+    from bot_runners import slack_env
+
+    env = slack_env(store_path, fake_slack)
+    del env["DVRULES_SLACK_ALLOWED_USERS"]
+    runner = SlackRunner(fake_slack, store, rules, env)
+    try:
+        runner.command("")
+        body = runner.requests.action_body("U0EXTERNAL", "f|cdrp",
+                                           message=fake_slack.last_with_buttons())
+        payload = json.loads(urllib.parse.parse_qs(body.decode())["payload"][0])
+        payload["user"]["team_id"] = "T0EXTERNAL"
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+        before, mark = snapshot(store_path), fake_slack.mark()
+        assert runner.requests.post(body, "application/x-www-form-urlencoded")[0] == 200
+        calls = fake_slack.settle_sync(mark, ("response_url",))
+        assert [c.method for c in calls] == ["response_url"]
+        assert calls[0].params["text"] == REFUSED
+        assert snapshot(store_path) == before and runner.bot.turns == 1
+        # the same person of the allowed team passes
+        assert runner.press("f|cdrp", user="U0EXTERNAL")
+    finally:
+        runner.stop()
+
+
+def _form(payload: str) -> bytes:
+    return urllib.parse.urlencode({"payload": payload}).encode()
+
+
+MALFORMED = [
+    (b"{not json", "application/json"),
+    (b"[1, 2]", "application/json"),
+    (b"null", "application/json"),
+    (b"\xff\xfe", "application/x-www-form-urlencoded"),
+    (_form("{bad"), "application/x-www-form-urlencoded"),
+    (_form("[1]"), "application/x-www-form-urlencoded"),
+    (_form('{"type": "block_actions", "user": "U0WORKER", "actions": "x"}'),
+     "application/x-www-form-urlencoded"),
+    (_form('{"type": "block_actions", "user": {"id": "U0WORKER", "team_id": ["T0ALLOWED"]},'
+           ' "team": {"id": "T0ALLOWED"}, "actions": [1]}'), "application/x-www-form-urlencoded"),
+    (b'{"type": "event_callback", "team_id": "T0ALLOWED", "event": "message"}',
+     "application/json"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type"), MALFORMED)
+def test_a_malformed_signed_payload_gets_400_and_does_nothing(
+        slack: SlackRunner, store_path: Path, body: bytes, content_type: str) -> None:
+    mark = slack.fake.mark()
+    status, answer = slack.requests.post(body, content_type)
+    assert status == 400 and b"Traceback" not in answer
+    # the same body unsigned is refused as unsigned
+    assert slack.requests.post(body, content_type, sign=False)[0] == 401
+    time.sleep(0.1)
+    assert slack.fake.since(mark) == [] and snapshot(store_path) == {}
+
+
+@pytest.mark.parametrize("stamp", ["abc", "\u00b2", "-5", "1e9", "9" * 40, ""])
+def test_a_bad_timestamp_gets_400(slack: SlackRunner, stamp: str) -> None:
+    body = slack.requests.command_body(ALLOWED_USER, "start")
+    status, _ = slack.requests.post(body, "application/x-www-form-urlencoded",
+                                    extra={"X-Slack-Request-Timestamp": stamp})
+    assert status == 400
+    assert slack.fake.since(0, "chat.postMessage") == []
