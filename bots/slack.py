@@ -38,10 +38,10 @@ from slack_sdk.errors import SlackApiError
 from dvrules.api import DVRules, default_rules
 from dvrules.store import SessionStore, TinyDBStore
 
-from bots import render
+from dvrules.chat import legacy_render as render
 from bots.config import SlackConfig, check, open_store_or_exit, setup_logging, slack_config
-from bots.conversation import FAILED, REFUSED, Conversation, log_id, session_id
-from bots.render import OutMessage, Paragraph, Turn
+from dvrules.chat.legacy import FAILED, REFUSED, Conversation, log_id, session_id
+from dvrules.chat.messages import OutMessage, Paragraph, Turn
 
 log = logging.getLogger("dvrules.slack")
 

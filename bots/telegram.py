@@ -41,7 +41,7 @@ from telegram.ext import (
 from dvrules.api import DVRules, default_rules
 from dvrules.store import SessionStore, TinyDBStore
 
-from bots import render
+from dvrules.chat import legacy_render as render
 from bots.config import (
     TelegramConfig,
     check,
@@ -49,8 +49,8 @@ from bots.config import (
     setup_logging,
     telegram_config,
 )
-from bots.conversation import FAILED, PRIVATE_ONLY, REFUSED, Conversation, log_id, session_id
-from bots.render import OutMessage, Paragraph, Turn
+from dvrules.chat.legacy import FAILED, PRIVATE_ONLY, REFUSED, Conversation, log_id, session_id
+from dvrules.chat.messages import OutMessage, Paragraph, Turn
 
 log = logging.getLogger("dvrules.telegram")
 

@@ -139,21 +139,77 @@ def test_a_question_shows_what_a_channel_needs(rules: DVRules, store: TinyDBStor
 # ---------------------------------------------------------------------- back, skip, change
 
 
-def test_back_re_asks_the_previous_question_and_removes_its_answer(
+def test_back_shows_the_previous_question_again_and_keeps_every_answer(
         rules: DVRules, store: TinyDBStore) -> None:
     s = Session(rules, "cdrp", "case-1", store)
     s.answer("advocacy_service_independent", True)
     s.answer("advocates_fte", 3)
     again = s.back()
-    assert again.id == "advocates_fte"
-    assert s.answers == {"advocacy_service_independent": True}
+    assert again.id == "advocates_fte" and s.revisiting == "advocates_fte"
+    assert s.answers == {"advocacy_service_independent": True, "advocates_fte": 3}
     assert s.next_question().id == "advocates_fte"  # type: ignore[union-attr]
     assert s.back().id == "advocacy_service_independent"
-    assert s.answers == {}
     with pytest.raises(SessionError, match="no earlier question"):
         s.back()
-    assert Session(rules, "cdrp", "case-1", TinyDBStore()).answers == {}  # stored, too
+    # answering the earlier question again keeps the later answer and carries on after it
+    s.answer("advocacy_service_independent", True)
+    assert s.revisiting is None
+    assert s.answers == {"advocacy_service_independent": True, "advocates_fte": 3}
+    nxt = s.next_question()
+    assert nxt is not None and nxt.id not in ("advocacy_service_independent", "advocates_fte")
+    stored = Session(rules, "cdrp", "case-1", TinyDBStore())
+    assert stored.answers == s.answers  # stored, too
 
+
+def test_undo_removes_the_last_answer(rules: DVRules, store: TinyDBStore) -> None:
+    s = Session(rules, "cdrp", "case-1", store)
+    s.answer("advocacy_service_independent", True)
+    assert s.undo().id == "advocacy_service_independent"
+    assert s.answers == {}
+    with pytest.raises(SessionError, match="no earlier question"):
+        s.undo()
+
+
+def test_a_finished_session_can_be_reopened_and_amended(rules: DVRules, store: TinyDBStore) -> None:
+    s = Session(rules, "bvpi225", "case-2", store)
+    while (q := s.next_question()) is not None:
+        s.answer(q.id, None)
+    first = s.answered_in_order()[0]
+    assert s.revisit(first).id == first
+    assert s.next_question().id == first  # type: ignore[union-attr]
+    s.answer(first, rules.kb.questions[first].type == "yes_no" or None)
+    assert s.next_question() is None
+    with pytest.raises(SessionError, match="not answered"):
+        s.revisit("no_such_question")
+
+
+class CountingStore(TinyDBStore):
+    """A real store that counts loads and saves."""
+
+    loads = saves = 0
+
+    def load(self, session_id):  # type: ignore[no-untyped-def]
+        self.loads += 1
+        return super().load(session_id)
+
+    def save(self, session_id, record):  # type: ignore[no-untyped-def]
+        self.saves += 1
+        return super().save(session_id, record)
+
+
+def test_a_turn_loads_once_and_saves_at_most_once(rules: DVRules, tmp_path: Path) -> None:
+    store = CountingStore(tmp_path)
+    s = Session(rules, "cdrp", "case-3", store)
+    store.loads = store.saves = 0
+    with s.turn():
+        for _ in range(3):
+            q = s.next_question()
+            assert q is not None
+            s.answer(q.id, None)
+        s.result()
+        s.progress()
+    assert (store.loads, store.saves) == (1, 1)
+    assert len(Session(rules, "cdrp", "case-3", store).answers) == 3
 
 def test_skip_records_dont_know_and_the_requirement_stays_unknown(
         rules: DVRules, store: TinyDBStore) -> None:

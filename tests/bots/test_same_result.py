@@ -19,10 +19,10 @@ from bot_drivers import (
 from bot_fakes import ALLOWED_TEAM, ALLOWED_TG, ALLOWED_USER, SALT
 from bot_runners import SlackRunner, TelegramRunner
 
-from bots import render
+from dvrules.chat import legacy_render as render
 from bots import slack as sl_bot
 from bots import telegram as tg_bot
-from bots.conversation import session_id
+from dvrules.chat.legacy import session_id
 from dvrules import DVRules, Session, TinyDBStore
 
 

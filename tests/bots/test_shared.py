@@ -11,11 +11,11 @@ from bot_fakes import SALT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bots import render
+from dvrules.chat import legacy_render as render
 from bots import slack as sl_bot
 from bots import telegram as tg_bot
 from bots.config import ConfigError, slack_config, telegram_config
-from bots.conversation import (
+from dvrules.chat.legacy import (
     MAX_PAYLOAD_BYTES,
     Command,
     Conversation,
@@ -23,7 +23,7 @@ from bots.conversation import (
     parse_payload,
     session_id,
 )
-from bots.render import Span
+from dvrules.chat.messages import Span
 from dvrules import DVRules, Session, TinyDBStore
 
 spans = st.builds(Span, st.text(min_size=0, max_size=300), st.booleans(), st.booleans())

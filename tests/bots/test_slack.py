@@ -20,9 +20,9 @@ from bot_fakes import (
 )
 from bot_runners import SlackRunner
 
-from bots import render
+from dvrules.chat import legacy_render as render
 from bots import slack as sl_bot
-from bots.conversation import REFUSED, session_id
+from dvrules.chat.legacy import REFUSED, session_id
 from dvrules import DVRules, Session, TinyDBStore
 
 SID = session_id("sl", SALT, ALLOWED_TEAM, ALLOWED_USER)

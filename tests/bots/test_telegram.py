@@ -13,9 +13,9 @@ from bot_drivers import CDRP_SCRIPT, drive_telegram, referral_script, telegram_p
 from bot_fakes import ALLOWED_TG, SALT, STRANGER_TG, keyboard_buttons
 from bot_runners import TelegramRunner, telegram_env
 
-from bots import render
+from dvrules.chat import legacy_render as render
 from bots import telegram as tg_bot
-from bots.conversation import PRIVATE_ONLY, REFUSED, session_id
+from dvrules.chat.legacy import PRIVATE_ONLY, REFUSED, session_id
 from dvrules import DVRules, Session, TinyDBStore
 
 SID = session_id("tg", SALT, str(ALLOWED_TG))
@@ -167,7 +167,7 @@ async def test_group_chats_are_refused(telegram: TelegramRunner, store_path: Pat
 ])
 async def test_malformed_forged_or_stale_buttons_are_refused_politely(
         telegram: TelegramRunner, rules: DVRules, store_path: Path, data: str) -> None:
-    from bots.conversation import question_tag
+    from dvrules.chat.legacy import question_tag
 
     await telegram.say("/start")
     await telegram.press_label("CDRP")

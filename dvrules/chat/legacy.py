@@ -1,4 +1,6 @@
-"""One conversation turn, whatever the platform: typed text or a button press in, a Turn out.
+"""The first bots' conversation (typed text or a button press in, a ``Turn`` out), kept only
+until bots/telegram.py and bots/slack.py are ported to ``dvrules.chat.Conversation``; delete
+this module and ``legacy_render`` then.
 
 The bots translate a platform event into ``Conversation.text`` or ``Conversation.button``
 with a session id derived from the platform's ids (``session_id``: an HMAC, never the raw
@@ -11,7 +13,6 @@ dvrules session API.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import re
 import time
@@ -22,31 +23,13 @@ from dvrules.api import DVRules, QuestionView
 from dvrules.interview import Session, SessionError, current_flow
 from dvrules.store import SessionStore
 
-from bots import render
-from bots.render import Button, OutMessage, Turn, b, par
+from dvrules.chat import legacy_render as render
+from dvrules.chat.ids import FAILED, PRIVATE_ONLY, REFUSED, log_id, session_id  # noqa: F401
+from dvrules.chat.messages import Button, OutMessage, Turn, b, par
 
 log = logging.getLogger("dvrules.bots")
 
 MAX_PAYLOAD_BYTES = 64  # Telegram's callback_data limit; Slack allows more
-
-REFUSED = ("Sorry, this bot is only open to people its administrators have added, so I can't "
-           "help here. " + render.EMERGENCY)
-PRIVATE_ONLY = ("I only work in a private chat with one person, to keep case details out of "
-                "groups. " + render.EMERGENCY)
-FAILED = ("Sorry, something went wrong on my side and nothing was changed. Please try again, "
-          "or type start. " + render.EMERGENCY)
-
-
-def session_id(prefix: str, secret: str, *platform_ids: str) -> str:
-    """A session id for a platform identity: ``prefix-`` and an HMAC of the ids, never the ids."""
-    mac = hmac.new(secret.encode(), "\x1f".join(platform_ids).encode(), hashlib.sha256)
-    return f"{prefix}-{mac.hexdigest()[:40]}"
-
-
-def log_id(sid: str) -> str:
-    """A short tag for logs: a hash of the (already hashed) session id."""
-    return hashlib.sha256(sid.encode()).hexdigest()[:8]
-
 
 # ---------------------------------------------------------------------- commands
 
@@ -220,7 +203,7 @@ class Conversation:
                 "carry on later with start; type forget to erase them now. " + render.EMERGENCY)])])
         if name == "back":
             try:
-                q = session.back()
+                q = session.undo()
             except SessionError:
                 return Turn([self._question_or_result(session, note="There is no earlier "
                                                       "question to go back to.")])
@@ -268,6 +251,7 @@ class Conversation:
 
     def _forget(self, sid: str) -> Turn:
         self.store.delete(sid)
+        self.rules.forget_recent()  # as Session.forget: no answers left in the memo
         log.info("session erased on request (session %s)", log_id(sid))
         return Turn([OutMessage([par("Erased. Nothing from this chat is stored any more. "
                                      "Type start to begin again. " + render.EMERGENCY)])])

@@ -1,0 +1,481 @@
+"""The composer: every message any channel shows, built once from questions and results.
+
+Messages are paragraphs of styled spans and rows of buttons (``dvrules.chat.messages``); a
+channel only turns them into its markup. Results are laid out here and nowhere else: as pages
+for chat (``result_view``) and whole for the terminal and reports (``full_result``).
+
+Case details stay out of chat history: results name steps and referrals, never the answers
+behind them; only ``why`` and ``answers`` echo answers (both marked ``protect``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dvrules.api import QuestionView
+from dvrules.chat.citation import Citation
+from dvrules.chat.commands import help_lines
+from dvrules.chat.messages import (
+    EMERGENCY,
+    PRIVACY,
+    Button,
+    Message,
+    Paragraph,
+    Span,
+    b,
+    i,
+    par,
+    short_label,
+)
+from dvrules.knowledge import KnowledgeBase
+from dvrules.results import AssessmentResult, ReferralResult, Result
+
+FIRST_PAGE_LIMIT = 1500  # characters of the first result message (the rest behind buttons)
+DO_NOW_STEPS = 5
+STATUS_WORDS = {"met": "met", "not_met": "not met", "unknown": "not known yet"}
+URGENCY_WORDS = {"immediate": "immediately", "today": "today", "routine": "routine"}
+# Silent Solution: current-practice.md (Silent Solution row), first source listed there.
+SILENT_SOLUTION_SOURCE = {"document": "centre56_domestic_abuse", "section": "Silent Solution",
+                          "url": "https://www.centre56.org.uk/domestic-abuse"}
+SILENT_SOLUTION_TITLE = "Centre56, Domestic abuse"
+
+
+@dataclass
+class ResultItem:
+    """One numbered item of a result, with what ``why N`` shows about it."""
+
+    number: int
+    id: str
+    title: str
+    page: str
+    status: str | None
+    because: list[str]
+    source: dict[str, Any]
+    extra: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ResultView:
+    """A result as pages: the first (headline and what to do first) and the rest by name."""
+
+    flow: str
+    items: list[ResultItem]
+    pages: dict[str, list[Paragraph]]  # page name -> paragraphs, in showing order
+    headline: list[Paragraph]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.pages)
+
+
+class Composer:
+    """Builds messages for one knowledge base."""
+
+    def __init__(self, kb: KnowledgeBase):
+        self.kb = kb
+
+    # -------------------------------------------------------------- small pieces
+
+    def citation(self, source: Mapping[str, Any]) -> Citation:
+        if source.get("url") and source.get("document") not in self.kb.documents:
+            title = SILENT_SOLUTION_TITLE if source is SILENT_SOLUTION_SOURCE else source["document"]
+            return Citation(document=str(source["document"]), title=title,
+                            section=source.get("section"), url=source["url"],
+                            checked=source.get("checked"))
+        return Citation.of(self.kb, source)
+
+    def source_line(self, source: Mapping[str, Any]) -> str:
+        return self.citation(source).line()
+
+    def flow_title(self, flow: str) -> str:
+        return self.kb.flow(flow).title
+
+    # -------------------------------------------------------------- menus and help
+
+    def start(self, flows: Sequence[str], current: str | None,
+              payload: Callable[[str], str], note: str | None = None) -> Message:
+        paragraphs = [par(note)] if note else []
+        paragraphs += [
+            par(b("dvrules"), " helps you work through UK domestic violence standards and "
+                "referral routes. Every point it gives names its source."),
+            par(b(EMERGENCY)),
+            par(PRIVACY),
+        ]
+        if current:
+            paragraphs.append(par("You have an assessment in progress: ",
+                                  b(self.flow_title(current)),
+                                  ". Choose it below to carry on where you left off."))
+        paragraphs.append(par("Choose what to work on, or type help."))
+        buttons = [[Button(short_label(self.flow_title(f)), payload(f))] for f in flows]
+        return Message(paragraphs, buttons, kind="menu")
+
+    def help(self) -> Message:
+        return Message([
+            par(b(EMERGENCY)),
+            par(b("Commands"), " (type them, with or without /):\n" + "\n".join(help_lines())),
+            par("Answer a question with its buttons, or type the answer: yes, no, a number "
+                "(13% is fine), an option's number or words, several numbers like 1 3 4, or "
+                "don't know."),
+            par(PRIVACY),
+        ])
+
+    def info(self, *texts: str, buttons: list[list[Button]] | None = None) -> Message:
+        return Message([par(t) for t in texts], buttons or [])
+
+    # -------------------------------------------------------------- safety first
+
+    def danger(self) -> Message:
+        """The standalone message an answer of "yes" to immediate danger gets at once."""
+        return Message([
+            par(b("Call 999 now.")),
+            par("Someone is in immediate danger: the rest of these questions can wait."),
+            par("If you cannot speak on the call, dial 999 and then press 55 when asked, from "
+                "a mobile (the Silent Solution)."),
+            par(i(self.source_line(SILENT_SOLUTION_SOURCE))),
+        ], kind="danger")
+
+    # -------------------------------------------------------------- the question card
+
+    def card(self, q: QuestionView, *, buttons: list[list[Button]], selected: Sequence[str] = (),
+             more: bool = False, note: str | None = None, previous: str | None = None,
+             applies: Sequence[str] = ()) -> Message:
+        """A question card: short by default; help, definition and source behind More."""
+        paragraphs: list[Paragraph] = []
+        if note:
+            paragraphs.append(par(note))
+        head: list[Span | str] = []
+        if q.progress is not None:
+            left = q.progress.remaining - 1
+            head.append(i(f"Question {q.progress.answered + 1}"
+                          + (f" (up to {left} more after this)\n" if left > 0
+                             else " (the last one needed)\n")))
+        head.append(b(q.text))
+        paragraphs.append(par(*head))
+        if q.type in ("choice", "multi_choice"):
+            lines = []
+            for n, c in enumerate(q.choices, 1):
+                mark = ""
+                if q.type == "multi_choice":
+                    mark = "[x] " if c.id in selected else "[ ] "
+                lines.append(f"{mark}{n}. {c.label}")
+            paragraphs.append(par("\n".join(lines)))
+            hint = ("Tap an option, or type its number." if q.type == "choice" else
+                    "Tap each option that applies, then Done. Or type their numbers, like 1 3 4, "
+                    "or none.")
+        else:
+            unit = f" ({q.unit})" if q.unit else ""
+            hint = f"Answer: {q.allowed}{unit}, or don't know."
+        paragraphs.append(par(i(hint)))
+        if previous is not None:
+            paragraphs.append(par(i(f"Looking again at an earlier answer: {previous}. It is kept "
+                                    "unless you change it.")))
+        if applies:
+            shown = "; ".join(applies[:3]) + (f"; and {len(applies) - 3} more"
+                                             if len(applies) > 3 else "")
+            paragraphs.append(par(b("Already applies: "), shown, ". Type result to see it."))
+        if more:
+            if q.help:
+                paragraphs.append(par(q.help))
+            if q.definition:
+                paragraphs.append(par(b(q.definition.title + ": "), q.definition.text))
+            paragraphs.append(par(i(self.source_line(q.source))))
+        paragraphs.append(par(b(EMERGENCY)))
+        return Message(paragraphs, buttons, kind="card")
+
+    def finished_card(self, note: str = "That's all the questions I need.") -> Message:
+        return Message([par(b(note)), par("The result is below. " + EMERGENCY)], kind="card")
+
+    def why_question(self, q: QuestionView) -> Message:
+        paragraphs = [par(b(q.text)),
+                      par("Asked because its answer can still change the result.")]
+        if q.help:
+            paragraphs.append(par(q.help))
+        if q.definition:
+            paragraphs.append(par(b(q.definition.title + ": "), q.definition.text))
+        paragraphs.append(par(i(self.source_line(q.source))))
+        return Message(paragraphs)
+
+    # -------------------------------------------------------------- progress and answers
+
+    def progress(self, progress: Mapping[str, Any]) -> Message:
+        flow = progress["flow"]
+        text = (f"{progress['answered']} question(s) answered"
+                f" ({progress['dont_know']} don't know), "
+                f"up to {progress['remaining']} still to answer.")
+        paragraphs = [par(b(self.flow_title(flow))), par(text)]
+        if progress["prefilled"]:
+            paragraphs.append(par(f"{len(progress['prefilled'])} answer(s) were taken from "
+                                  "another finished assessment in this chat."))
+        paragraphs.append(par("Type result for the result so far, answers to list them, or "
+                              "back to look at the last one again."))
+        return Message(paragraphs)
+
+    def show_answer(self, qid: str, value: Any) -> str:
+        q = self.kb.questions[qid]
+        if value is None:
+            return "don't know"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        labels = {c.id: c.label for c in self.kb.choices(q)} if q.type in (
+            "choice", "multi_choice") else {}
+        if isinstance(value, list):
+            return ", ".join(labels.get(v, v) for v in value) if value else "none of these"
+        if isinstance(value, str):
+            return labels.get(value, value)
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        return f"{text} {q.unit}" if q.unit else text
+
+    def answers(self, flow: str, answered: Sequence[str], values: Mapping[str, Any]) -> Message:
+        """What was answered, numbered for ``change N`` (shown on request only)."""
+        if not answered:
+            return Message([par("Nothing answered yet in " + self.flow_title(flow) + ".")])
+        lines = []
+        for n, qid in enumerate(answered, 1):
+            q = self.kb.questions[qid]
+            lines.append(f"{n}. {q.short or q.text}: {self.show_answer(qid, values.get(qid))}")
+        return Message([par(b(f"Your answers: {self.flow_title(flow)}")), par("\n".join(lines)),
+                        par(i("Type change and a number (for example change 2) to change one."))],
+                       kind="answers", protect=True)
+
+    # -------------------------------------------------------------- results
+
+    def result_view(self, result: Result, *, complete: bool) -> ResultView:
+        if isinstance(result, ReferralResult):
+            return self._referral_view(result, complete)
+        return self._assessment_view(result, complete)
+
+    def applies_now(self, result: Result) -> list[str]:
+        """Referrals and first steps that already apply (shown on the card as they appear)."""
+        if not isinstance(result, ReferralResult):
+            return []
+        return [s for s, _ in self._do_now(result)]
+
+    def result_page(self, view: ResultView, page: str, buttons: list[list[Button]],
+                    *, first: bool) -> Message:
+        body = list(view.headline) if first else [par(b(page))]
+        body += view.pages[page]
+        body.append(par(i("Tap Why and a number, or type why and a number (for example why 1), "
+                          "for the reasons and source. " + EMERGENCY)))
+        return Message(body, buttons, kind="result", protect=True)
+
+    def why(self, item: ResultItem, answers_note: bool = True) -> Message:
+        status = f" ({item.status})" if item.status else ""
+        paragraphs = [par(b(f"{item.number}. {item.title}"), status)]
+        for line in item.extra:
+            paragraphs.append(par(line))
+        if item.because:
+            paragraphs.append(par(b("Because\n"), "\n".join(f"- {x}" for x in item.because)))
+        paragraphs.append(par(i(self.source_line(item.source))))
+        return Message(paragraphs, kind="why", protect=True)
+
+    def full_result(self, result: Result, *, complete: bool = True,
+                    markdown_heads: bool = False) -> list[Paragraph]:
+        """The whole result, every page in order (terminal and reports)."""
+        view = self.result_view(result, complete=complete)
+        out = list(view.headline)
+        for n, (name, paragraphs) in enumerate(view.pages.items()):
+            if n:
+                out.append(par(b(name)))
+            out += paragraphs
+        out.append(par(i(f"Knowledge version {result.knowledge_version}.")))
+        return out
+
+    # ---------------------------------------------------------- assessment results
+
+    def _assessment_view(self, result: AssessmentResult, complete: bool) -> ResultView:
+        items: list[ResultItem] = []
+        gaps = {g.id: g for g in result.gaps}
+
+        def add(page: str, id: str, title: str, status: str | None, because: list[str],
+                source: dict[str, Any], extra: list[str] | None = None) -> ResultItem:
+            it = ResultItem(len(items) + 1, id, title, page, status, because, source, extra or [])
+            items.append(it)
+            return it
+
+        headline = [par(b(f"Result: {self.flow_title(result.flow)}")),
+                    self._assessment_headline(result)]
+        if not complete:
+            headline.append(par(i("Some questions are not answered yet, so items they decide "
+                                  "show as not known yet.")))
+        pages: dict[str, list[Paragraph]] = {}
+        gap_pars: list[Paragraph] = []
+        for step in result.next_steps:
+            g = gaps.get(step.id)
+            status = STATUS_WORDS.get(g.status or "") if g else None
+            it = add("Gaps", step.id, g.title if g else step.id, status, step.because,
+                     step.source, [step.text])
+            notes = [f"level {g.level}"] if g and g.level else []
+            notes += [status] if status else []
+            gap_pars.append(par(b(f"{it.number}. {it.title}"),
+                                f" ({', '.join(notes)})\n" if notes else "\n",
+                                f"Next: {step.text}\n", i(self.source_line(step.source))))
+        summary: list[Paragraph] = []
+        if result.next_steps:
+            summary.append(par(b(f"Gaps and next steps ({len(result.next_steps)})")))
+        pages["Summary"] = summary
+        if gap_pars:
+            pages["Gaps"] = gap_pars
+        shown = {s.id for s in result.next_steps} | {m.id for m in result.monitoring or []}
+        met = [r for r in result.requirements if r.status == "met" and r.id not in shown]
+        if met:
+            lines = [f"{add('Met', r.id, r.title, 'met', r.because, r.source).number}. {r.title}"
+                     for r in met]
+            pages["Met"] = [par(b(f"Met ({len(met)})\n"), "\n".join(lines))]
+        if result.monitoring:
+            mon = []
+            for m in result.monitoring:
+                it = add("Also recorded", m.id, m.title, STATUS_WORDS[m.status], m.because,
+                         m.source)
+                mon.append(par(f"{it.number}. {it.title} ({it.status})\n",
+                               i(self.source_line(m.source))))
+            pages["Also recorded"] = [par(b("Also recorded (not scored)"))] + mon
+        # the first page lists the gaps' titles, as many as fit
+        gap_items = [it for it in items if it.page == "Gaps"]
+        if gap_items:
+            lines = _fit_lines([f"{it.number}. {it.title}" for it in gap_items],
+                               FIRST_PAGE_LIMIT - 500)
+            summary.append(par("\n".join(lines)))
+        return ResultView(result.flow, items, pages, headline)
+
+    @staticmethod
+    def _assessment_headline(result: AssessmentResult) -> Paragraph:
+        s = result.summary
+        if result.levels is not None:
+            lines = [f"Level attained: {s['level_attained']} of {len(result.levels)}"]
+            for lv in result.levels:
+                lines.append(f"Level {lv.level}: {lv.met} of {lv.total} met ({lv.percent:g}%)")
+            return par(b(lines[0]), "\n" + "\n".join(lines[1:]))
+        if "score" in s:
+            return par(b(f"Score: {s['score']:g}%"), f" ({s['yes']} of {s['total']} met)")
+        return par(b(f"{s['met']} of {s['total']} met"))
+
+    # ------------------------------------------------------------ referral results
+
+    def _criterion_title(self, crit: str) -> str:
+        for oid, o in self.kb.outcomes.items():
+            if oid == crit or oid.endswith("." + crit):
+                return o.title
+        return crit.replace("_", " ")
+
+    def _do_now(self, result: ReferralResult) -> list[tuple[str, dict[str, Any] | None]]:
+        """The first steps, 999 first: r8's ``do_now`` when the result has it, else the
+        immediate and same-day referrals in order (the contract-result fallback)."""
+        steps = getattr(result, "do_now", None)
+        out: list[tuple[str, dict[str, Any] | None]] = []
+        if steps:
+            for s in steps:
+                title = getattr(s, "title", None) or getattr(s, "text", None) or str(s)
+                contact = _contact_text(s)
+                out.append((f"{title} ({contact})" if contact else title,
+                            getattr(s, "source", None)))
+            return out[:DO_NOW_STEPS]
+        for r in result.referrals:
+            if r.urgency in ("immediate", "today"):
+                phones = [f"{c.name}: {c.phone}" for c in r.contacts if c.phone][:1]
+                out.append((r.title + (f" ({phones[0]})" if phones else ""), r.source))
+        return out[:DO_NOW_STEPS]
+
+    def _referral_view(self, result: ReferralResult, complete: bool) -> ResultView:
+        items: list[ResultItem] = []
+
+        def add(page: str, id: str, title: str, because: list[str], source: dict[str, Any],
+                extra: list[str] | None = None) -> ResultItem:
+            it = ResultItem(len(items) + 1, id, title, page, None, because, source, extra or [])
+            items.append(it)
+            return it
+
+        risk = result.risk
+        head: list[Span | str] = [b(f"Risk level: {risk.level}")]
+        judgement = getattr(result, "judgement", None) or getattr(risk, "judgement", None)
+        reason = getattr(judgement, "reason", None) or getattr(judgement, "title", None) \
+            or (judgement if isinstance(judgement, str) else None)
+        if reason:
+            head.append(f"\nProfessional judgement: {reason}")
+        titles = getattr(risk, "marac_titles", None) or [
+            self._criterion_title(c) for c in risk.marac_criteria]
+        if titles:
+            head.append("\nMARAC referral criteria met: " + "; ".join(titles))
+        headline = [par(b("Result: referral routes")), par(*head)]
+        if not complete:
+            headline.append(par(i("Some questions are not answered yet, so this may change.")))
+        pages: dict[str, list[Paragraph]] = {}
+        do_now = self._do_now(result)
+        first: list[Paragraph] = []
+        if do_now:
+            first.append(par(b("Do now\n"), "\n".join(f"{n}. {t}" for n, (t, _) in
+                                                      enumerate(do_now, 1))))
+        consent = getattr(result, "consent", None)
+        consent_text = getattr(consent, "text", None) or (consent if isinstance(consent, str)
+                                                          else None)
+        if consent_text:
+            first.append(par(b("Consent: "), consent_text))
+        if risk.notice:
+            first.append(par(risk.notice.text))
+        pages["Do now"] = first
+        if result.referrals:
+            refs = [par(b(f"Referrals ({len(result.referrals)})"))]
+            for p in result.referrals:
+                lines = [f"Urgency: {URGENCY_WORDS[p.urgency]}"]
+                for c in p.contacts:
+                    phone = f": {c.phone}" if c.phone else ""
+                    lines.append(f"Contact: {c.name}{phone} ({c.serves})")
+                if p.consent and not consent_text:  # the contract's fallback: per referral
+                    lines.append(f"Consent: {p.consent}")
+                it = add("Referrals", p.id, p.title, p.why, p.source, lines)
+                refs.append(par(b(f"{it.number}. {p.title}\n"), "\n".join(lines) + "\n",
+                                i(self.source_line(p.source))))
+            pages["Referrals"] = refs
+        if result.actions:
+            acts = [par(b(f"Steps ({len(result.actions)})"))]
+            for a in result.actions:
+                it = add("Steps", a.id, a.title, a.because, a.source)
+                acts.append(par(b(f"{it.number}. {a.title}\n"), i(self.source_line(a.source))))
+            pages["Steps"] = acts
+        if result.warnings:
+            warns = [par(b(f"Warnings ({len(result.warnings)})"))]
+            for w in result.warnings:
+                it = add("Warnings", w.id, w.title, w.why, w.source, [w.because])
+                warns.append(par(b(f"{it.number}. {w.title}\n"), f"{w.because}\n",
+                                 i(self.source_line(w.source))))
+            pages["Warnings"] = warns
+        if result.gaps:
+            gps = [par(b(f"Gaps ({len(result.gaps)})"))]
+            for g in result.gaps:
+                it = add("Gaps", g.id, g.title, g.because, g.source, [g.next_step])
+                gps.append(par(b(f"{it.number}. {g.title}\n"), f"Next: {g.next_step}\n",
+                               i(self.source_line(g.source))))
+            pages["Gaps"] = gps
+        if not do_now and not first:
+            first.append(par("Nothing to do at once from the answers so far."))
+        counts = [f"{name}: {sum(1 for it in items if it.page == name)}"
+                  for name in pages if name != "Do now"]
+        if counts:
+            first.append(par(i("More below the buttons. " + ", ".join(counts) + ".")))
+        return ResultView("referral", items, pages, headline)
+
+
+def _contact_text(step: Any) -> str | None:
+    contact = getattr(step, "contact", None)
+    if contact is None:
+        contacts = getattr(step, "contacts", None) or []
+        contact = contacts[0] if contacts else None
+    if contact is None:
+        return None
+    if isinstance(contact, str):
+        return contact
+    name, phone = getattr(contact, "name", None), getattr(contact, "phone", None)
+    return f"{name}: {phone}" if name and phone else name or phone
+
+
+def _fit_lines(lines: list[str], limit: int) -> list[str]:
+    out: list[str] = []
+    size = 0
+    for n, line in enumerate(lines):
+        if size + len(line) + 1 > limit:
+            out.append(f"... and {len(lines) - n} more on the Gaps page")
+            break
+        out.append(line)
+        size += len(line) + 1
+    return out
