@@ -187,3 +187,19 @@ class SlackRunner:
             if bt["text"]["text"].startswith(label):
                 return self.press(bt["value"], user, message=msg, action_id=bt["action_id"])
         raise AssertionError(f"no button {label!r}")
+
+    def press_home(self, action_id: str, user: str = ALLOWED_USER) -> list[Call]:
+        """Press one of the App Home tab's own buttons (start, result, forget)."""
+        return self._turn(lambda: self.requests.post(
+            self.requests.home_action_body(user, action_id), "application/x-www-form-urlencoded"))
+
+    def press_label_in_home(self, label: str, user: str = ALLOWED_USER) -> list[Call]:
+        """Press a button of what the App Home tab shows (a result page's buttons)."""
+        view = self.fake.home[user]
+        for bl in view["blocks"]:
+            for bt in bl.get("elements", []) if bl.get("type") == "actions" else []:
+                if bt["text"]["text"].startswith(label) and "value" in bt:
+                    body = self.requests.home_action_body(user, bt["action_id"], bt["value"])
+                    return self._turn(lambda: self.requests.post(
+                        body, "application/x-www-form-urlencoded"))
+        raise AssertionError(f"no button {label!r} in App Home")

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dvrules.chat import legacy_render as render
-from bots import slack as sl_bot
+from bots import slack_blocks as sl_bot  # the Slack formatter (was in bots.slack)
 from bots import telegram as tg_bot
 from bots.config import ConfigError, slack_config, telegram_config
 from dvrules.chat.legacy import (
