@@ -386,3 +386,22 @@ def test_a_bad_timestamp_gets_400(slack: SlackRunner, stamp: str) -> None:
                                     extra={"X-Slack-Request-Timestamp": stamp})
     assert status == 400
     assert slack.fake.since(0, "chat.postMessage") == []
+
+
+def test_every_request_is_acked_while_turns_are_still_running(slack: SlackRunner) -> None:
+    """Ten commands at once while every turn is held up: all ten get their HTTP answer (Slack's
+    ack) first; the turns then all finish. (Bolt's default acked on 5 listener threads.)"""
+    release, original = threading.Event(), slack.bot._turn
+    slack.bot._turn = lambda *a, **kw: (release.wait(20), original(*a, **kw))  # type: ignore[method-assign]
+    statuses: list[int] = []
+    threads = [threading.Thread(target=lambda: statuses.append(
+        slack.requests.command(ALLOWED_USER, "start")[0])) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    assert statuses == [200] * 10 and slack.bot.turns == 0
+    release.set()
+    with slack.bot.turned:
+        assert slack.bot.turned.wait_for(lambda: slack.bot.turns == 10, timeout=20)
+    assert len(slack.fake.since(0, "chat.postMessage")) == 10
