@@ -9,6 +9,7 @@ happily compare a string with a number).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -98,9 +99,11 @@ def check_answer(kb: KnowledgeBase, qid: str, value: Any, flow: str | None = Non
 
 
 def parse_text(kb: KnowledgeBase, qid: str, text: str) -> Answer:
-    """Read an answer typed in a chat or terminal (``yes``, ``12``, ``a, b``, ``don't know``)."""
+    """Read an answer typed in a chat or terminal: ``yes``, ``12``, ``13%``, an option's number,
+    id or words (``readiness evidence``), several options (``1 3 4``, ``1, 3, 4``), an age for
+    an age band (``25``), or ``don't know``."""
     q = kb.questions[qid]
-    raw = text.strip()
+    raw = " ".join(text.split())
     low = raw.lower()
     if low in DONT_KNOW:
         return None
@@ -111,29 +114,78 @@ def parse_text(kb: KnowledgeBase, qid: str, text: str) -> Answer:
             return False
         raise AnswerError(qid, f"enter {allowed(kb, q)}")
     if q.type in ("number", "integer"):
-        try:
-            number = float(raw.replace(",", ""))
-        except ValueError:
-            raise AnswerError(qid, f"enter {allowed(kb, q)}") from None
+        number = _number(low.removesuffix("%").strip())
+        if number is None:
+            raise AnswerError(qid, f"enter {allowed(kb, q)}")
         value: Any = int(number) if number.is_integer() else number
         return check_answer(kb, qid, value)
     choices = kb.choices(q)
-    by_text = {c.id: c.id for c in choices}
-    by_text.update({c.label.lower(): c.id for c in choices})
-    by_text.update({str(i): c.id for i, c in enumerate(choices, 1)})
     if q.type == "choice":
-        if low not in by_text:
+        picked = _choice(choices, low)
+        if picked is None:
             raise AnswerError(qid, f"enter {allowed(kb, q)}")
-        return by_text[low]
-    if low in ("none", ""):
+        return picked
+    if low in ("none", "none of these", ""):
         return []
-    picked = []
-    for part in low.replace(";", ",").split(","):
-        part = part.strip()
-        if part not in by_text:
-            raise AnswerError(qid, f"{part!r} is not an option; enter {allowed(kb, q)}")
-        picked.append(by_text[part])
-    return check_answer(kb, qid, sorted(set(picked), key=picked.index))
+    if any(sep in low for sep in ",;"):
+        parts = [p.strip() for p in low.replace(";", ",").split(",") if p.strip()]
+    elif all(part.isdigit() for part in low.split()):
+        parts = low.split()
+    else:
+        parts = [low]
+    out = []
+    for part in parts:
+        found = _choice(choices, part, ages=False)
+        if found is None:
+            raise AnswerError(qid, f"an option was not recognised; enter {allowed(kb, q)}, "
+                                   "or their numbers like 1 3 4")
+        out.append(found)
+    return check_answer(kb, qid, sorted(set(out), key=out.index))
+
+
+def _number(text: str) -> float | None:
+    try:
+        number = float(text.replace(",", ""))
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _choice(choices: list[Any], low: str, ages: bool = True) -> str | None:
+    """The option ``low`` names: its number, id, label, the words of one label, or (for an
+    age band) an age within it."""
+    if low.isdigit() and 1 <= int(low) <= len(choices):
+        return choices[int(low) - 1].id
+    as_id = low.replace(" ", "_").replace("-", "_")
+    for c in choices:
+        if low == c.id.lower() or as_id == c.id.lower() or low == c.label.lower():
+            return c.id
+    if ages and low.isdigit():
+        bands = [c.id for c in choices if _in_band(c.label.lower(), int(low))]
+        if len(bands) == 1:
+            return bands[0]
+        return None
+    words = set(re.findall(r"[a-z0-9']+", low))
+    if words:
+        hits = [c.id for c in choices
+                if words <= set(re.findall(r"[a-z0-9']+", c.label.lower()))]
+        if len(hits) == 1:
+            return hits[0]
+    return None
+
+
+def _in_band(label: str, age: int) -> bool:
+    """Whether ``age`` is in a band labelled like "Under 16", "16 or 17", "18 or over"."""
+    m = re.fullmatch(r"under (\d+)", label)
+    if m:
+        return age < int(m.group(1))
+    m = re.fullmatch(r"(\d+)(?: or over| and over| or older|\+| plus)", label)
+    if m:
+        return age >= int(m.group(1))
+    m = re.fullmatch(r"(\d+) (?:to|-|or) (\d+)", label)
+    if m:
+        return int(m.group(1)) <= age <= int(m.group(2))
+    return False
 
 
 def check_answers(kb: KnowledgeBase, flow: str, answers: Mapping[str, Any]) -> dict[str, Answer]:

@@ -17,13 +17,14 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.panel import Panel
 
 from dvrules.answers import AnswerError
 from dvrules.api import DVRules, QuestionView
+from dvrules.chat import COMMANDS as CHAT_COMMANDS
+from dvrules.chat import Conversation, Reply, formats, wrap
 from dvrules.interview import Session, SessionError
 from dvrules.knowledge import KnowledgeError
-from dvrules.report import act_now, cite_text, headline, render
+from dvrules.report import cite_text, render
 from dvrules.results import Result
 from dvrules.store import StoreError, TinyDBStore
 
@@ -36,12 +37,6 @@ app.add_typer(sessions_app, name="sessions")
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
-
-SAFETY = "In immediate danger: call 999."
-PRIVACY = "Do not enter names, addresses, dates of birth or other identifying details."
-COMMANDS = ("Type an answer, or: back | skip (don't know) | why [item id] | summary | result | "
-            "help | quit | forget")
-
 
 class Format(str, Enum):
     json = "json"
@@ -115,14 +110,14 @@ def assess(flow: str, answers: str = typer.Option(..., "--answers", help="JSON f
         result = rules.assess(flow, data)
     except AnswerError as exc:
         fail(str(exc))
-    _print_result(result, format)
+    _print_result(rules, result, format)
 
 
-def _print_result(result: Result, format: Format) -> None:
+def _print_result(rules: DVRules, result: Result, format: Format) -> None:
     if format is Format.json:
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
     else:
-        sys.stdout.write(render(result, markdown=format is Format.markdown))
+        sys.stdout.write(render(result, markdown=format is Format.markdown, kb=rules.kb))
 
 
 @app.command()
@@ -136,7 +131,7 @@ def questions(flow: str, format: ListFormat = typer.Option(ListFormat.text, "--f
         return
     for v in views:
         console.print(f"[bold]{v.id}[/bold] ({escape(v.allowed)}): {escape(v.text)}  "
-                      f"[dim]{escape(cite_text(v.source))}[/dim]", soft_wrap=True)
+                      f"[dim]{escape(cite_text(v.source, rules.kb))}[/dim]", soft_wrap=True)
 
 
 @app.command()
@@ -160,9 +155,9 @@ def explain(flow: str, item_id: str, answers: str = typer.Option(..., "--answers
         console.print(f"  because: {escape(line)}", soft_wrap=True)
     if info["questions"]:
         console.print(f"  would be decided by: {', '.join(info['questions'])}")
-    console.print(f"  source: {escape(cite_text(info['source']))}")
+    console.print(f"  source: {escape(cite_text(info['source'], rules.kb))}")
     for d in info["definitions"]:
-        console.print(f"  {escape(d['title'])}: {escape(d['text'])} ({escape(cite_text(d['source']))})",
+        console.print(f"  {escape(d['title'])}: {escape(d['text'])} ({escape(cite_text(d['source'], rules.kb))})",
                       soft_wrap=True)
 
 
@@ -230,111 +225,74 @@ def chat(flow: str, session: Optional[str] = typer.Option(
     _flow(rules, flow)
     code = session or f"case-{secrets.token_hex(3)}"
     try:
-        s = Session(rules, flow, code, TinyDBStore())
+        store = TinyDBStore()
+        answered = len(Session(rules, flow, code, store).answers)
     except (SessionError, StoreError) as exc:
         fail(str(exc))
-    title = rules.kb.flow(flow).title
-    intro = rules.kb.flow(flow).intro or ""
-    console.print(Panel(f"[bold]{escape(title)}[/bold]\n{escape(intro)}\n\n[bold red]{SAFETY}[/bold red]\n"
-                        f"{PRIVACY}\n\n{escape(COMMANDS)}", title="dvrules"))
-    answered = s.progress()["answered"]
-    console.print(f"Case code [bold]{escape(code)}[/bold]"
-                  + (f": resuming, {answered} answered." if answered else ".")
-                  + f" Resume later with: dvrules chat {flow} --session {code}")
-    _chat_loop(rules, s)
+    conversation = Conversation(rules, store, paged=False)
+    width = max(20, min(console.width, 100))
+    spec = rules.kb.flow(flow)
+    console.print(f"[bold]{escape(spec.title)}[/bold]")
+    console.print(f"[bold red]{SAFETY}[/bold red]")
+    console.print(wrap(PRIVACY, width), soft_wrap=True)
+    console.print(wrap(COMMANDS, width), soft_wrap=True)
+    console.print(wrap(f"Case code {code}" + (f": resuming, {answered} answered." if answered
+                                               else ".")
+                       + f" Resume later with: dvrules chat {flow} --session {code}", width),
+                  soft_wrap=True)
+    _show(conversation.press(code, f"f|{flow}"), width)
+    _chat_loop(conversation, code, flow, width)
 
 
-def _chat_loop(rules: DVRules, s: Session) -> None:
-    alerted: set[str] = set()
+SAFETY = "In immediate danger: call 999."
+PRIVACY = "Do not enter names, addresses, dates of birth or other identifying details."
+COMMANDS = ("Type an answer (yes, no, a number, an option's number or words, several like 1 3 4), "
+            "or: " + " | ".join(f"{c.name}{' ' + c.arg if c.arg else ''}" for c in CHAT_COMMANDS)
+            + " | quit")
+
+
+def _chat_loop(conversation: Conversation, code: str, flow: str, width: int) -> None:
+    resume = f"dvrules chat {flow} --session {code}"
     while True:
-        for item_id, title, source in act_now(s.result()):
-            if item_id not in alerted:
-                alerted.add(item_id)
-                console.print(f"[bold red]Act now: {escape(title)}[/bold red] [dim]({escape(source)})[/dim]",
-                              soft_wrap=True)
-        q = s.next_question()
-        if q is None:
-            _show_result(s.result())
-            return
-        _show_question(q)
         try:
             text = console.input("> ").strip()
         except (EOFError, KeyboardInterrupt):
-            console.print(f"\nStopped. Answers so far are kept; resume with: dvrules chat "
-                          f"{s.flow} --session {s.id}")
+            console.print("\n" + wrap(f"Stopped. Answers so far are kept; resume with: {resume}",
+                                      width), soft_wrap=True)
             return
-        command, _, arg = text.partition(" ")
-        command = command.lower()
-        if command in ("quit", "exit", "cancel"):
-            console.print(f"Stopped. Resume with: dvrules chat {s.flow} --session {s.id}")
+        command = text.lower().split(" ", 1)[0]
+        if command in ("quit", "exit"):
+            console.print(wrap(f"Stopped. Resume with: {resume}", width), soft_wrap=True)
             return
-        if command == "help":
-            console.print(f"[bold red]{SAFETY}[/bold red] {PRIVACY}\n{escape(COMMANDS)}")
-        elif command == "back":
+        if command == "forget":
             try:
-                s.back()
-            except SessionError as exc:
-                console.print(escape(str(exc)))
-        elif command == "skip":
-            s.skip(q.id)
-        elif command == "summary":
-            p = s.progress()
-            console.print(f"{p['answered']} answered ({p['dont_know']} don't know), about "
-                          f"{p['remaining']} still to ask.")
-            console.print(headline(s.result()))
-        elif command == "result":
-            _show_result(s.result())
-        elif command == "why":
-            _why(rules, s, q, arg.strip())
-        elif command == "forget":
-            confirm = console.input("Erase this case's answers now? Type yes to confirm: ")
-            if confirm.strip().lower() == "yes":
-                s.forget()
-                console.print("Erased. Nothing is kept for this case code.")
-                return
-        elif text:
-            try:
-                s.answer_text(q.id, text)
-            except AnswerError as exc:
-                console.print(f"[yellow]{escape(exc.reason.capitalize())}.[/yellow]")
+                confirm = console.input("Erase this case's answers now? Type yes to confirm: ")
+            except (EOFError, KeyboardInterrupt):
+                confirm = ""
+            if confirm.strip().lower() != "yes":
+                console.print("Kept. Nothing was erased.")
+                continue
+            _show(conversation.text(code, "forget now"), width)
+            return
+        if not text:
+            continue
+        reply = conversation.text(code, text)
+        _show(reply, width)
+        if any(m.kind == "menu" for m in reply.messages):
+            return  # the conversation left this flow (cancel): the terminal stops here
 
 
-def _show_question(q: QuestionView) -> None:
-    progress = ""
-    if q.progress:
-        progress = f"[dim][{q.progress.answered + 1} of about {q.progress.answered + q.progress.remaining}][/dim] "
-    console.print()
-    console.print(f"{progress}[bold]{escape(q.text)}[/bold]", soft_wrap=True)
-    if q.help:
-        console.print(f"[dim]{escape(q.help)}[/dim]", soft_wrap=True)
-    for i, c in enumerate(q.choices, 1):
-        console.print(f"  {i}. {escape(c.label)} [dim]({c.id})[/dim]")
-    unit = f" ({q.unit})" if q.unit else ""
-    console.print(f"[dim]Enter {escape(q.allowed)}{escape(unit)}. Source: "
-                  f"{escape(cite_text(q.source))}[/dim]", soft_wrap=True)
-
-
-def _show_result(result: Result) -> None:
-    console.print()
-    console.print(Panel(escape(render(result).rstrip("\n")), title=headline(result)))
-    console.print(f"[bold red]{SAFETY}[/bold red]")
-
-
-def _why(rules: DVRules, s: Session, q: QuestionView, item_id: str) -> None:
-    if not item_id:
-        console.print(f"Asked because it can still change the result. Source: "
-                      f"{escape(cite_text(q.source))}")
-        if q.definition:
-            console.print(f"{escape(q.definition.title)}: {escape(q.definition.text)}", soft_wrap=True)
-        return
-    try:
-        info = rules.explain(s.flow, s.answers, item_id)
-    except KnowledgeError as exc:
-        console.print(escape(str(exc)))
-        return
-    console.print(f"[bold]{escape(info['title'])}[/bold] ({escape(cite_text(info['source']))})")
-    for line in info["because"]:
-        console.print(f"  because: {escape(line)}", soft_wrap=True)
+def _show(reply: Reply, width: int) -> None:
+    """Print a reply: every message sent or edited, wrapped at word boundaries."""
+    if reply.notice:
+        console.print(wrap(reply.notice, width), soft_wrap=True)
+    for message in reply.messages:
+        body = formats.text(message.paragraphs, width)
+        console.print()
+        if message.kind == "danger":
+            console.print(f"[bold red]{escape(body)}[/bold red]", soft_wrap=True)
+        else:
+            console.print(escape(body), soft_wrap=True, highlight=False)
 
 
 def main() -> None:  # pragma: no cover - console script entry point

@@ -24,18 +24,20 @@ class Citation(BaseModel):
     section: str | None = None
     footnote: int | str | None = None
     url: str | None = None
-    checked: str | None = None  # when an outside source was last checked (ISO date)
+    date: str | None = None  # the date the page shows ("n.d." when it shows none)
+    checked: str | None = None  # when the fact was last checked against the page (ISO date)
 
     @classmethod
     def of(cls, kb: KnowledgeBase, source: Mapping[str, Any]) -> "Citation":
         doc_id = str(source.get("document", ""))
         doc = kb.documents.get(doc_id)
-        checked = source.get("checked") or source.get("last_reviewed") or source.get("date")
+        checked = source.get("last_reviewed") or source.get("checked")
+        date = source.get("date")
         return cls(document=doc_id, title=doc.title if doc else doc_id or "unknown source",
                    year=doc.year if doc else None, section=source.get("section"),
                    footnote=source.get("footnote"),
-                   url=source.get("url") or (doc.url if doc else None),
-                   checked=str(checked) if checked else None)
+                   url=source.get("url") or (getattr(doc, "url", None) if doc else None),
+                   date=str(date) if date else None, checked=str(checked) if checked else None)
 
     def __str__(self) -> str:
         text = self.title + (f" ({self.year})" if self.year else "")
@@ -45,7 +47,13 @@ class Citation(BaseModel):
             text += f", footnote {self.footnote}"
         if self.url:
             text += f", {self.url}"
-            text += f" (checked {self.checked})" if self.checked else " (undated page)"
+            when = []
+            if self.date:
+                when.append("undated page" if self.date == "n.d." else f"dated {self.date}")
+            if self.checked:
+                when.append(f"checked {self.checked}")
+            if when:
+                text += f" ({'; '.join(when)})"
         return text
 
     def line(self) -> str:

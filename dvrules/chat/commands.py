@@ -24,6 +24,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("help", "commands, and in immediate danger call 999"),
     CommandSpec("back", "look again at the previous question (later answers are kept)"),
     CommandSpec("skip", "answer \"don't know\" to this question"),
+    CommandSpec("keep", "keep the answer you are looking at again, and carry on"),
     CommandSpec("answers", "list what has been answered, numbered"),
     CommandSpec("change", "change answer N of that list (or by its id)", arg="N"),
     CommandSpec("result", "the result so far"),

@@ -27,6 +27,7 @@ from dvrules.chat.messages import (
     b,
     i,
     par,
+    plain_text,
     short_label,
 )
 from dvrules.knowledge import KnowledgeBase
@@ -36,9 +37,10 @@ FIRST_PAGE_LIMIT = 1500  # characters of the first result message (the rest behi
 DO_NOW_STEPS = 5
 STATUS_WORDS = {"met": "met", "not_met": "not met", "unknown": "not known yet"}
 URGENCY_WORDS = {"immediate": "immediately", "today": "today", "routine": "routine"}
-# Silent Solution: current-practice.md (Silent Solution row), first source listed there.
-SILENT_SOLUTION_SOURCE = {"document": "centre56_domestic_abuse", "section": "Silent Solution",
-                          "url": "https://www.centre56.org.uk/domestic-abuse"}
+# Silent Solution: shared/notes/current-practice.md (helplines table, Silent Solution row), the
+# first public page it lists. The knowledge's fact-sheet document names it when it has one.
+SILENT_SOLUTION_SOURCE = {"document": "current_practice", "section": "Silent Solution",
+                          "url": "https://www.centre56.org.uk/domestic-abuse", "date": "n.d."}
 SILENT_SOLUTION_TITLE = "Centre56, Domestic abuse"
 
 
@@ -64,6 +66,8 @@ class ResultView:
     items: list[ResultItem]
     pages: dict[str, list[Paragraph]]  # page name -> paragraphs, in showing order
     headline: list[Paragraph]
+    preview: set[str] = field(default_factory=set)  # pages that only preview others (chat only)
+    hints: list[Paragraph] = field(default_factory=list)  # under the first page in chat only
 
     @property
     def names(self) -> list[str]:
@@ -81,9 +85,8 @@ class Composer:
     def citation(self, source: Mapping[str, Any]) -> Citation:
         if source.get("url") and source.get("document") not in self.kb.documents:
             title = SILENT_SOLUTION_TITLE if source is SILENT_SOLUTION_SOURCE else source["document"]
-            return Citation(document=str(source["document"]), title=title,
-                            section=source.get("section"), url=source["url"],
-                            checked=source.get("checked"))
+            return Citation(document=str(source["document"]), title=title, url=source["url"],
+                            date=source.get("date"), checked=source.get("last_reviewed"))
         return Citation.of(self.kb, source)
 
     def source_line(self, source: Mapping[str, Any]) -> str:
@@ -110,6 +113,25 @@ class Composer:
         paragraphs.append(par("Choose what to work on, or type help."))
         buttons = [[Button(short_label(self.flow_title(f)), payload(f))] for f in flows]
         return Message(paragraphs, buttons, kind="menu")
+
+    def home(self, flows: Sequence[str], current: str | None,
+             progress: Mapping[str, Any] | None, payload: Callable[[str], str]) -> Message:
+        """Start, resume, the last result and forget in one place (Slack's App Home)."""
+        paragraphs = [par(b(EMERGENCY)), par(PRIVACY)]
+        buttons: list[list[Button]] = []
+        if current and progress is not None:
+            paragraphs.append(par(b(self.flow_title(current)), "\n",
+                                  f"{progress['answered']} question(s) answered, up to "
+                                  f"{progress['remaining']} still to answer."))
+            buttons.append([Button("Carry on", payload(current)),
+                            Button("Result so far", "h|result")])
+        else:
+            paragraphs.append(par("Nothing in progress. Choose what to work on."))
+        buttons += [[Button(short_label(self.flow_title(f)), payload(f))]
+                    for f in flows if f != current]
+        buttons.append([Button("Erase everything", "h|forget")])
+        paragraphs.append(par(i("Erase everything removes every answer stored for you, now.")))
+        return Message(paragraphs, buttons, kind="home")
 
     def help(self) -> Message:
         return Message([
@@ -254,8 +276,10 @@ class Composer:
 
     def result_page(self, view: ResultView, page: str, buttons: list[list[Button]],
                     *, first: bool) -> Message:
-        body = list(view.headline) if first else [par(b(page))]
+        body = list(view.headline) if first else []
         body += view.pages[page]
+        if first:
+            body += view.hints
         body.append(par(i("Tap Why and a number, or type why and a number (for example why 1), "
                           "for the reasons and source. " + EMERGENCY)))
         return Message(body, buttons, kind="result", protect=True)
@@ -275,10 +299,9 @@ class Composer:
         """The whole result, every page in order (terminal and reports)."""
         view = self.result_view(result, complete=complete)
         out = list(view.headline)
-        for n, (name, paragraphs) in enumerate(view.pages.items()):
-            if n:
-                out.append(par(b(name)))
-            out += paragraphs
+        for name, paragraphs in view.pages.items():
+            if name not in view.preview:
+                out += paragraphs
         out.append(par(i(f"Knowledge version {result.knowledge_version}.")))
         return out
 
@@ -316,7 +339,7 @@ class Composer:
             summary.append(par(b(f"Gaps and next steps ({len(result.next_steps)})")))
         pages["Summary"] = summary
         if gap_pars:
-            pages["Gaps"] = gap_pars
+            pages["Gaps"] = [par(b(f"Gaps and next steps ({len(gap_pars)})"))] + gap_pars
         shown = {s.id for s in result.next_steps} | {m.id for m in result.monitoring or []}
         met = [r for r in result.requirements if r.status == "met" and r.id not in shown]
         if met:
@@ -337,7 +360,9 @@ class Composer:
             lines = _fit_lines([f"{it.number}. {it.title}" for it in gap_items],
                                FIRST_PAGE_LIMIT - 500)
             summary.append(par("\n".join(lines)))
-        return ResultView(result.flow, items, pages, headline)
+        elif not summary:
+            summary.append(par("No gaps: every requirement known is met."))
+        return ResultView(result.flow, items, pages, headline, preview={"Summary"})
 
     @staticmethod
     def _assessment_headline(result: AssessmentResult) -> Paragraph:
@@ -360,22 +385,31 @@ class Composer:
         return crit.replace("_", " ")
 
     def _do_now(self, result: ReferralResult) -> list[tuple[str, dict[str, Any] | None]]:
-        """The first steps, 999 first: r8's ``do_now`` when the result has it, else the
-        immediate and same-day referrals in order (the contract-result fallback)."""
-        steps = getattr(result, "do_now", None)
+        """The first steps, 999 first: the result's ``do_now`` (contract-result), or for a
+        result without it the immediate and same-day referrals in order."""
         out: list[tuple[str, dict[str, Any] | None]] = []
-        if steps:
-            for s in steps:
-                title = getattr(s, "title", None) or getattr(s, "text", None) or str(s)
+        if hasattr(result, "do_now"):
+            for s in getattr(result, "do_now") or []:
+                text = getattr(s, "text", None) or getattr(s, "title", None) or str(s)
                 contact = _contact_text(s)
-                out.append((f"{title} ({contact})" if contact else title,
+                out.append((f"{text} ({contact})" if contact else text,
                             getattr(s, "source", None)))
             return out[:DO_NOW_STEPS]
         for r in result.referrals:
             if r.urgency in ("immediate", "today"):
-                phones = [f"{c.name}: {c.phone}" for c in r.contacts if c.phone][:1]
-                out.append((r.title + (f" ({phones[0]})" if phones else ""), r.source))
+                contact = _contact_text(r)
+                out.append((r.title + (f" ({contact})" if contact else ""), r.source))
         return out[:DO_NOW_STEPS]
+
+    def _more_today(self, result: ReferralResult) -> int:
+        """Same-day referrals the first steps leave out (they are on the Referrals page)."""
+        steps = getattr(result, "do_now", None)
+        if steps is None:
+            urgent = [r for r in result.referrals if r.urgency in ("immediate", "today")]
+            return max(0, len(urgent) - DO_NOW_STEPS)
+        covered = {x for s in steps for x in [getattr(s, "referral", None),
+                                              *getattr(s, "also", [])] if x}
+        return sum(1 for r in result.referrals if r.urgency == "today" and r.id not in covered)
 
     def _referral_view(self, result: ReferralResult, complete: bool) -> ResultView:
         items: list[ResultItem] = []
@@ -386,42 +420,52 @@ class Composer:
             items.append(it)
             return it
 
+        complete = getattr(result, "complete", complete)
         risk = result.risk
         head: list[Span | str] = [b(f"Risk level: {risk.level}")]
-        judgement = getattr(result, "judgement", None) or getattr(risk, "judgement", None)
-        reason = getattr(judgement, "reason", None) or getattr(judgement, "title", None) \
-            or (judgement if isinstance(judgement, str) else None)
+        reason = getattr(risk, "judgement_reason", None)
         if reason:
-            head.append(f"\nProfessional judgement: {reason}")
-        titles = getattr(risk, "marac_titles", None) or [
+            head.append(f"\nYour professional judgement: {reason}")
+        met = getattr(risk, "marac_criteria_met", None)
+        titles = [m.title for m in met] if met is not None else [
             self._criterion_title(c) for c in risk.marac_criteria]
         if titles:
             head.append("\nMARAC referral criteria met: " + "; ".join(titles))
         headline = [par(b("Result: referral routes")), par(*head)]
         if not complete:
-            headline.append(par(i("Some questions are not answered yet, so this may change.")))
+            left = getattr(result, "questions_remaining", None)
+            more = f" ({left} question(s) could still change it)" if left else ""
+            headline.append(par(i(f"Provisional: some questions are not answered yet, so this "
+                                  f"may change{more}.")))
         pages: dict[str, list[Paragraph]] = {}
         do_now = self._do_now(result)
         first: list[Paragraph] = []
         if do_now:
-            first.append(par(b("Do now\n"), "\n".join(f"{n}. {t}" for n, (t, _) in
-                                                      enumerate(do_now, 1))))
-        consent = getattr(result, "consent", None)
-        consent_text = getattr(consent, "text", None) or (consent if isinstance(consent, str)
-                                                          else None)
-        if consent_text:
-            first.append(par(b("Consent: "), consent_text))
-        if risk.notice:
-            first.append(par(risk.notice.text))
+            lines = [f"{n}. {t}" for n, (t, _) in enumerate(do_now, 1)]
+            extra = self._more_today(result)
+            if extra:
+                lines.append(f"{extra} more to make today: see Referrals.")
+            first.append(par(b("Do now\n"), "\n".join(lines)))
+        else:
+            first.append(par("Nothing to do at once from the answers so far."))
         pages["Do now"] = first
+        shared = getattr(result, "consent", None)
         if result.referrals:
             refs = [par(b(f"Referrals ({len(result.referrals)})"))]
+            if shared is not None:
+                refs.append(par(b("Consent: "), shared.text, "\n",
+                                i(self.source_line(shared.source))))
             for p in result.referrals:
                 lines = [f"Urgency: {URGENCY_WORDS[p.urgency]}"]
                 for c in p.contacts:
                     phone = f": {c.phone}" if c.phone else ""
-                    lines.append(f"Contact: {c.name}{phone} ({c.serves})")
-                if p.consent and not consent_text:  # the contract's fallback: per referral
+                    url = getattr(c, "url", None)
+                    lines.append(f"Contact: {c.name}{phone} ({c.serves})"
+                                 + (f" {url}" if url else ""))
+                find_local = getattr(p, "find_local", None)
+                if find_local:
+                    lines.append(f"Find the local service: {find_local}")
+                if p.consent:  # a rule specific to this referral (the shared one is above)
                     lines.append(f"Consent: {p.consent}")
                 it = add("Referrals", p.id, p.title, p.why, p.source, lines)
                 refs.append(par(b(f"{it.number}. {p.title}\n"), "\n".join(lines) + "\n",
@@ -447,26 +491,28 @@ class Composer:
                 gps.append(par(b(f"{it.number}. {g.title}\n"), f"Next: {g.next_step}\n",
                                i(self.source_line(g.source))))
             pages["Gaps"] = gps
-        if not do_now and not first:
-            first.append(par("Nothing to do at once from the answers so far."))
+        if risk.notice:
+            note = par(b("About the risk level\n"), risk.notice.text + "\n",
+                       i(self.source_line(risk.notice.source)))
+            trial = headline + first + [note]
+            if len(plain_text(trial)) <= FIRST_PAGE_LIMIT - 300:
+                first.append(note)
+            else:  # the first message stays short: the note gets its own page
+                pages["About risk"] = [note]
         counts = [f"{name}: {sum(1 for it in items if it.page == name)}"
-                  for name in pages if name != "Do now"]
-        if counts:
-            first.append(par(i("More below the buttons. " + ", ".join(counts) + ".")))
-        return ResultView("referral", items, pages, headline)
+                  for name in pages if name not in ("Do now", "About risk")]
+        hints = [par(i("More behind the buttons: " + ", ".join(counts) + "."))] if counts else []
+        return ResultView("referral", items, pages, headline, hints=hints)
 
 
 def _contact_text(step: Any) -> str | None:
-    contact = getattr(step, "contact", None)
-    if contact is None:
-        contacts = getattr(step, "contacts", None) or []
-        contact = contacts[0] if contacts else None
-    if contact is None:
-        return None
-    if isinstance(contact, str):
-        return contact
-    name, phone = getattr(contact, "name", None), getattr(contact, "phone", None)
-    return f"{name}: {phone}" if name and phone else name or phone
+    """The first contact with a phone number (a local one first), as "name: phone"."""
+    contacts = list(getattr(step, "contacts", None) or [])
+    contacts.sort(key=lambda c: not getattr(c, "local", False))
+    for c in contacts:
+        if getattr(c, "phone", None):
+            return f"{c.name}: {c.phone}"
+    return None
 
 
 def _fit_lines(lines: list[str], limit: int) -> list[str]:

@@ -130,6 +130,8 @@ def _remember_sent(chat: dict[str, Any], mid: str) -> None:
 _FLOW = r"[a-z][a-z0-9_-]{0,30}"
 _PAYLOADS = {
     "answer": re.compile(r"^a\|(?P<serial>\d{1,9})\|(?P<value>y|n|k|x|d|c\d{1,3})$"),
+    "choices": re.compile(r"^m\|(?P<serial>\d{1,9})\|(?P<mask>[0-9a-f]{1,25})$"),
+    "home": re.compile(r"^h\|(?P<command>result|forget|start)$"),
     "toggle": re.compile(r"^t\|(?P<serial>\d{1,9})\|(?P<index>\d{1,3})$"),
     "nav": re.compile(r"^n\|(?P<serial>\d{1,9})\|(?P<command>back|help|more|less|keep|result)$"),
     "flow": re.compile(rf"^f\|(?P<flow>{_FLOW})$"),
@@ -160,6 +162,15 @@ def _payload(*fields: object) -> str:
 WHY_NUMBER = re.compile(r"#?([0-9]{1,4})")
 
 
+def choices_payload(serial: int, indexes: list[int]) -> str:
+    """The payload answering a multi-choice card (``meta["serial"]``) with the options at
+    ``indexes`` at once: for a channel that collects them in a form (a Slack modal)."""
+    mask = 0
+    for n in indexes:
+        mask |= 1 << n
+    return _payload("m", serial, f"{mask:x}")
+
+
 # ---------------------------------------------------------------------- the conversation
 
 
@@ -167,17 +178,19 @@ class Conversation:
     """The guided interview as a chat: one instance serves every chat of a channel.
 
     ``delete_within``: the age in seconds under which sent messages can still be deleted on
-    ``forget`` (Telegram: 48 hours); ``None`` lists every one recorded.
+    ``forget`` (Telegram: 48 hours); ``None`` lists every one recorded. ``paged=False`` sends
+    a result whole, with no page buttons (the terminal).
     """
 
     PURGE_EVERY_SECONDS = 3600
 
     def __init__(self, rules: DVRules, store: SessionStore, flows: list[str] | None = None,
-                 delete_within: float | None = 48 * 3600 - 60):
+                 delete_within: float | None = 48 * 3600 - 60, paged: bool = True):
         self.rules, self.kb, self.store = rules, rules.kb, store
         self.flows = flows or list(rules.kb.flows)
         self.compose = Composer(rules.kb)
         self.delete_within = delete_within
+        self.paged = paged
         self._last_purge = 0.0
 
     # -------------------------------------------------------------- turns
@@ -203,6 +216,16 @@ class Conversation:
         log.info("turn handled (session %s)", log_id(sid))
         if failure is not None:
             raise failure
+
+    def home(self, sid: str) -> Message:
+        """A page to start, resume, see the last result and forget (Slack's App Home): what
+        is in progress, in counts only. One load, no save."""
+        with open_turn(self.rules, self.store, sid) as t:
+            flow = t.current if t.current in self.flows else None
+            progress = t.session(flow).progress() if flow else None
+            t.record.clear()  # reading only: nothing is saved
+            t.record["__forgotten__"] = True
+        return self.compose.home(self.flows, flow, progress, lambda f: _payload("f", f))
 
     def handle(self, sid: str, event: Event) -> Reply:
         """A whole turn for a channel with no message ids (the terminal, tests)."""
@@ -320,6 +343,9 @@ class _Turn:
                 return
             s.skip(q.id)
             self.after_answer(s, q.id)
+        elif name == "keep":
+            s.resume()
+            self.next_card(s)
         elif name == "summary":
             self.send(self.compose.progress(s.progress()))
         elif name == "answers":
@@ -417,6 +443,9 @@ class _Turn:
                 return
             self.show_card(s, q, note=self.compose.kb.flow(s.flow).intro, send_new=True)
             return
+        if kind == "home":
+            self.command(Command(f["command"]))
+            return
         if kind == "forget":
             if int(f["serial"]) != self.chat.get("forget"):
                 self.stale(origin)
@@ -489,7 +518,13 @@ class _Turn:
             else:
                 self.send_result(s)
             return
-        value = self.button_value(q, f["value"])
+        if kind == "choices":
+            mask = int(f["mask"], 16)
+            value: object = ([c.id for n, c in enumerate(q.choices) if mask >> n & 1]
+                             if q.type == "multi_choice" and not mask >> len(q.choices)
+                             else _INVALID)
+        else:
+            value = self.button_value(q, f["value"])
         if value is _INVALID:
             self.stale(origin)
             return
@@ -596,6 +631,9 @@ class _Turn:
                                                               previous is not None),
                                 selected=chosen, more=more, note=note, previous=previous,
                                 applies=applies)
+        msg.meta = {"flow": s.flow, "question": q.id, "type": q.type, "serial": serial,
+                    "options": [c.label for c in q.choices],
+                    "selected": [n for n, c in enumerate(q.choices) if c.id in chosen]}
         old = card.get("id")
         if old and not send_new:
             self.reply.actions.append(Edit(old, msg))
@@ -647,6 +685,10 @@ class _Turn:
         if old:
             self.reply.actions.append(Strip(old))
         self.chat["result"] = {"id": None, "serial": serial, "flow": s.flow}
+        if not self.conv.paged:
+            self.send(Message(self.compose.full_result(s.result(), complete=complete),
+                              kind="result", protect=True))
+            return
         self.send(self.result_message(view, serial, 0))
 
     def result_message(self, view: ResultView, serial: int, page: int) -> Message:
@@ -658,9 +700,10 @@ class _Turn:
         names = view.names
         rows = [[Button(name if n != page else f"· {name}", _payload("p", serial, n))
                  for n, name in enumerate(names) if view.pages[name] or n == 0]]
-        shown = (names[page] if page is not None else None)
-        numbers = [it.number for it in view.items if shown is None or it.page == shown
-                   or (page == 0 and it.page == "Referrals")][:10]
+        # the first page previews the next one: its items get the Why buttons
+        shown = names[min(page, len(names) - 1) if page else min(1, len(names) - 1)] \
+            if page is not None else None
+        numbers = [it.number for it in view.items if shown is None or it.page == shown][:10]
         for start in range(0, len(numbers), 5):
             rows.append([Button(f"Why {n}", _payload("w", serial, n))
                          for n in numbers[start:start + 5]])

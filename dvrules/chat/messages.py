@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 EMERGENCY = "In immediate danger: call 999."
 PRIVACY = ("Please do not enter names, addresses, dates of birth or any other detail that could "
@@ -34,7 +34,7 @@ class Button:
     payload: str  # an opaque action string, at most 64 bytes (validated by the core)
 
 
-Kind = Literal["danger", "card", "result", "why", "answers", "info", "menu", "forget"]
+Kind = Literal["danger", "card", "result", "why", "answers", "info", "menu", "forget", "home"]
 
 
 @dataclass
@@ -43,13 +43,16 @@ class Message:
 
     ``kind`` says what it is (a channel may treat a question card or a danger message
     specially); ``protect`` marks content derived from case answers (Telegram sends it with
-    ``protect_content``, so it cannot be forwarded or saved).
+    ``protect_content``, so it cannot be forwarded or saved). ``meta`` describes a question
+    card for a channel that shows it its own way (a Slack modal): flow, question, type,
+    serial, options and the indexes selected.
     """
 
     paragraphs: list[Paragraph]
     buttons: list[list[Button]] = field(default_factory=list)
     kind: Kind = "info"
     protect: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def plain(self) -> str:
         return plain_text(self.paragraphs)
