@@ -4,8 +4,8 @@ Only translation lives here. A slash command or a direct message becomes ``Text`
 ``Press``; the core's actions become Web API calls in the person's direct messages with the
 app (never a channel): ``Send`` -> ``chat.postMessage``, ``Edit`` -> ``chat.update`` (so the
 question card changes in place), ``Strip`` -> the same without buttons, ``Delete`` ->
-``chat.delete``. The App Home tab starts, carries on, shows the last result (the "message"
-``home``) and forgets. Every request is acked within the request (``process_before_response``);
+``chat.delete``. The App Home tab is the core's home page (start, carry on, the result so
+far, erase), published when opened; its buttons are ordinary presses answered in the DM. Every request is acked within the request (``process_before_response``);
 the turn then runs lazily on a small thread pool. Before any listener: Bolt checks the
 signature, ``refuse_replays`` drops anything seen before, ``gate`` the allowlist.
 
@@ -33,20 +33,20 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from bots.config import SlackConfig, check, open_store_or_exit, setup_logging, slack_config
-from bots.slack_blocks import blocks, home_view, without_buttons
+from bots.slack_blocks import blocks, fmt, home_view, without_buttons
 from bots.slack_http import Guard, actor, wsgi
 from dvrules.api import DVRules, default_rules
-from dvrules.chat import (FAILED, Conversation, Delete, Edit, Press, Send, Strip, Text,
-                          log_id, session_id)
+from dvrules.chat import (FAILED, Conversation, Delete, Edit, Press, Strip, Text, log_id,
+                          session_id)
 from dvrules.store import SessionStore, TinyDBStore
+
+__all__ = ["SlackBot", "blocks", "create_wsgi_app", "fmt", "main"]  # the formatter, as before
 
 log = logging.getLogger("dvrules.slack")
 
 # Notifications (a phone's lock screen) show a message's text: keep it free of case details.
 NOTIFICATION_TEXT = "dvrules: new message"
 ACTION_ID = re.compile(r"^dv-\d{1,3}$")
-HOME_ACTIONS = {"home-start": "start", "home-result": "result", "home-forget": "forget"}
-HOME = "home"  # the App Home tab, as a message id the core can keep (the last result lives there)
 TURN_THREADS = 2  # turns run here, after the ack (more only add GIL contention to the acks)
 SWITCH_INTERVAL = 0.001  # s: a thread acking waits at most this for the GIL (Python's default: 5 ms)
 REMAINS = ("Erased from dvrules. This app's messages in this conversation were deleted; what "
@@ -68,7 +68,6 @@ class _Where:
     dm: str
     user: str
     origin: dict[str, Any] | None = None
-    to_home: bool = False
 
 
 class SlackBot:
@@ -95,7 +94,6 @@ class SlackBot:
         self.app.use(self.guard.gate)
         self.app.command(config.command)(ack=self.ack_command, lazy=[self.on_command])
         self.app.action(ACTION_ID)(ack=self.ack, lazy=[self.on_button])
-        self.app.action(re.compile("^home-"))(ack=self.ack, lazy=[self.on_home_button])
         self.app.event("message")(ack=self.ack, lazy=[self.on_message])
         self.app.event("app_home_opened")(ack=self.ack, lazy=[self.on_home_opened])
         self.app.event(re.compile(".*"))(self.on_other_event)
@@ -122,16 +120,9 @@ class SlackBot:
     def on_button(self, body: dict[str, Any], action: dict[str, Any], context: Any,
                   client: WebClient) -> None:
         message = body.get("message") if isinstance(body.get("message"), dict) else None
-        from_home = (body.get("container") or {}).get("type") == "view"
-        ts = HOME if from_home else (message or {}).get("ts")
-        self._turn(client, body, context, Press(str(action.get("value", "")), ts),
-                   (body.get("channel") or {}).get("id", ""), message, from_home)
-
-    def on_home_button(self, body: dict[str, Any], action: dict[str, Any], context: Any,
-                       client: WebClient) -> None:
-        command = HOME_ACTIONS.get(str(action.get("action_id")))
-        if command:
-            self._turn(client, body, context, Text(command), "", to_home=command == "result")
+        self._turn(client, body, context, Press(str(action.get("value", "")),
+                                                (message or {}).get("ts")),
+                   (body.get("channel") or {}).get("id", ""), message)  # App Home: no channel
 
     def on_message(self, event: dict[str, Any], body: dict[str, Any], context: Any,
                    client: WebClient) -> None:
@@ -143,20 +134,23 @@ class SlackBot:
 
     def on_home_opened(self, event: dict[str, Any], body: dict[str, Any], context: Any,
                        client: WebClient) -> None:
-        if event.get("tab") == "home" and not (event.get("view") or {}).get("blocks"):
+        if event.get("tab") == "home":
             self._quietly(client.views_publish, user_id=actor(body, context)[2],
-                          view=home_view())
+                          view=home_view(self.conversation.home(self._sid(body, context))))
 
     def on_other_event(self) -> None:
         """Events we are not interested in are acknowledged and dropped."""
 
     # -------------------------------------------------------------- one turn
 
-    def _turn(self, client: WebClient, body: dict[str, Any], context: Any, event: Any,
-              channel: str, origin: dict[str, Any] | None = None, to_home: bool = False) -> None:
+    def _sid(self, body: dict[str, Any], context: Any) -> str:
         team, _, user = actor(body, context)
-        sid = session_id("sl", self.config.common.id_salt, team or "", user or "")
-        where = _Where(channel, user or "", origin, to_home)
+        return session_id("sl", self.config.common.id_salt, team or "", user or "")
+
+    def _turn(self, client: WebClient, body: dict[str, Any], context: Any, event: Any,
+              channel: str, origin: dict[str, Any] | None = None) -> None:
+        sid = self._sid(body, context)
+        where = _Where(channel, str(actor(body, context)[2] or ""), origin)
         try:
             with self.conversation.turn(sid, event) as reply:
                 where.dm = where.dm or reply.channel.get("dm") or where.user
@@ -164,12 +158,12 @@ class SlackBot:
                     self._act(client, reply, act, where)
                 if where.dm.startswith("D") and not reply.forgotten:
                     reply.channel["dm"] = where.dm
-                if reply.forgotten:
-                    self._quietly(client.views_publish, user_id=where.user,
-                                  view=home_view(REMAINS))
                 if reply.notice and isinstance(body.get("response_url"), str):  # a toast, of sorts
                     self._quietly(WebhookClient(body["response_url"]).send, text=reply.notice,
                                   response_type="ephemeral", replace_original=False)
+            if reply.forgotten:  # the Home tab too, once the session's lock is released
+                self._quietly(client.views_publish, user_id=where.user,
+                              view=home_view(self.conversation.home(sid), REMAINS))
         except Exception as err:  # noqa: BLE001 - anything: say so, log no content
             log.error("error %s while handling a turn (session %s)", type(err).__name__,
                       log_id(sid))
@@ -178,26 +172,18 @@ class SlackBot:
 
     def _act(self, client: WebClient, reply: Any, act: Any, where: _Where) -> None:
         if isinstance(act, Delete):
-            if act.message_id != HOME:
-                self._quietly(client.chat_delete, channel=where.dm, ts=act.message_id)
+            self._quietly(client.chat_delete, channel=where.dm, ts=act.message_id)
             return
         if isinstance(act, Strip):
             shown = (where.origin or {}).get("blocks") if (where.origin or {}).get(
                 "ts") == act.message_id else self._cards.get(act.message_id)
-            if shown is not None and act.message_id != HOME:
+            if shown is not None:
                 self._quietly(client.chat_update, channel=where.dm, ts=act.message_id,
                               blocks=without_buttons(shown), text=NOTIFICATION_TEXT)
             return
         parts = blocks(act.message)
         if reply.forgotten:
             parts[-1].append({"type": "context", "elements": [{"type": "mrkdwn", "text": REMAINS}]})
-        if (isinstance(act, Edit) and act.message_id == HOME) or (
-                isinstance(act, Send) and where.to_home and act.message.kind == "result"):
-            self._quietly(client.views_publish, user_id=where.user,
-                          view=home_view(None, [b for part in parts for b in part]))
-            if isinstance(act, Send):
-                reply.sent(act, HOME)
-            return
         if isinstance(act, Edit) and len(parts) == 1:
             try:
                 client.chat_update(channel=where.dm, ts=act.message_id, blocks=parts[0],

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dvrules.chat import EMERGENCY, Message, Paragraph, Span, pack
-from dvrules.chat.messages import PRIVACY
+from dvrules.chat import Message, Paragraph, Span, pack
 
 SECTION_LIMIT = 3000  # characters of mrkdwn in one section block
 HEADER_LIMIT = 150  # characters of a header block's plain text
@@ -20,8 +19,6 @@ CHARACTERS_PER_MESSAGE = 12000  # well under Slack's message size limits, and re
 BUTTONS_PER_ACTIONS_BLOCK = 25
 BUTTON_TEXT_LIMIT = 75
 BLOCKS_PER_VIEW = 100
-HOME_BUTTONS = (("Start or carry on", "home-start"), ("Last result", "home-result"),
-                ("Forget me", "home-forget"))
 
 
 def escape(text: str) -> str:
@@ -132,17 +129,9 @@ def without_buttons(blocks_: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [bl for bl in blocks_ if isinstance(bl, dict) and bl.get("type") != "actions"]
 
 
-def home_view(note: str | None = None, shown: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The App Home tab: the 999 line, start / carry on, last result, forget; then a note or
-    what was asked to be shown there (the last result)."""
-    view: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": "dvrules", "emoji": False}},
-        _text("section", f"*{escape(EMERGENCY)}*"), _context((Span(PRIVACY),)),
-        {"type": "actions", "elements": [
-            {"type": "button", "action_id": action, "text": {"type": "plain_text", "text": label}}
-            for label, action in HOME_BUTTONS]}]
+def home_view(home: Message, note: str | None = None) -> dict[str, Any]:
+    """The App Home tab: the core's home page, and a note (what remains after forget)."""
+    view = [block for part in blocks(home) for block in part]
     if note:
-        view.append(_text("section", escape(note)))
-    if shown:
-        view += [{"type": "divider"}, *shown[: BLOCKS_PER_VIEW - len(view) - 1]]
-    return {"type": "home", "blocks": view}
+        view.insert(0, _text("section", f"*{escape(note)}*"))
+    return {"type": "home", "blocks": view[:BLOCKS_PER_VIEW]}

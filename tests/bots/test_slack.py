@@ -226,28 +226,19 @@ def test_forget_deletes_the_bots_messages_and_clears_app_home(
     assert "what you typed yourself stays in Slack" in home and "call 999" in home
 
 
-def test_app_home_starts_shows_the_last_result_and_forgets(slack: SlackRunner) -> None:
-    r = slack.requests
-    mark = slack.fake.mark()
-    assert r.post(r.home_opened_body(ALLOWED_USER), "application/json")[0] == 200
-    slack.fake.settle_sync(mark, ("views.publish",))
-    home = slack.fake.home[ALLOWED_USER]
-    assert "In immediate danger: call 999." in slack_plain(home["blocks"])
-    assert [b["action_id"] for b in slack_buttons(home)] == ["home-start", "home-result",
-                                                            "home-forget"]
-    [menu] = posted(slack.press_home("home-start"))
-    assert menu["channel"] == ALLOWED_USER  # into the direct message
-    slack.press_label("CDRP")
+def test_app_home_starts_carries_on_shows_the_result_and_erases(slack: SlackRunner) -> None:
+    home = slack_plain(slack.open_home()["blocks"])
+    assert "In immediate danger: call 999." in home and "Nothing in progress" in home
+    assert "Erase everything" in labels(slack.fake.home[ALLOWED_USER])
+    [card] = posted(slack.press_label_in_home("CDRP"))  # answered in the direct message
+    assert card["channel"] == ALLOWED_USER and slack_buttons(card)
     slack.press_label("Yes")
-    calls = slack.press_home("home-result")
-    assert posted(calls) == []  # shown in App Home, not piled into the direct message
-    page = slack_plain(slack.fake.home[ALLOWED_USER]["blocks"])
-    name = next(b["text"]["text"] for b in slack_buttons(slack.fake.home[ALLOWED_USER])
-                if b["action_id"].startswith("dv-") and not b["text"]["text"].startswith("·"))
-    calls = slack.press_label_in_home(name)
-    assert [c.method for c in calls] == ["views.publish"]
-    assert slack_plain(slack.fake.home[ALLOWED_USER]["blocks"]) != page
-    [ask] = posted(slack.press_home("home-forget"))
+    home = slack_plain(slack.open_home()["blocks"])
+    assert "1 question(s) answered" in home and "Yes" not in home  # counts, never answers
+    assert {"Carry on", "Result so far"} <= set(labels(slack.fake.home[ALLOWED_USER]))
+    [result] = posted(slack.press_label_in_home("Result so far"))
+    assert slack_buttons(result) and len(slack_plain(result["blocks"])) < 1500
+    [ask] = posted(slack.press_label_in_home("Erase everything"))
     assert "Yes, erase now" in labels(ask)
 
 
