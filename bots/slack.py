@@ -16,6 +16,7 @@ Run: HTTP mode through gunicorn (Procfile: ``bots.slack:create_wsgi_app()``, whi
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import re
 import signal
@@ -33,11 +34,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from bots.config import SlackConfig, check, open_store_or_exit, setup_logging, slack_config
-from bots.slack_blocks import blocks, fmt, home_view, without_buttons
+from bots.slack_blocks import (FORM_ACTION, FORM_ID, blocks, choices_form, chosen, fmt,
+                               home_view, without_buttons)
 from bots.slack_http import Guard, actor, wsgi
 from dvrules.api import DVRules, default_rules
 from dvrules.chat import (FAILED, Conversation, Delete, Edit, Press, Strip, Text, log_id,
                           session_id)
+from dvrules.chat.conversation import choices_payload
 from dvrules.store import SessionStore, TinyDBStore
 
 __all__ = ["SlackBot", "blocks", "create_wsgi_app", "fmt", "main"]  # the formatter, as before
@@ -80,7 +83,7 @@ class SlackBot:
         self.rules = rules or default_rules(config.common.area)
         self.store = store if store is not None else TinyDBStore(config.common.store_dir)
         self.conversation = Conversation(self.rules, self.store, delete_within=None)
-        self._cards: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()  # ts -> blocks
+        self._cards: OrderedDict[str, tuple[list[Any], dict[str, Any]]] = OrderedDict()
         client = (WebClient(token=config.bot_token, base_url=config.api_url)
                   if config.api_url else WebClient(token=config.bot_token))
         bolt_log = logging.getLogger("slack_bolt.dvrules")
@@ -94,6 +97,8 @@ class SlackBot:
         self.app.use(self.guard.gate)
         self.app.command(config.command)(ack=self.ack_command, lazy=[self.on_command])
         self.app.action(ACTION_ID)(ack=self.ack, lazy=[self.on_button])
+        self.app.action(FORM_ACTION)(ack=self.ack, lazy=[self.on_form_button])
+        self.app.view(FORM_ID)(ack=self.ack, lazy=[self.on_form])
         self.app.event("message")(ack=self.ack, lazy=[self.on_message])
         self.app.event("app_home_opened")(ack=self.ack, lazy=[self.on_home_opened])
         self.app.event(re.compile(".*"))(self.on_other_event)
@@ -123,6 +128,24 @@ class SlackBot:
         self._turn(client, body, context, Press(str(action.get("value", "")),
                                                 (message or {}).get("ts")),
                    (body.get("channel") or {}).get("id", ""), message)  # App Home: no channel
+
+    def on_form_button(self, body: dict[str, Any], client: WebClient) -> None:
+        message, channel = body.get("message") or {}, (body.get("channel") or {}).get("id")
+        meta = self._cards.get(str(message.get("ts")), (None, {}))[1]
+        if meta.get("type") == "multi_choice" and body.get("trigger_id"):
+            private = json.dumps({"ts": message["ts"], "dm": channel, "serial": meta["serial"]})
+            question = self.rules.kb.questions[meta["question"]].text
+            self._quietly(client.views_open, trigger_id=body["trigger_id"],
+                          view=choices_form(question, meta, private))
+
+    def on_form(self, body: dict[str, Any], view: dict[str, Any], context: Any,
+                client: WebClient) -> None:
+        try:
+            card = json.loads(view.get("private_metadata") or "")
+            payload = choices_payload(int(card["serial"]), chosen(view))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return  # not a form we opened
+        self._turn(client, body, context, Press(payload, str(card["ts"])), str(card["dm"]))
 
     def on_message(self, event: dict[str, Any], body: dict[str, Any], context: Any,
                    client: WebClient) -> None:
@@ -176,7 +199,7 @@ class SlackBot:
             return
         if isinstance(act, Strip):
             shown = (where.origin or {}).get("blocks") if (where.origin or {}).get(
-                "ts") == act.message_id else self._cards.get(act.message_id)
+                "ts") == act.message_id else self._cards.get(act.message_id, (None,))[0]
             if shown is not None:
                 self._quietly(client.chat_update, channel=where.dm, ts=act.message_id,
                               blocks=without_buttons(shown), text=NOTIFICATION_TEXT)
@@ -188,7 +211,7 @@ class SlackBot:
             try:
                 client.chat_update(channel=where.dm, ts=act.message_id, blocks=parts[0],
                                    text=NOTIFICATION_TEXT)
-                self._remember(act.message_id, act.message.kind, parts[0])
+                self._remember(act.message_id, act.message, parts[0])
                 return
             except SlackApiError:
                 pass  # gone or too old: sent anew below
@@ -197,12 +220,13 @@ class SlackBot:
                                            unfurl_links=False, unfurl_media=False)
             where.dm = str(sent.get("channel") or where.dm)
         reply.sent(act, str(sent["ts"]))
-        self._remember(str(sent["ts"]), act.message.kind, parts[-1])
+        self._remember(str(sent["ts"]), act.message, parts[-1])
 
-    def _remember(self, ts: str, kind: str, shown: list[dict[str, Any]]) -> None:
-        """The last question cards shown (in memory only), to take their buttons off later."""
-        if kind == "card":
-            self._cards[ts] = shown
+    def _remember(self, ts: str, message: Any, shown: list[dict[str, Any]]) -> None:
+        """The last question cards shown (in memory only): to take their buttons off later,
+        and to offer their options in a form."""
+        if message.kind == "card":
+            self._cards[ts] = (shown, message.meta)
             while len(self._cards) > 5000:
                 self._cards.popitem(last=False)
 

@@ -19,6 +19,7 @@ CHARACTERS_PER_MESSAGE = 12000  # well under Slack's message size limits, and re
 BUTTONS_PER_ACTIONS_BLOCK = 25
 BUTTON_TEXT_LIMIT = 75
 BLOCKS_PER_VIEW = 100
+FORM_ACTION, FORM_ID = "dv-form", "dv-choices"
 
 
 def escape(text: str) -> str:
@@ -119,6 +120,10 @@ def blocks(msg: Message) -> list[list[dict[str, Any]]]:
         messages[-1].append(block)
         size += length
     actions = _actions(msg)
+    if msg.meta.get("type") == "multi_choice":  # the same choices, ticked in a form
+        actions.append({"type": "actions", "elements": [
+            {"type": "button", "action_id": FORM_ACTION, "value": str(msg.meta["serial"]),
+             "text": {"type": "plain_text", "text": "Choose in a form"}}]})
     if len(messages[-1]) + len(actions) > BLOCKS_PER_MESSAGE:
         messages.append([])
     messages[-1] += actions
@@ -135,3 +140,28 @@ def home_view(home: Message, note: str | None = None) -> dict[str, Any]:
     if note:
         view.insert(0, _text("section", f"*{escape(note)}*"))
     return {"type": "home", "blocks": view[:BLOCKS_PER_VIEW]}
+
+
+def choices_form(question: str, meta: dict[str, Any], private: str) -> dict[str, Any]:
+    """A modal to tick a several-choice question's options at once: checkboxes for up to 10,
+    a multi-select list beyond; what is already chosen comes ticked."""
+    options = [{"text": {"type": "plain_text", "text": label[:75]}, "value": str(n)}
+               for n, label in enumerate(meta["options"][:100])]
+    element: dict[str, Any] = {"type": "checkboxes" if len(options) <= 10 else
+                               "multi_static_select", "action_id": "choices", "options": options}
+    chosen = [options[n] for n in meta.get("selected", []) if n < len(options)]
+    if chosen:
+        element["initial_options"] = chosen
+    return {"type": "modal", "callback_id": FORM_ID, "private_metadata": private,
+            "title": {"type": "plain_text", "text": "Choose"},
+            "submit": {"type": "plain_text", "text": "Done"},
+            "close": {"type": "plain_text", "text": "Cancel"},
+            "blocks": [{"type": "input", "block_id": "choices", "optional": True,
+                        "label": {"type": "plain_text", "text": question[:2000]},
+                        "element": element}]}
+
+
+def chosen(view: dict[str, Any]) -> list[int]:
+    """The option numbers ticked in a submitted ``choices_form``."""
+    picked = view["state"]["values"]["choices"]["choices"].get("selected_options") or []
+    return sorted({int(o["value"]) for o in picked})

@@ -423,6 +423,18 @@ class SlackRequests:
                    "view": {"id": "V0HOME", "type": "home", "blocks": []}, "actions": [action]}
         return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
 
+    def form_body(self, user: str, view: dict[str, Any], picked: list[str]) -> bytes:
+        """A modal ``view`` (as the bot opened it) submitted with the options ``picked``."""
+        element = view["blocks"][0]["element"]
+        options = [o for o in element["options"] if o["value"] in picked]
+        submitted = {**view, "id": "V0FORM", "team_id": self.team, "state": {"values": {
+            "choices": {"choices": {"type": element["type"], "selected_options": options}}}}}
+        payload = {"type": "view_submission", "team": {"id": self.team, "domain": "example"},
+                   "user": {"id": user, "username": "worker", "team_id": self.team},
+                   "api_app_id": "A0APP", "token": "legacy", "trigger_id": f"trig-{next(self._n)}",
+                   "view": submitted, "response_urls": []}
+        return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+
     def home_opened_body(self, user: str) -> bytes:
         return json.dumps({
             "token": "legacy", "team_id": self.team, "api_app_id": "A0APP",

@@ -166,6 +166,32 @@ def test_multi_select_keeps_two_quick_taps(slack: SlackRunner, rules: DVRules,
     assert Session(rules, "cdrp", SID, store).answers[q.id] == [c.id for c in q.choices[:2]]
 
 
+def test_a_several_choice_question_can_be_answered_in_a_form(slack: SlackRunner, rules: DVRules,
+                                                              store: TinyDBStore) -> None:
+    session = Session(rules, "cdrp", SID, store)
+    while (q := session.next_question()) is not None and q.type != "multi_choice":
+        session.skip(q.id)
+    assert q is not None
+    slack.say("start")
+    slack.press_label("CDRP")
+    slack.press_label("[ ] 2.")  # one ticked on the card already
+    card = slack.fake.last_with_buttons()
+    form = next(b for b in slack_buttons(card) if b["text"]["text"] == "Choose in a form")
+    mark = slack.fake.mark()
+    slack.requests.action(ALLOWED_USER, form["value"], message=card, action_id=form["action_id"])
+    calls = slack.fake.settle_sync(mark, ("views.open",))
+    [opened] = [c.params for c in calls if c.method == "views.open"]
+    view = json.loads(opened["view"]) if isinstance(opened["view"], str) else opened["view"]
+    element = view["blocks"][0]["element"]
+    assert [o["value"] for o in element["initial_options"]] == ["1"]
+    assert view["blocks"][0]["label"]["text"] == q.text
+    assert [o["text"]["text"] for o in element["options"]] == [c.label for c in q.choices]
+    body = slack.requests.form_body(ALLOWED_USER, view, ["0", "2"])
+    calls = slack._turn(lambda: slack.requests.post(body, "application/x-www-form-urlencoded"))
+    assert posted(calls) == [] and updated(calls)  # the card moves on in place
+    assert Session(rules, "cdrp", SID, store).answers[q.id] == [q.choices[0].id, q.choices[2].id]
+
+
 @pytest.mark.parametrize("typed", ["Jane Doe, 12 High Street", "987654"])
 def test_a_typed_answer_is_never_echoed(slack: SlackRunner, typed: str) -> None:
     slack.command("")
