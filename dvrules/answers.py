@@ -137,8 +137,8 @@ def parse_text(kb: KnowledgeBase, qid: str, text: str) -> Answer:
     for part in parts:
         found = _choice(choices, part, ages=False)
         if found is None:
-            raise AnswerError(qid, f"an option was not recognised; enter {allowed(kb, q)}, "
-                                   "or their numbers like 1 3 4")
+            raise AnswerError(qid, f"{part!r} is not an option; enter {allowed(kb, q)}, or "
+                                   "their numbers like 1 3 4")
         out.append(found)
     return check_answer(kb, qid, sorted(set(out), key=out.index))
 
