@@ -5,9 +5,10 @@ Only translation lives here. A slash command or a direct message becomes ``Text`
 app (never a channel): ``Send`` -> ``chat.postMessage``, ``Edit`` -> ``chat.update`` (so the
 question card changes in place), ``Strip`` -> the same without buttons, ``Delete`` ->
 ``chat.delete``. The App Home tab is the core's home page (start, carry on, the result so
-far, erase), published when opened; its buttons are ordinary presses answered in the DM. Every request is acked within the request (``process_before_response``);
-the turn then runs lazily on a small thread pool. Before any listener: Bolt checks the
-signature, ``refuse_replays`` drops anything seen before, ``gate`` the allowlist.
+far, erase), published when opened; its buttons are ordinary presses answered in the DM.
+Every request is acked within the request (``process_before_response``); the turn then runs
+lazily on a small thread pool. Before any listener: Bolt checks the signature, then
+``bots.slack_http.Guard`` drops anything seen before and anyone not on the allowlist.
 
 Run: HTTP mode through gunicorn (Procfile: ``bots.slack:create_wsgi_app()``, which also answers
 ``GET /healthz``), or ``python -m bots.slack --socket-mode``.
@@ -31,19 +32,18 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
 from bots.config import SlackConfig, check, open_store_or_exit, setup_logging, slack_config
-from bots.slack_blocks import (FORM_ACTION, FORM_ID, blocks, choices_form, chosen, fmt,
-                               home_view, without_buttons)
+from bots.slack_blocks import (FORM_ACTION, FORM_ID, blocks, choices_form, chosen, home_view,
+                               without_buttons)
 from bots.slack_http import Guard, actor, wsgi
 from dvrules.api import DVRules, default_rules
 from dvrules.chat import (FAILED, Conversation, Delete, Edit, Press, Strip, Text, log_id,
                           session_id)
 from dvrules.chat.conversation import choices_payload
 from dvrules.store import SessionStore, TinyDBStore
-
-__all__ = ["SlackBot", "blocks", "create_wsgi_app", "fmt", "main"]  # the formatter, as before
 
 log = logging.getLogger("dvrules.slack")
 
@@ -86,6 +86,7 @@ class SlackBot:
         self._cards: OrderedDict[str, tuple[list[Any], dict[str, Any]]] = OrderedDict()
         client = (WebClient(token=config.bot_token, base_url=config.api_url)
                   if config.api_url else WebClient(token=config.bot_token))
+        client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
         bolt_log = logging.getLogger("slack_bolt.dvrules")
         bolt_log.addFilter(_SkipTokenNotice())
         self.app = App(client=client, signing_secret=config.signing_secret or "",
