@@ -2,8 +2,9 @@
 
 Slack: the real web process (the Procfile's gunicorn line, bound to 127.0.0.1) receiving signed
 requests; its Web API client points at a fake Slack API in this process that records each
-``chat.postMessage``. Measured per turn: time to the HTTP response (Slack's "ack") and time
-until the reply is posted. Telegram: the real ``Application`` from ``bots.telegram`` fed updates
+``chat.postMessage`` and ``chat.update`` (a reply is a new message or the question card edited
+in place). Measured per turn: time to the HTTP response (Slack's "ack") and time until the
+reply reaches the fake API. Telegram: the real ``Application`` from ``bots.telegram`` fed updates
 through ``Application.process_update``; its Bot API calls go to a fake Bot API here, and a turn
 is the whole ``process_update`` (the reply is sent before it returns).
 
@@ -16,6 +17,10 @@ from environment variables through ``bots.config.slack_config`` / ``telegram_con
 store)``; a conversation is "start" (a menu whose buttons carry ``f|<flow>``), the flow's
 button, then typed "skip" ("don't know") for each question. If a module is missing or does not
 import, that half is reported as skipped; if the interface differs, as an error naming it.
+
+Before and after (``main``): ``python -m benchmarks.bots_bench --trees OLD NEW --names
+before,after --rounds 3`` runs the Slack half against each source tree's own Procfile web
+command, code and knowledge, the trees taking turns, into ``results/slack-ack.md`` and ``.json``.
 """
 
 from __future__ import annotations
