@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from dvrules.answers import AnswerError
-from dvrules.api import DVRules, QuestionView
+from dvrules.api import DVRules
 from dvrules.chat import COMMANDS as CHAT_COMMANDS
 from dvrules.chat import Conversation, Reply, formats, wrap
 from dvrules.interview import Session, SessionError
@@ -261,7 +261,7 @@ def _chat_loop(conversation: Conversation, code: str, flow: str, width: int) -> 
                                       width), soft_wrap=True)
             return
         command = text.lower().split(" ", 1)[0]
-        if command in ("quit", "exit"):
+        if command in ("quit", "exit", "cancel", "stop"):
             console.print(wrap(f"Stopped. Resume with: {resume}", width), soft_wrap=True)
             return
         if command == "forget":
@@ -293,6 +293,10 @@ def _show(reply: Reply, width: int) -> None:
             console.print(f"[bold red]{escape(body)}[/bold red]", soft_wrap=True)
         else:
             console.print(escape(body), soft_wrap=True, highlight=False)
+        if message.kind == "menu":  # its buttons cannot be tapped here: say how to start each
+            flows = [b.payload[2:] for row in message.buttons for b in row
+                     if b.payload.startswith("f|")]
+            console.print("\n".join(f"  dvrules chat {f}" for f in flows))
 
 
 def main() -> None:  # pragma: no cover - console script entry point

@@ -169,3 +169,14 @@ def test_text_is_wrapped_at_word_boundaries_to_the_terminal(store_dir: Path,
                  "If you cannot speak on the call, dial 999 and then press 55 when asked"):
         assert set(text.split()) <= words, text
     assert "Call 999 now." in done.stdout
+
+
+def test_start_in_the_terminal_says_how_to_start_each_flow(rules: DVRules,
+                                                           store_dir: Path) -> None:
+    res = chat("cdrp", "T-menu", ["yes", "start"])
+    for flow in rules.kb.flows:
+        assert f"  dvrules chat {flow}" in res.output
+    res = chat("cdrp", "T-menu", ["cancel", "yes"])  # cancel stops; nothing more is read
+    assert "Stopped. Resume with: dvrules chat cdrp --session T-menu" in flat(res.output)
+    assert Session(rules, "cdrp", "T-menu", TinyDBStore()).answers == {
+        "advocacy_service_independent": True}

@@ -75,11 +75,11 @@ def test_assess_json_is_the_result_contract(rules: DVRules, tmp_path: Path, flow
         assert {"id", "title", "next_step", "source"} <= set(g)
     assert isinstance(data["next_steps"], list)
     if flow == "cdrp":
-        assert set(data["summary"]) == {"level_attained"}
+        assert {"level_attained"} <= set(data["summary"])
         assert [lv["level"] for lv in data["levels"]] == [1, 2, 3]
         assert [lv["total"] for lv in data["levels"]] == [12, 21, 17]
     elif flow == "bvpi225":
-        assert set(data["summary"]) == {"yes", "total", "score"} and data["summary"]["total"] == 11
+        assert {"yes", "total", "score"} <= set(data["summary"]) and data["summary"]["total"] == 11
         assert len(data["requirements"]) == 11 and len(data["monitoring"]) == 4
     else:
         assert data["summary"] == {"met": 1, "total": 9}
@@ -123,7 +123,7 @@ def test_every_answer_most_favourable_attains_level_three_at_100_percent(
     res = run("assess", "cdrp", "--answers", write(tmp_path, answers), "--format", "json")
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)
-    assert data["summary"] == {"level_attained": 3}
+    assert data["summary"]["level_attained"] == 3
     assert [(lv["met"], lv["total"], lv["percent"], lv["attained"]) for lv in data["levels"]] == [
         (12, 12, 100.0, True), (21, 21, 100.0, True), (17, 17, 100.0, True)]
     assert {r["status"] for r in data["requirements"]} == {"met"}
@@ -139,7 +139,7 @@ def test_every_answer_least_favourable_attains_level_zero_with_nothing_met(
     res = run("assess", "cdrp", "--answers", write(tmp_path, answers), "--format", "json")
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)
-    assert data["summary"] == {"level_attained": 0}
+    assert data["summary"]["level_attained"] == 0
     assert [(lv["met"], lv["percent"], lv["attained"]) for lv in data["levels"]] == [
         (0, 0.0, False)] * 3
     assert {r["status"] for r in data["requirements"]} == {"not_met"}
@@ -378,7 +378,7 @@ def test_an_interrupted_chat_resumes_in_a_new_process_and_ends_as_assess_does(
     assert reference.exit_code == 0, reference.stderr
     result = rules.assess("cdrp", given)
     assert headline(result, rules.kb) in reference.stdout
-    assert result.summary == {"level_attained": 1}  # a mix, not a trivial all-or-nothing
+    assert result.summary["level_attained"] == 1  # a mix, not a trivial all-or-nothing
     # the terminal shows the same result, wrapped at word boundaries to its width (100 here)
     assert wrap(reference.stdout.rstrip("\n"), 100) in second.stdout
     stored = Session(DVRules(), "cdrp", "KX-7", TinyDBStore())

@@ -31,7 +31,8 @@ class Citation(BaseModel):
     def of(cls, kb: KnowledgeBase, source: Mapping[str, Any]) -> "Citation":
         doc_id = str(source.get("document", ""))
         doc = kb.documents.get(doc_id)
-        checked = source.get("last_reviewed") or source.get("checked")
+        checked = (source.get("last_reviewed") or source.get("checked")
+                   or (getattr(doc, "last_reviewed", None) if source.get("url") else None))
         date = source.get("date")
         return cls(document=doc_id, title=doc.title if doc else doc_id or "unknown source",
                    year=doc.year if doc else None, section=source.get("section"),

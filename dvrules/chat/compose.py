@@ -34,12 +34,15 @@ from dvrules.knowledge import KnowledgeBase
 from dvrules.results import AssessmentResult, ReferralResult, Result
 
 FIRST_PAGE_LIMIT = 1500  # characters of the first result message (the rest behind buttons)
+FOOTER = ("Tap Why and a number, or type why and a number (for example why 1), for the reasons "
+          "and source. " + EMERGENCY)
 DO_NOW_STEPS = 5
 STATUS_WORDS = {"met": "met", "not_met": "not met", "unknown": "not known yet"}
 URGENCY_WORDS = {"immediate": "immediately", "today": "today", "routine": "routine"}
 # Silent Solution: shared/notes/current-practice.md (helplines table, Silent Solution row), the
 # first public page it lists. The knowledge's fact-sheet document names it when it has one.
-SILENT_SOLUTION_SOURCE = {"document": "current_practice", "section": "Silent Solution",
+SILENT_SOLUTION_SOURCE = {"document": "current_practice",
+                          "section": "10. National helplines and codes",
                           "url": "https://www.centre56.org.uk/domestic-abuse", "date": "n.d."}
 SILENT_SOLUTION_TITLE = "Centre56, Domestic abuse"
 
@@ -280,11 +283,11 @@ class Composer:
         body += view.pages[page]
         if first:
             body += view.hints
-        body.append(par(i("Tap Why and a number, or type why and a number (for example why 1), "
-                          "for the reasons and source. " + EMERGENCY)))
+        body.append(par(i(FOOTER)))
         return Message(body, buttons, kind="result", protect=True)
 
-    def why(self, item: ResultItem, answers_note: bool = True) -> Message:
+    def why(self, item: ResultItem) -> Message:
+        """Why one item is as it is: the only message that echoes answers (protected)."""
         status = f" ({item.status})" if item.status else ""
         paragraphs = [par(b(f"{item.number}. {item.title}"), status)]
         for line in item.extra:
@@ -294,8 +297,7 @@ class Composer:
         paragraphs.append(par(i(self.source_line(item.source))))
         return Message(paragraphs, kind="why", protect=True)
 
-    def full_result(self, result: Result, *, complete: bool = True,
-                    markdown_heads: bool = False) -> list[Paragraph]:
+    def full_result(self, result: Result, *, complete: bool = True) -> list[Paragraph]:
         """The whole result, every page in order (terminal and reports)."""
         view = self.result_view(result, complete=complete)
         out = list(view.headline)
@@ -357,8 +359,10 @@ class Composer:
         # the first page lists the gaps' titles, as many as fit
         gap_items = [it for it in items if it.page == "Gaps"]
         if gap_items:
-            lines = _fit_lines([f"{it.number}. {it.title}" for it in gap_items],
-                               FIRST_PAGE_LIMIT - 500)
+            # as many gap titles as keep the first message under the limit, with room for
+            # the headline, the footer and a channel's markup
+            budget = FIRST_PAGE_LIMIT - len(plain_text(headline)) - len(FOOTER) - 250
+            lines = _fit_lines([f"{it.number}. {it.title}" for it in gap_items], budget)
             summary.append(par("\n".join(lines)))
         elif not summary:
             summary.append(par("No gaps: every requirement known is met."))
@@ -366,14 +370,30 @@ class Composer:
 
     @staticmethod
     def _assessment_headline(result: AssessmentResult) -> Paragraph:
+        """The figure first; what unknown answers could still change (contract-a10 fields,
+        when the result has them)."""
         s = result.summary
         if result.levels is not None:
-            lines = [f"Level attained: {s['level_attained']} of {len(result.levels)}"]
+            head = f"Level attained: {s['level_attained']} of {len(result.levels)}"
+            possible = s.get("level_possible")
+            if possible is not None and possible != s["level_attained"]:
+                head += f" (could be up to {possible})"
+            lines = []
             for lv in result.levels:
-                lines.append(f"Level {lv.level}: {lv.met} of {lv.total} met ({lv.percent:g}%)")
-            return par(b(lines[0]), "\n" + "\n".join(lines[1:]))
+                status = getattr(lv, "status", None) or (
+                    "attained" if lv.attained else "not_attained")
+                unknown = getattr(lv, "unknown", None)
+                word = {"attained": "attained", "not_attained": "not attained",
+                        "unknown": f"not known yet ({unknown} unknown)" if unknown
+                        else "not known yet"}[status]
+                lines.append(f"Level {lv.level}: {lv.met} of {lv.total} met ({lv.percent:g}%), "
+                             f"{word}")
+            return par(b(head), "\n" + "\n".join(lines))
         if "score" in s:
-            return par(b(f"Score: {s['score']:g}%"), f" ({s['yes']} of {s['total']} met)")
+            extra = ""
+            if s.get("score_max") is not None and s.get("unknown"):
+                extra = (f"; could be up to {s['score_max']:g}%: {s['unknown']} not known yet")
+            return par(b(f"Score: {s['score']:g}%"), f" ({s['yes']} of {s['total']} met{extra})")
         return par(b(f"{s['met']} of {s['total']} met"))
 
     # ------------------------------------------------------------ referral results
@@ -495,7 +515,7 @@ class Composer:
             note = par(b("About the risk level\n"), risk.notice.text + "\n",
                        i(self.source_line(risk.notice.source)))
             trial = headline + first + [note]
-            if len(plain_text(trial)) <= FIRST_PAGE_LIMIT - 300:
+            if len(plain_text(trial)) + len(FOOTER) + 250 <= FIRST_PAGE_LIMIT:
                 first.append(note)
             else:  # the first message stays short: the note gets its own page
                 pages["About risk"] = [note]

@@ -617,8 +617,6 @@ class _Turn:
         more = card.get("more", False) if more is None and same else bool(more)
         if not same:
             (self.chat.get("selected") or {}).pop(q.id, None)
-        if q.progress is None and s.revisiting != q.id:
-            q = s.rules.next_question(s.flow, s.answers) or q
         previous = None
         chosen = (self.chat.get("selected") or {}).get(q.id, [])
         if s.revisiting == q.id:

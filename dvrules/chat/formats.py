@@ -6,6 +6,7 @@ serve the terminal and ``dvrules assess --format text|markdown``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from dvrules.chat.messages import Message, Paragraph, wrap
@@ -18,7 +19,8 @@ def text(paragraphs: Sequence[Paragraph], width: int | None = None) -> str:
 
 
 def markdown(paragraphs: Sequence[Paragraph]) -> str:
-    """Markdown: a bold span that starts a paragraph and ends its first line is a heading."""
+    """Markdown: a bold span that starts a paragraph and ends its first line is a heading;
+    emphasis characters in the text itself are escaped."""
     out = []
     for n, p in enumerate(paragraphs):
         first = p[0]
@@ -26,13 +28,17 @@ def markdown(paragraphs: Sequence[Paragraph]) -> str:
         if first.bold and (first.text.endswith("\n") or not rest):
             level = "# " if n == 0 else "## "
             body = "".join(_md(s.text, s.bold, s.italic) for s in rest).rstrip("\n")
-            out.append(level + first.text.strip() + ("\n\n" + body if body else ""))
+            head = _md(first.text.strip(), False, False)
+            out.append(level + head + ("\n\n" + body if body else ""))
         else:
             out.append("".join(_md(s.text, s.bold, s.italic) for s in p).rstrip("\n"))
-    return "\n\n".join(out)
+    # a line break inside a paragraph is a hard break in Markdown (two spaces before it)
+    return "\n\n".join(part.replace("\n", "  \n").replace("  \n  \n", "\n\n")
+                         for part in out)
 
 
 def _md(text: str, bold: bool, italic: bool) -> str:
+    text = re.sub(r"([\\`*_])", r"\\\1", text)
     mark = ("**" if bold else "") + ("_" if italic else "")
     if not mark:
         return text
