@@ -529,7 +529,8 @@ def compare(trees: list[Path], names: list[str], rounds: int, quick: bool) -> di
     summary = {name: {key: Figure.of(run[key] for run in rs).as_dict()
                       for key in ("ack_p50_ms", "ack_p99_ms", "reply_p99_ms", "turns_per_s")}
                for name, rs in runs.items()}
-    return {"conversations": _count(quick), "rounds": rounds, "cpus": os.cpu_count(),
+    return {"conversations": _count(quick), "turns_each": 3 if quick else 12, "rounds": rounds,
+            "cpus": os.cpu_count(),
             "summary": summary, "runs": runs}
 
 
@@ -542,9 +543,12 @@ def report(data: dict[str, Any]) -> str:
     names = list(data["summary"])
     lines = [f"# Slack web process: ack and turns at {data['conversations']} concurrent "
              "conversations, before and after", "",
-             f"Median over {data['rounds']} rounds (lowest and highest round in brackets); the "
-             "trees took turns each round. Command: `.venv/bin/python -m benchmarks.bots_bench "
-             "--trees BEFORE AFTER`.", "",
+             f"{data['conversations']} simulated people at once, each: the slash command, a "
+             f"flow's button, then typed \"skip\" ({data.get('turns_each', 12)} turns each, the "
+             "flows in turn), as signed requests to the tree's own Procfile `web` command on "
+             f"127.0.0.1. Median over {data['rounds']} rounds (lowest and highest round in "
+             "brackets); the trees took turns each round. Command: `.venv/bin/python -m "
+             "benchmarks.bots_bench --trees BEFORE AFTER --names before,after --rounds 5`.", "",
              "| tree | ack p50 ms | ack p99 ms | reply p99 ms | turns/s | errors |",
              "|---|---|---|---|---|---|"]
     for name in names:
@@ -553,9 +557,12 @@ def report(data: dict[str, Any]) -> str:
                      f"{fig(s['reply_p99_ms'])} | {fig(s['turns_per_s'])} | "
                      f"{sum(r['errors'] for r in rs)} |")
     loads = [r[k] for rs in data["runs"].values() for r in rs for k in ("load_before", "load_after")]
-    lines += ["", f"Machine: {data['cpus']} cores, shared; 1-minute load average during the runs "
-              f"{min(loads):.1f} to {max(loads):.1f} (the load generator and fake Slack API run "
-              "on the same cores as the bot).", "", "Web command of each tree:", ""]
+    lines += ["", f"Machine: {data['cpus']} cores, shared with other work; 1-minute load average "
+              f"{min(loads):.1f} to {max(loads):.1f} around the runs (it counts the benchmark's own "
+              "threads: the load generator and fake Slack API run on the same cores as the bot). "
+              "*ack* is the HTTP response to a signed request, *reply* the first Web API call of "
+              "the turn (a new message or the card edited), *turns/s* over the whole run.", "",
+              "Web command of each tree:", ""]
     lines += [f"- {name}: `{data['runs'][name][0]['server']}`" for name in names]
     return "\n".join(lines) + "\n"
 
@@ -569,7 +576,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--report", type=Path, help="only rewrite the report of a saved .json")
     args = parser.parse_args(argv)
+    if args.report:
+        text = report(json.loads(args.report.read_text()))
+        args.report.with_suffix(".md").write_text(text)
+        print(text)
+        return 0
     names = args.names.split(",") if args.names else [str(t) for t in args.trees]
     data = compare([t.resolve() for t in args.trees], names, args.rounds, args.quick)
     text = report(data)
