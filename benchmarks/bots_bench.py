@@ -524,10 +524,12 @@ def compare(trees: list[Path], names: list[str], rounds: int, quick: bool) -> di
                 "ack_p99_ms": ack["p99_ms"] if ack else float("nan"),
                 "reply_p99_ms": latency_stats(r["reply"])["p99_ms"] if n else float("nan"),
                 "turns_per_s": n / r["wall"], "turns": n, "errors": len(r["errors"]),
+                "cpu_ms_per_turn": r["server_cpu_s"] / n * 1000 if n else float("nan"),
                 "error_kinds": sorted(set(r["errors"]))[:5], "load_before": load,
                 "load_after": os.getloadavg()[0], "server": r["server"]})
     summary = {name: {key: Figure.of(run[key] for run in rs).as_dict()
-                      for key in ("ack_p50_ms", "ack_p99_ms", "reply_p99_ms", "turns_per_s")}
+                      for key in ("ack_p50_ms", "ack_p99_ms", "reply_p99_ms", "turns_per_s",
+                                  "cpu_ms_per_turn")}
                for name, rs in runs.items()}
     return {"conversations": _count(quick), "turns_each": 3 if quick else 12, "rounds": rounds,
             "cpus": os.cpu_count(),
@@ -549,12 +551,13 @@ def report(data: dict[str, Any]) -> str:
              f"127.0.0.1. Median over {data['rounds']} rounds (lowest and highest round in "
              "brackets); the trees took turns each round. Command: `.venv/bin/python -m "
              "benchmarks.bots_bench --trees BEFORE AFTER --names before,after --rounds 5`.", "",
-             "| tree | ack p50 ms | ack p99 ms | reply p99 ms | turns/s | errors |",
-             "|---|---|---|---|---|---|"]
+             "| tree | ack p50 ms | ack p99 ms | reply p99 ms | turns/s | bot CPU ms/turn | errors |",
+             "|---|---|---|---|---|---|---|"]
     for name in names:
         s, rs = data["summary"][name], data["runs"][name]
+        cpu = fig(s["cpu_ms_per_turn"]) if "cpu_ms_per_turn" in s else "n/a"
         lines.append(f"| {name} | {fig(s['ack_p50_ms'])} | {fig(s['ack_p99_ms'])} | "
-                     f"{fig(s['reply_p99_ms'])} | {fig(s['turns_per_s'])} | "
+                     f"{fig(s['reply_p99_ms'])} | {fig(s['turns_per_s'])} | {cpu} | "
                      f"{sum(r['errors'] for r in rs)} |")
     loads = [r[k] for rs in data["runs"].values() for r in rs for k in ("load_before", "load_after")]
     lines += ["", f"Machine: {data['cpus']} cores, shared with other work; 1-minute load average "
