@@ -40,8 +40,8 @@ from bots.slack_blocks import (FORM_ACTION, FORM_ID, blocks, choices_form, chose
                                without_buttons)
 from bots.slack_http import Guard, actor, wsgi
 from dvrules.api import DVRules, default_rules
-from dvrules.chat import (FAILED, Conversation, Delete, Edit, Press, Strip, Text, log_id,
-                          session_id)
+from dvrules.chat import (FAILED, Action, Conversation, Delete, Edit, Event, Message, Press,
+                          Reply, Strip, Text, log_id, session_id)
 from dvrules.chat.conversation import choices_payload
 from dvrules.store import SessionStore, TinyDBStore
 
@@ -171,7 +171,7 @@ class SlackBot:
         team, _, user = actor(body, context)
         return session_id("sl", self.config.common.id_salt, team or "", user or "")
 
-    def _turn(self, client: WebClient, body: dict[str, Any], context: Any, event: Any,
+    def _turn(self, client: WebClient, body: dict[str, Any], context: Any, event: Event,
               channel: str, origin: dict[str, Any] | None = None) -> None:
         sid = self._sid(body, context)
         where = _Where(channel, str(actor(body, context)[2] or ""), origin)
@@ -194,7 +194,7 @@ class SlackBot:
             self._quietly(client.chat_postMessage, channel=where.dm or where.user, text=FAILED)
         log.info("turn handled (session %s)", log_id(sid))
 
-    def _act(self, client: WebClient, reply: Any, act: Any, where: _Where) -> None:
+    def _act(self, client: WebClient, reply: Reply, act: Action, where: _Where) -> None:
         if isinstance(act, Delete):
             self._quietly(client.chat_delete, channel=where.dm, ts=act.message_id)
             return
@@ -223,7 +223,7 @@ class SlackBot:
         reply.sent(act, str(sent["ts"]))
         self._remember(str(sent["ts"]), act.message, parts[-1])
 
-    def _remember(self, ts: str, message: Any, shown: list[dict[str, Any]]) -> None:
+    def _remember(self, ts: str, message: Message, shown: list[dict[str, Any]]) -> None:
         """The last question cards shown (in memory only): to take their buttons off later,
         and to offer their options in a form."""
         if message.kind == "card":
