@@ -52,6 +52,7 @@ NOTIFICATION_TEXT = "dvrules: new message"
 ACTION_ID = re.compile(r"^dv-\d{1,3}$")
 TURN_THREADS = 2  # turns run here, after the ack: CPU-bound under the GIL, 2-4 measured alike
 SWITCH_INTERVAL = 0.001  # s: a thread acking waits at most this for the GIL (Python's default: 5 ms)
+FORM_GONE = "That form is no longer available: tap the options, or type their numbers."
 REMAINS = ("Erased from dvrules. This app's messages in this conversation were deleted; what "
            "you typed yourself stays in Slack until you delete it (hover over it, then More "
            "actions, Delete message).")
@@ -138,6 +139,9 @@ class SlackBot:
             question = self.rules.kb.questions[meta["question"]].text
             self._quietly(client.views_open, trigger_id=body["trigger_id"],
                           view=choices_form(question, meta, private))
+        elif isinstance(body.get("response_url"), str):  # a card from before a restart
+            self._quietly(WebhookClient(body["response_url"]).send, response_type="ephemeral",
+                          text=FORM_GONE, replace_original=False)
 
     def on_form(self, body: dict[str, Any], view: dict[str, Any], context: Any,
                 client: WebClient) -> None:

@@ -193,6 +193,30 @@ def test_a_several_choice_question_can_be_answered_in_a_form(slack: SlackRunner,
     assert Session(rules, "cdrp", SID, store).answers[q.id] == [q.choices[0].id, q.choices[2].id]
 
 
+def test_a_form_button_from_before_a_restart_says_so(slack: SlackRunner, rules: DVRules,
+                                                     store: TinyDBStore, store_path: Path) -> None:
+    from bot_runners import slack_env
+
+    session = Session(rules, "cdrp", SID, store)
+    while (q := session.next_question()) is not None and q.type != "multi_choice":
+        session.skip(q.id)
+    slack.say("start")
+    slack.press_label("CDRP")
+    card = slack.fake.last_with_buttons()
+    form = next(b for b in slack_buttons(card) if b["text"]["text"] == "Choose in a form")
+    slack.stop()
+    again = SlackRunner(slack.fake, store, rules, slack_env(store_path, slack.fake))
+    try:
+        mark = slack.fake.mark()
+        again.requests.action(ALLOWED_USER, form["value"], message=card,
+                              action_id=form["action_id"])
+        calls = slack.fake.settle_sync(mark, ("response_url",))
+        assert [c.method for c in calls] == ["response_url"]
+        assert calls[0].params["text"] == sl_bot.FORM_GONE
+    finally:
+        again.stop()
+
+
 @pytest.mark.parametrize("typed", ["Jane Doe, 12 High Street", "987654"])
 def test_a_typed_answer_is_never_echoed(slack: SlackRunner, typed: str) -> None:
     slack.command("")
