@@ -74,7 +74,7 @@ class DVRules:
         self.kb = knowledge if isinstance(knowledge, KnowledgeBase) else load_knowledge(knowledge)
         self.area = area
         self.params = self.kb.params(area)
-        self.engine = shared_engine(self.kb, self.params)  # one per knowledge (h13)
+        self.engine = shared_engine(self.kb, self.params)  # one per knowledge and parameters
         # Caches of what depends only on the knowledge (read-only once loaded and compiled).
         self._evaluable: dict[str, list[tuple[str, Any]]] = {}
         self._inputs: dict[tuple[str, str], list[str]] = {}

@@ -347,10 +347,10 @@ def main() -> None:  # pragma: no cover - console script entry point
     app()
 
 
-# a10 (issue 10): the audit pack's commands (assessments, report, plan, compare)
+# The audit pack's commands (assessments, report, plan, compare)
 from dvrules.audit.cli import register as _register_audit  # noqa: E402
 _register_audit(app)
 
-# h13 (issue 13): dvrules schema FLOW | --result
+# dvrules schema FLOW | --result
 from dvrules.schemas import register as _register_schema  # noqa: E402
 _register_schema(app)

@@ -44,7 +44,7 @@ MAX_SUBJECTS = 480  # answers tested per flow: an alpha node hangs past about 51
 SESSIONS_PER_HOST = 512  # well under durable_rules' 1,024 live sessions per ruleset
 
 
-from dvrules.errors import EngineError  # noqa: E402,F401 (h13: one error base)
+from dvrules.errors import EngineError  # noqa: E402,F401
 
 
 # An alternative: tests on answer facts that must all hold (subject, expression on ``v``),
@@ -443,7 +443,7 @@ class _PrivateHost(durable_engine.Host):
                 return
 
 
-# ---------------------------------------------------------------------- shared engines (h13)
+# ---------------------------------------------------------------------- shared engines
 
 _SHARED: dict[str, RulesEngine] = {}
 _SHARED_LOCK = threading.Lock()

@@ -45,7 +45,7 @@ from dvrules.schema import (
 DIRECTORIES = "directories"
 
 
-from dvrules.errors import KnowledgeError, UnknownFlowError  # noqa: E402 (h13: one error base)
+from dvrules.errors import KnowledgeError, UnknownFlowError  # noqa: E402
 
 
 class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]

@@ -104,7 +104,7 @@ def test_save_list_show_export_delete(tmp_path: Path, rules: DVRules, kept_dir: 
 
 def test_kept_assessments_do_not_expire_with_case_sessions(
         tmp_path: Path, rules: DVRules, monkeypatch: pytest.MonkeyPatch, store_dir: Path) -> None:
-    monkeypatch.setenv("DVRULES_SESSION_TTL_DAYS", "0.000001")  # 0 is refused (h13)
+    monkeypatch.setenv("DVRULES_SESSION_TTL_DAYS", "0.000001")  # 0 is refused
     run("assessments", "save", "bvpi225", "--answers", write(tmp_path, {"education_pack": True}),
         "--area", "Havering", "--period", "2025")
     assert run("sessions", "purge").exit_code == 0

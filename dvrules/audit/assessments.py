@@ -217,7 +217,7 @@ class AssessmentStore:
 
 def read_json(path: str, what: str) -> Any:
     """A JSON file (``-`` = stdin) or an ``AssessmentError`` naming what was wrong; the limits
-    of an answers file apply (size, duplicate keys, nesting, long numbers; h13)."""
+    of an answers file apply (size, duplicate keys, nesting, long numbers)."""
     try:
         return read_json_input(path, what)
     except AnswerError as exc:

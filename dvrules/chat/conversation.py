@@ -4,7 +4,7 @@ One turn is ``with conversation.turn(sid, event) as reply:``: the session is loc
 once, the machine runs and the composer builds the messages; the adapter then executes
 ``reply.actions`` on its platform and reports the ids of the messages it sent
 (``reply.sent``); when the block ends the session is saved once, with those ids. The terminal
-uses ``handle`` (the same turn, no ids). See /work/team/contract-core.md.
+uses ``handle`` (the same turn, no ids). See docs/chat-core.md.
 
 What lives in the session record (``record["chat"]``), never in button values: the live
 question card (its message id, serial, question, folded or not), the live result message,
@@ -200,7 +200,7 @@ class Conversation:
         """One locked load, the machine, the adapter's sending, one save (see module doc).
 
         A store that cannot be read (a damaged session file, a disk fault) gets a reply
-        saying so instead, with a way for the owner to erase a damaged session (h13)."""
+        saying so instead, with a way for the owner to erase a damaged session."""
         opened = self._turn(sid, event)
         try:
             reply = opened.__enter__()
