@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from dvrules.answers import Answer, AnswerError, allowed, build_facts, check_answers
 from dvrules.conditions import evaluate, leaves, open_inputs, reachable_inputs
-from dvrules.engine import Evaluation, RulesEngine, evaluable, shared_engine, urgency_key
+from dvrules.engine import Evaluation, evaluable, shared_engine, urgency_key
 from dvrules.errors import UnknownItemError
 from dvrules.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from dvrules.schema import Criterion, ItemRef, Test

@@ -11,17 +11,16 @@ import json
 import secrets
 import sys
 from enum import Enum
-from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from dvrules.answers import AnswerError, read_answers_file
 from dvrules.api import DVRules
 from dvrules.chat import COMMANDS as CHAT_COMMANDS
 from dvrules.chat import Conversation, Reply, formats, wrap
+from dvrules.cli_output import ListFormat, console, err_console, fail
 from dvrules.interview import Session, SessionError
 from dvrules.knowledge import KnowledgeError
 from dvrules.report import cite_text, render
@@ -35,27 +34,11 @@ sessions_app = typer.Typer(no_args_is_help=True, help="Erase stored sessions.")
 app.add_typer(kb_app, name="kb")
 app.add_typer(sessions_app, name="sessions")
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
 
 class Format(str, Enum):
     json = "json"
     text = "text"
     markdown = "markdown"
-
-
-class ListFormat(str, Enum):
-    json = "json"
-    text = "text"
-
-
-def fail(message: str) -> None:
-    """One clear line on stderr and exit code 2 (control characters from a file are shown
-    escaped: they could break the line or drive the terminal)."""
-    message = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                      for c in message)
-    err_console.print(escape(message), soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def _rules(area: Optional[str]) -> DVRules:

@@ -9,7 +9,6 @@ fsync, rename), so a crash or a full disk leaves the previous version intact.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import tempfile

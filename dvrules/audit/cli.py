@@ -12,10 +12,9 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import Any, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -33,6 +32,7 @@ from dvrules.audit.assessments import (
     read_json,
     self_assessment,
 )
+from dvrules.cli_output import ListFormat, console, err_console, fail
 from dvrules.audit.compare import compare, markdown as compare_markdown
 from dvrules.audit.pack import report_document
 from dvrules.audit.view import Audit, build, headline
@@ -41,8 +41,6 @@ from dvrules.results import AssessmentResult
 
 assessments_app = typer.Typer(no_args_is_help=True, help=(
     "Keep self-assessments (no expiry) for the annual audit; never case answers."))
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
 
 
 class ReportFormat(str, Enum):
@@ -61,17 +59,6 @@ class CompareFormat(str, Enum):
     json = "json"
     markdown = "markdown"
     html = "html"
-
-
-class ListFormat(str, Enum):
-    json = "json"
-    text = "text"
-
-
-def fail(message: str) -> NoReturn:
-    """One clear line on stderr and exit code 2."""
-    err_console.print(escape(message), soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def _rules() -> DVRules:
