@@ -2,8 +2,9 @@
 
 Slack: the real web process (the Procfile's gunicorn line, bound to 127.0.0.1) receiving signed
 requests; its Web API client points at a fake Slack API in this process that records each
-``chat.postMessage``. Measured per turn: time to the HTTP response (Slack's "ack") and time
-until the reply is posted. Telegram: the real ``Application`` from ``bots.telegram`` fed updates
+``chat.postMessage`` and ``chat.update`` (a reply is a new message or the question card edited
+in place). Measured per turn: time to the HTTP response (Slack's "ack") and time until the
+reply reaches the fake API. Telegram: the real ``Application`` from ``bots.telegram`` fed updates
 through ``Application.process_update``; its Bot API calls go to a fake Bot API here, and a turn
 is the whole ``process_update`` (the reply is sent before it returns).
 
@@ -16,6 +17,10 @@ from environment variables through ``bots.config.slack_config`` / ``telegram_con
 store)``; a conversation is "start" (a menu whose buttons carry ``f|<flow>``), the flow's
 button, then typed "skip" ("don't know") for each question. If a module is missing or does not
 import, that half is reported as skipped; if the interface differs, as an error naming it.
+
+Before and after (``main``): ``python -m benchmarks.bots_bench --trees OLD NEW --names
+before,after --rounds 3`` runs the Slack half against each source tree's own Procfile web
+command, code and knowledge, the trees taking turns, into ``results/slack-ack.md`` and ``.json``.
 """
 
 from __future__ import annotations
@@ -130,11 +135,11 @@ def _fake_slack(rec: _Recorder) -> tuple[ThreadingHTTPServer, int]:
         if method == "auth.test":
             return 200, {"ok": True, "team_id": TEAM, "user_id": "UBOT", "bot_id": "BBOT",
                          "team": "bench", "user": "dvrules", "url": "https://example.invalid/"}
-        if method == "chat.postMessage":
+        if method in ("chat.postMessage", "chat.update"):  # a reply: a new message or an edit
             blocks = p.get("blocks")
             blocks = json.loads(blocks) if isinstance(blocks, str) else (blocks or [])
-            msg = {"ts": f"1700000000.{next(ts):06d}", "channel": p.get("channel"),
-                   "blocks": blocks, "text": p.get("text")}
+            msg = {"ts": p.get("ts") or f"1700000000.{next(ts):06d}", "channel": p.get("channel"),
+                   "blocks": blocks, "text": p.get("text"), "method": method}
             rec.add(str(p.get("channel")), msg)
             return 200, {"ok": True, "channel": msg["channel"], "ts": msg["ts"], "message": msg}
         return 200, {"ok": True}
@@ -142,9 +147,9 @@ def _fake_slack(rec: _Recorder) -> tuple[ThreadingHTTPServer, int]:
     return _serve(handle)
 
 
-def _web_command(port: int) -> list[str]:
+def _web_command(port: int, root: Path = ROOT) -> list[str]:
     """The Procfile's web line, bound to loopback (gunicorn from this environment)."""
-    procfile = ROOT / "Procfile"
+    procfile = root / "Procfile"
     line = None
     if procfile.exists():
         for raw in procfile.read_text().splitlines():
@@ -214,7 +219,8 @@ def _slack_conversation(n: int, flow: str, url: str, rec: _Recorder, turns: int,
         elif turn == 1:
             buttons = [el for bl in (message or {}).get("blocks", []) if bl.get("type") == "actions"
                        for el in bl.get("elements", [])]
-            chosen = next((b for b in buttons if b.get("value") == f"f|{flow}"), None)
+            chosen = next((b for b in buttons if b.get("value") == f"f|{flow}"), None) or next(
+                (b for b in buttons if flow in str(b.get("value", "")).split("|")), None)
             if chosen is None:
                 errors.append(f"no button for flow {flow} in the start menu")
                 return
@@ -257,22 +263,23 @@ def _slack_conversation(n: int, flow: str, url: str, rec: _Recorder, turns: int,
             return
         out["ack"].append(acked - t0)
         out["reply"].append(got[0] - t0)
-        message = got[1]
+        if message is None:
+            message = got[1]  # the start menu, whose button turn 1 presses
         # a finishing turn posts more than one message: let them all arrive before going on
         while rec.wait(channel, rec.count(channel), timeout=0.05) is not None:
             pass
 
 
-def _slack(rules: DVRules, quick: bool, store_dir: str) -> dict[str, Any]:
+def _slack(rules: DVRules, quick: bool, store_dir: str, root: Path = ROOT) -> dict[str, Any]:
     rec = _Recorder()
     fake, fake_port = _fake_slack(rec)
     port = _free_port()
     env = dict(os.environ, SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SECRET,
                DVRULES_SLACK_ALLOWED_TEAMS=TEAM, DVRULES_SLACK_API_URL=f"http://127.0.0.1:{fake_port}/api/",
                DVRULES_ID_SALT=SALT, DVRULES_DB=store_dir, DVRULES_LOG_LEVEL="WARNING",
-               PORT=str(port), HOME=store_dir)
-    cmd = _web_command(port)
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+               PORT=str(port), HOME=store_dir, PYTHONPATH=str(root))
+    cmd = _web_command(port, root)
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -492,3 +499,103 @@ def run(rules: DVRules, quick: bool) -> list[Section]:
         "no spread; the turns' own distribution is what p50/p99 describe. See the module "
         "docstring of `benchmarks/bots_bench.py` for the interface assumed.")
     return [section]
+
+
+# ---------------------------------------------------------------------- before / after
+
+
+def compare(trees: list[Path], names: list[str], rounds: int, quick: bool) -> dict[str, Any]:
+    """The Slack web process of each source tree (its own Procfile, code and knowledge) under
+    the same load, the trees taking turns round after round so that whatever else runs on the
+    machine weighs on all of them alike."""
+    from benchmarks.common import Figure
+    from dvrules import default_rules
+
+    rules = default_rules()
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for _ in range(rounds):
+        for tree, name in zip(trees, names):
+            load = os.getloadavg()[0]
+            with tempfile.TemporaryDirectory(prefix="dvrules-bench-slack-") as tmp:
+                r = _slack(rules, quick, tmp, tree)
+            ack, n = latency_stats(r["ack"]) if r["ack"] else None, len(r["reply"])
+            runs[name].append({
+                "ack_p50_ms": ack["p50_ms"] if ack else float("nan"),
+                "ack_p99_ms": ack["p99_ms"] if ack else float("nan"),
+                "reply_p99_ms": latency_stats(r["reply"])["p99_ms"] if n else float("nan"),
+                "turns_per_s": n / r["wall"], "turns": n, "errors": len(r["errors"]),
+                "cpu_ms_per_turn": r["server_cpu_s"] / n * 1000 if n else float("nan"),
+                "error_kinds": sorted(set(r["errors"]))[:5], "load_before": load,
+                "load_after": os.getloadavg()[0], "server": r["server"]})
+    summary = {name: {key: Figure.of(run[key] for run in rs).as_dict()
+                      for key in ("ack_p50_ms", "ack_p99_ms", "reply_p99_ms", "turns_per_s",
+                                  "cpu_ms_per_turn")}
+               for name, rs in runs.items()}
+    return {"conversations": _count(quick), "turns_each": 3 if quick else 12, "rounds": rounds,
+            "cpus": os.cpu_count(),
+            "summary": summary, "runs": runs}
+
+
+def report(data: dict[str, Any]) -> str:
+    from benchmarks.common import Figure
+
+    def fig(d: dict[str, Any]) -> str:
+        return Figure(d["median"], d["min"], d["max"], d["runs"]).text(1)
+
+    names = list(data["summary"])
+    lines = [f"# Slack web process: ack and turns at {data['conversations']} concurrent "
+             "conversations, before and after", "",
+             f"{data['conversations']} simulated people at once, each: the slash command, a "
+             f"flow's button, then typed \"skip\" ({data.get('turns_each', 12)} turns each, the "
+             "flows in turn), as signed requests to the tree's own Procfile `web` command on "
+             f"127.0.0.1. Median over {data['rounds']} rounds (lowest and highest round in "
+             "brackets); the trees took turns each round. Command: `.venv/bin/python -m "
+             "benchmarks.bots_bench --trees BEFORE AFTER --names before,after --rounds 5`.", "",
+             "| tree | ack p50 ms | ack p99 ms | reply p99 ms | turns/s | bot CPU ms/turn | errors |",
+             "|---|---|---|---|---|---|---|"]
+    for name in names:
+        s, rs = data["summary"][name], data["runs"][name]
+        cpu = fig(s["cpu_ms_per_turn"]) if "cpu_ms_per_turn" in s else "n/a"
+        lines.append(f"| {name} | {fig(s['ack_p50_ms'])} | {fig(s['ack_p99_ms'])} | "
+                     f"{fig(s['reply_p99_ms'])} | {fig(s['turns_per_s'])} | {cpu} | "
+                     f"{sum(r['errors'] for r in rs)} |")
+    loads = [r[k] for rs in data["runs"].values() for r in rs for k in ("load_before", "load_after")]
+    lines += ["", f"Machine: {data['cpus']} cores, shared with other work; 1-minute load average "
+              f"{min(loads):.1f} to {max(loads):.1f} around the runs (it counts the benchmark's own "
+              "threads: the load generator and fake Slack API run on the same cores as the bot). "
+              "*ack* is the HTTP response to a signed request, *reply* the first Web API call of "
+              "the turn (a new message or the card edited), *turns/s* over the whole run.", "",
+              "Web command of each tree:", ""]
+    lines += [f"- {name}: `{data['runs'][name][0]['server']}`" for name in names]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Slack ack p99 and turns/s, before and after")
+    parser.add_argument("--trees", nargs="+", type=Path, default=[ROOT])
+    parser.add_argument("--names", help="comma-separated names for the trees")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--report", type=Path, help="only rewrite the report of a saved .json")
+    args = parser.parse_args(argv)
+    if args.report:
+        text = report(json.loads(args.report.read_text()))
+        args.report.with_suffix(".md").write_text(text)
+        print(text)
+        return 0
+    names = args.names.split(",") if args.names else [str(t) for t in args.trees]
+    data = compare([t.resolve() for t in args.trees], names, args.rounds, args.quick)
+    text = report(data)
+    if not args.quick:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "slack-ack.md").write_text(text)
+        (args.out / "slack-ack.json").write_text(json.dumps(data, indent=1) + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,14 +1,17 @@
-"""Slack front-end (Bolt for Python): a slash command, direct messages and Block Kit buttons.
+"""Slack front-end (Bolt for Python): Bolt events in, conversation-core actions out.
 
-Only translation lives here: a slash command, a direct message or a button press becomes
-``Conversation.text`` or ``Conversation.button``, and the returned Turn becomes Block Kit
-messages in the person's direct messages with the app (never in a channel). Bolt checks every
-request's signature and timestamp first; then ``dedupe`` drops retried events, and ``gate``
-refuses a team, enterprise or user not on the allowlist (``actor_*`` ids first, for Slack
-Connect) with one polite sentence and nothing stored.
+Only translation lives here. A slash command or a direct message becomes ``Text``, a button
+``Press``; the core's actions become Web API calls in the person's direct messages with the
+app (never a channel): ``Send`` -> ``chat.postMessage``, ``Edit`` -> ``chat.update`` (so the
+question card changes in place), ``Strip`` -> the same without buttons, ``Delete`` ->
+``chat.delete``. The App Home tab is the core's home page (start, carry on, the result so
+far, erase), published when opened; its buttons are ordinary presses answered in the DM.
+Every request is acked within the request (``process_before_response``); the turn then runs
+lazily on a small thread pool. Before any listener: Bolt checks the signature, then
+``bots.slack_http.Guard`` drops anything seen before and anyone not on the allowlist.
 
-Run: HTTP mode through gunicorn (see Procfile: ``bots.slack:create_wsgi_app()``, which also
-answers ``GET /healthz``), or ``python -m bots.slack --socket-mode``.
+Run: HTTP mode through gunicorn (Procfile: ``bots.slack:create_wsgi_app()``, which also answers
+``GET /healthz``), or ``python -m bots.slack --socket-mode``.
 """
 
 from __future__ import annotations
@@ -20,119 +23,39 @@ import re
 import signal
 import sys
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import App, BoltResponse
-from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.webhook import WebhookClient
 
-from dvrules.api import DVRules, default_rules
-from dvrules.store import SessionStore, TinyDBStore
-
-from dvrules.chat import legacy_render as render
 from bots.config import SlackConfig, check, open_store_or_exit, setup_logging, slack_config
-from dvrules.chat.legacy import FAILED, REFUSED, Conversation, log_id, session_id
-from dvrules.chat.messages import OutMessage, Paragraph, Turn
+from bots.slack_blocks import (FORM_ACTION, FORM_ID, blocks, choices_form, chosen, home_view,
+                               without_buttons)
+from bots.slack_http import Guard, actor, wsgi
+from dvrules.api import DVRules, default_rules
+from dvrules.chat import (FAILED, Action, Conversation, Delete, Edit, Event, Message, Press,
+                          Reply, Strip, Text, log_id, session_id)
+from dvrules.chat.conversation import choices_payload
+from dvrules.store import SessionStore, TinyDBStore
 
 log = logging.getLogger("dvrules.slack")
 
-SECTION_LIMIT = 3000  # characters of mrkdwn in one section block
-BLOCKS_PER_MESSAGE = 50
-CHARACTERS_PER_MESSAGE = 12000  # well under Slack's message size limits, and readable
-BUTTONS_PER_ACTIONS_BLOCK = 25
-BUTTON_TEXT_LIMIT = 75
 # Notifications (a phone's lock screen) show a message's text: keep it free of case details.
 NOTIFICATION_TEXT = "dvrules: new message"
 ACTION_ID = re.compile(r"^dv-\d{1,3}$")
-
-
-def escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _style(text: str, mark: str) -> str:
-    """Wrap each line's words in ``mark``, keeping spaces outside (as mrkdwn needs)."""
-    out = []
-    for line in text.split("\n"):
-        core = line.strip()
-        if not core:
-            out.append(line)
-            continue
-        lead = line[: len(line) - len(line.lstrip())]
-        trail = line[len(line.rstrip()):]
-        out.append(f"{lead}{mark}{core}{mark}{trail}")
-    return "\n".join(out)
-
-
-def fmt(p: Paragraph) -> str:
-    """A paragraph as Slack mrkdwn: every span escaped, then styled."""
-    out = []
-    for s in p:
-        text = escape(s.text)
-        if s.bold:
-            text = _style(text, "*")
-        if s.italic:
-            text = _style(text, "_")
-        out.append(text)
-    return "".join(out)
-
-
-def blocks(msg: OutMessage) -> list[list[dict[str, Any]]]:
-    """A message as Block Kit: one or more Slack messages of at most 50 blocks each."""
-    sections: list[dict[str, Any]] = []
-    for p in msg.paragraphs:
-        for piece in render.pack([p], SECTION_LIMIT, fmt):
-            sections.append({"type": "section",
-                             "text": {"type": "mrkdwn", "text": piece, "verbatim": True}})
-    actions: list[dict[str, Any]] = []
-    n = 0
-    for row in msg.buttons:
-        for start in range(0, len(row), BUTTONS_PER_ACTIONS_BLOCK):
-            elements = []
-            for bt in row[start:start + BUTTONS_PER_ACTIONS_BLOCK]:
-                elements.append({"type": "button", "action_id": f"dv-{n}", "value": bt.payload,
-                                 "text": {"type": "plain_text", "emoji": False,
-                                          "text": bt.label[:BUTTON_TEXT_LIMIT]}})
-                n += 1
-            actions.append({"type": "actions", "elements": elements})
-    messages: list[list[dict[str, Any]]] = [[]]
-    size = 0
-    for section in sections:
-        length = len(section["text"]["text"])
-        if messages[-1] and (len(messages[-1]) >= BLOCKS_PER_MESSAGE
-                             or size + length > CHARACTERS_PER_MESSAGE):
-            messages.append([])
-            size = 0
-        messages[-1].append(section)
-        size += length
-    if len(messages[-1]) + len(actions) > BLOCKS_PER_MESSAGE:
-        messages.append([])
-    messages[-1] += actions
-    return [m for m in messages if m]
-
-
-class EventDedupe:
-    """Remembers recent event ids so that Slack's retries are handled once (one process)."""
-
-    def __init__(self, ttl_seconds: float = 3600, size: int = 10000):
-        self.ttl, self.size = ttl_seconds, size
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def first_time(self, event_id: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            while self._seen and (len(self._seen) >= self.size
-                                  or now - next(iter(self._seen.values())) > self.ttl):
-                self._seen.popitem(last=False)
-            if event_id in self._seen:
-                return False
-            self._seen[event_id] = now
-            return True
+TURN_THREADS = 2  # turns run here, after the ack: CPU-bound under the GIL, 2-4 measured alike
+SWITCH_INTERVAL = 0.001  # s: a thread acking waits at most this for the GIL (Python's default: 5 ms)
+FORM_GONE = "That form is no longer available: tap the options, or type their numbers."
+REMAINS = ("Erased from dvrules. This app's messages in this conversation were deleted; what "
+           "you typed yourself stays in Slack until you delete it (hover over it, then More "
+           "actions, Delete message).")
 
 
 class _SkipTokenNotice(logging.Filter):
@@ -142,180 +65,195 @@ class _SkipTokenNotice(logging.Filter):
         return "`token` will be unused" not in record.getMessage()
 
 
+@dataclass
+class _Where:
+    """Where one turn's messages go: the direct message, its person, the pressed message."""
+
+    dm: str
+    user: str
+    origin: dict[str, Any] | None = None
+
+
 class SlackBot:
-    """The Bolt app: middleware for retries and the allowlist, listeners, and sending Turns."""
+    """The Bolt app: the ``Guard`` as middleware, then listeners that ack in the request and
+    run the turn lazily."""
 
     def __init__(self, config: SlackConfig, rules: DVRules | None = None,
                  store: SessionStore | None = None, *, socket_mode: bool = False):
         self.config = config
         self.rules = rules or default_rules(config.common.area)
         self.store = store if store is not None else TinyDBStore(config.common.store_dir)
-        self.conversation = Conversation(self.rules, self.store)
-        self.dedupe = EventDedupe()
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        self.conversation = Conversation(self.rules, self.store, delete_within=None)
+        self._cards: OrderedDict[str, tuple[list[Any], dict[str, Any]]] = OrderedDict()
         client = (WebClient(token=config.bot_token, base_url=config.api_url)
                   if config.api_url else WebClient(token=config.bot_token))
+        client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
         bolt_log = logging.getLogger("slack_bolt.dvrules")
         bolt_log.addFilter(_SkipTokenNotice())
         self.app = App(client=client, signing_secret=config.signing_secret or "",
-                       request_verification_enabled=not socket_mode, logger=bolt_log)
-        self.app.use(self.dedupe_retries)
-        self.app.use(self.gate)
-        self.app.command(config.command)(self.on_command)
-        self.app.action(ACTION_ID)(self.on_button)
-        self.app.event("message")(self.on_message)
+                       request_verification_enabled=not socket_mode, logger=bolt_log,
+                       process_before_response=True,
+                       listener_executor=ThreadPoolExecutor(TURN_THREADS, "dvrules-turn"))
+        self.guard = Guard(config)
+        self.app.use(self.guard.refuse_replays)
+        self.app.use(self.guard.gate)
+        self.app.command(config.command)(ack=self.ack_command, lazy=[self.on_command])
+        self.app.action(ACTION_ID)(ack=self.ack, lazy=[self.on_button])
+        self.app.action(FORM_ACTION)(ack=self.ack, lazy=[self.on_form_button])
+        self.app.view(FORM_ID)(ack=self.ack, lazy=[self.on_form])
+        self.app.event("message")(ack=self.ack, lazy=[self.on_message])
+        self.app.event("app_home_opened")(ack=self.ack, lazy=[self.on_home_opened])
         self.app.event(re.compile(".*"))(self.on_other_event)
-
-    # -------------------------------------------------------------- middleware
-
-    def dedupe_retries(self, body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
-        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if isinstance(event_id, str) and not self.dedupe.first_time(event_id):
-            log.info("ignored a retried event")
-            return BoltResponse(status=200, body="")
-        next()
-        return None
-
-    def allowed(self, team: str | None, enterprise: str | None, user: str | None) -> bool:
-        c = self.config
-        place = (team is not None and team in c.allowed_teams) or (
-            enterprise is not None and enterprise in c.allowed_enterprises)
-        person = user is not None and (not c.allowed_users or user in c.allowed_users)
-        return place and person
-
-    def gate(self, context: Any, body: dict[str, Any], client: WebClient,
-             next: Callable[[], None]) -> BoltResponse | None:
-        """Runs on every request after Bolt's signature check: allowlisted people only."""
-        team = context.actor_team_id or context.team_id
-        enterprise = context.actor_enterprise_id or context.enterprise_id
-        user = context.actor_user_id or context.user_id
-        if self.allowed(team, enterprise, user):
-            next()
-            return None
-        log.info("refused a request from a team or user not on the allowlist")
-        kind = body.get("type") or ("command" if "command" in body else "other")
-        if kind == "command":
-            return BoltResponse(status=200, body={"response_type": "ephemeral", "text": REFUSED})
-        try:
-            if kind == "block_actions" and body.get("response_url"):
-                # Answer through the button's own response URL: ephemeral, nothing stored.
-                from slack_sdk.webhook import WebhookClient
-                WebhookClient(body["response_url"]).send(
-                    text=REFUSED, response_type="ephemeral", replace_original=False)
-            elif kind == "event_callback":
-                event = body.get("event") or {}
-                if (event.get("type") == "message" and event.get("channel_type") == "im"
-                        and not event.get("subtype") and not event.get("bot_id") and user):
-                    client.chat_postMessage(channel=event["channel"], text=REFUSED)
-        except (SlackApiError, OSError):
-            log.warning("could not send a refusal")
-        return BoltResponse(status=200, body="")
 
     # -------------------------------------------------------------- listeners
 
-    def _sid(self, team: str | None, user: str) -> str:
-        return session_id("sl", self.config.common.id_salt, team or "", user)
+    @staticmethod
+    def ack(ack: Callable[..., None]) -> None:
+        ack()
 
-    def on_command(self, ack: Callable[..., None], body: dict[str, Any], context: Any,
-                   client: WebClient) -> None:
-        channel = body.get("channel_id", "")
-        in_dm = isinstance(channel, str) and channel.startswith("D")
-        if in_dm:
+    @staticmethod
+    def ack_command(ack: Callable[..., None], body: dict[str, Any]) -> None:
+        if str(body.get("channel_id", "")).startswith("D"):
             ack()
         else:
-            ack(response_type="ephemeral",
-                text="I've replied in your direct messages with this app, to keep answers "
-                     "out of channels.")
-        user = context.actor_user_id or context.user_id
-        sid = self._sid(context.actor_team_id or context.team_id, user)
-        self._turn(client, sid, channel if in_dm else user, None,
-                   lambda: self.conversation.text(sid, body.get("text") or "start"))
+            ack(response_type="ephemeral", text="I've replied in your direct messages with "
+                "this app, to keep answers out of channels.")
 
-    def on_button(self, ack: Callable[..., None], body: dict[str, Any], action: dict[str, Any],
-                  context: Any, client: WebClient) -> None:
-        ack()
-        user = context.actor_user_id or context.user_id
-        sid = self._sid(context.actor_team_id or context.team_id, user)
-        channel = (body.get("channel") or {}).get("id") or user
+    def on_command(self, body: dict[str, Any], context: Any, client: WebClient) -> None:
+        channel = str(body.get("channel_id", ""))
+        self._turn(client, body, context, Text(str(body.get("text") or "start")),
+                   channel if channel.startswith("D") else "")
+
+    def on_button(self, body: dict[str, Any], action: dict[str, Any], context: Any,
+                  client: WebClient) -> None:
         message = body.get("message") if isinstance(body.get("message"), dict) else None
-        self._turn(client, sid, channel, message,
-                   lambda: self.conversation.button(sid, action.get("value")))
+        self._turn(client, body, context, Press(str(action.get("value", "")),
+                                                (message or {}).get("ts")),
+                   (body.get("channel") or {}).get("id", ""), message)  # App Home: no channel
 
-    def on_message(self, event: dict[str, Any], context: Any, client: WebClient) -> None:
+    def on_form_button(self, body: dict[str, Any], client: WebClient) -> None:
+        message, channel = body.get("message") or {}, (body.get("channel") or {}).get("id")
+        meta = self._cards.get(str(message.get("ts")), (None, {}))[1]
+        if meta.get("type") == "multi_choice" and body.get("trigger_id"):
+            private = json.dumps({"ts": message["ts"], "dm": channel, "serial": meta["serial"]})
+            question = self.rules.kb.questions[meta["question"]].text
+            self._quietly(client.views_open, trigger_id=body["trigger_id"],
+                          view=choices_form(question, meta, private))
+        elif isinstance(body.get("response_url"), str):  # a card from before a restart
+            self._quietly(WebhookClient(body["response_url"]).send, response_type="ephemeral",
+                          text=FORM_GONE, replace_original=False)
+
+    def on_form(self, body: dict[str, Any], view: dict[str, Any], context: Any,
+                client: WebClient) -> None:
+        try:
+            card = json.loads(view.get("private_metadata") or "")
+            payload = choices_payload(int(card["serial"]), chosen(view))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return  # not a form we opened
+        self._turn(client, body, context, Press(payload, str(card["ts"])), str(card["dm"]))
+
+    def on_message(self, event: dict[str, Any], body: dict[str, Any], context: Any,
+                   client: WebClient) -> None:
         if (event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id")
                 or not isinstance(event.get("text"), str)):
             return
-        user = context.actor_user_id or context.user_id
-        sid = self._sid(context.actor_team_id or context.team_id, user)
-        self._turn(client, sid, event["channel"], None,
-                   lambda: self.conversation.text(sid, event["text"]))
+        self._turn(client, body, context, Text(event["text"], str(event.get("ts") or "") or None),
+                   str(event.get("channel", "")))
+
+    def on_home_opened(self, event: dict[str, Any], body: dict[str, Any], context: Any,
+                       client: WebClient) -> None:
+        if event.get("tab") == "home":
+            self._quietly(client.views_publish, user_id=actor(body, context)[2],
+                          view=home_view(self.conversation.home(self._sid(body, context))))
 
     def on_other_event(self) -> None:
         """Events we are not interested in are acknowledged and dropped."""
 
-    # -------------------------------------------------------------- sending
+    # -------------------------------------------------------------- one turn
 
-    def _lock(self, sid: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(sid, threading.Lock())
+    def _sid(self, body: dict[str, Any], context: Any) -> str:
+        team, _, user = actor(body, context)
+        return session_id("sl", self.config.common.id_salt, team or "", user or "")
 
-    def _turn(self, client: WebClient, sid: str, channel: str,
-              origin: dict[str, Any] | None, work: Callable[[], Turn]) -> None:
-        with self._lock(sid):
+    def _turn(self, client: WebClient, body: dict[str, Any], context: Any, event: Event,
+              channel: str, origin: dict[str, Any] | None = None) -> None:
+        sid = self._sid(body, context)
+        where = _Where(channel, str(actor(body, context)[2] or ""), origin)
+        try:
+            with self.conversation.turn(sid, event) as reply:
+                where.dm = where.dm or reply.channel.get("dm") or where.user
+                for act in reply.actions:
+                    self._act(client, reply, act, where)
+                if where.dm.startswith("D") and not reply.forgotten:
+                    reply.channel["dm"] = where.dm
+                if reply.notice and isinstance(body.get("response_url"), str):  # a toast, of sorts
+                    self._quietly(WebhookClient(body["response_url"]).send, text=reply.notice,
+                                  response_type="ephemeral", replace_original=False)
+            if reply.forgotten:  # the Home tab too, once the session's lock is released
+                self._quietly(client.views_publish, user_id=where.user,
+                              view=home_view(self.conversation.home(sid), REMAINS))
+        except Exception as err:  # noqa: BLE001 - anything: say so, log no content
+            log.error("error %s while handling a turn (session %s)", type(err).__name__,
+                      log_id(sid))
+            self._quietly(client.chat_postMessage, channel=where.dm or where.user, text=FAILED)
+        log.info("turn handled (session %s)", log_id(sid))
+
+    def _act(self, client: WebClient, reply: Reply, act: Action, where: _Where) -> None:
+        if isinstance(act, Delete):
+            self._quietly(client.chat_delete, channel=where.dm, ts=act.message_id)
+            return
+        if isinstance(act, Strip):
+            shown = (where.origin or {}).get("blocks") if (where.origin or {}).get(
+                "ts") == act.message_id else self._cards.get(act.message_id, (None,))[0]
+            if shown is not None:
+                self._quietly(client.chat_update, channel=where.dm, ts=act.message_id,
+                              blocks=without_buttons(shown), text=NOTIFICATION_TEXT)
+            return
+        parts = blocks(act.message)
+        if reply.forgotten:
+            parts[-1].append({"type": "context", "elements": [{"type": "mrkdwn", "text": REMAINS}]})
+        if isinstance(act, Edit) and len(parts) == 1:
             try:
-                turn = work()
-            except Exception as err:  # noqa: BLE001 - anything: say so, log no content
-                log.error("error %s while handling a turn (session %s)", type(err).__name__,
-                          log_id(sid))
-                turn = Turn([OutMessage([render.par(FAILED)])])
-            log.info("turn handled (session %s)", log_id(sid))
-            try:
-                self.send(client, channel, turn, origin)
-            except SlackApiError as err:
-                log.error("Slack refused a message: %s", err.response.get("error"))
-
-    def send(self, client: WebClient, channel: str, turn: Turn,
-             origin: dict[str, Any] | None) -> None:
-        ts = origin.get("ts") if origin else None
-        if ts and turn.replace_origin is not None:
-            parts = blocks(turn.replace_origin)
-            if len(parts) == 1:
-                client.chat_update(channel=channel, ts=ts, blocks=parts[0],
+                client.chat_update(channel=where.dm, ts=act.message_id, blocks=parts[0],
                                    text=NOTIFICATION_TEXT)
-            else:
-                turn.messages.insert(0, turn.replace_origin)
-        elif ts and turn.close_origin and origin is not None:
-            old = [bl for bl in origin.get("blocks") or [] if isinstance(bl, dict)]
-            kept = [bl for bl in old if bl.get("type") != "actions"]
-            if kept != old:
-                client.chat_update(channel=channel, ts=ts, blocks=kept, text=NOTIFICATION_TEXT)
-        for msg in turn.messages:
-            for part in blocks(msg):
-                client.chat_postMessage(channel=channel, blocks=part, text=NOTIFICATION_TEXT,
-                                        unfurl_links=False, unfurl_media=False)
+                self._remember(act.message_id, act.message, parts[0])
+                return
+            except SlackApiError:
+                pass  # gone or too old: sent anew below
+        for part in parts:
+            sent = client.chat_postMessage(channel=where.dm, blocks=part, text=NOTIFICATION_TEXT,
+                                           unfurl_links=False, unfurl_media=False)
+            where.dm = str(sent.get("channel") or where.dm)
+        reply.sent(act, str(sent["ts"]))
+        self._remember(str(sent["ts"]), act.message, parts[-1])
+
+    def _remember(self, ts: str, message: Message, shown: list[dict[str, Any]]) -> None:
+        """The last question cards shown (in memory only): to take their buttons off later,
+        and to offer their options in a form."""
+        if message.kind == "card":
+            self._cards[ts] = (shown, message.meta)
+            while len(self._cards) > 5000:
+                self._cards.popitem(last=False)
+
+    @staticmethod
+    def _quietly(call: Callable[..., Any], **kwargs: Any) -> None:
+        try:
+            call(**kwargs)
+        except (SlackApiError, OSError) as err:
+            log.warning("Slack refused %s: %s", call.__name__, type(err).__name__)
 
     # -------------------------------------------------------------- serving
 
     def wsgi(self) -> Callable[..., Iterable[bytes]]:
         """The WSGI application: Slack requests at /slack/events, and GET /healthz."""
-        handler = SlackRequestHandler(self.app, path="/slack/events")
-
-        def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-                body = json.dumps({"ok": True}).encode()
-                start_response("200 OK", [("Content-Type", "application/json"),
-                                          ("Content-Length", str(len(body)))])
-                return [body]
-            return handler(environ, start_response)
-
-        return application
+        return wsgi(self.app, self.config.signing_secret or "")
 
 
 def create_wsgi_app() -> Callable[..., Iterable[bytes]]:
     """gunicorn entry point (``'bots.slack:create_wsgi_app()'``): configuration from the
     environment, checked before anything starts."""
     config = check(slack_config, "dvrules slack")
+    sys.setswitchinterval(SWITCH_INTERVAL)  # acks first: turns are CPU-bound, acks are short
     setup_logging(config.common.log_level)
     log.info("Slack bot starting (HTTP mode)")
     return SlackBot(config, store=open_store_or_exit(config.common, "dvrules slack")).wsgi()

@@ -100,20 +100,28 @@ def _toggle(tg: Any, n: int) -> str:
 
 
 def slack_plain(blocks: list[dict[str, Any]]) -> str:
-    texts = [bl["text"]["text"] for bl in blocks if bl.get("type") == "section"]
+    """The text a person reads in a Slack message: headers, sections and context lines."""
+    texts = []
+    for bl in blocks:
+        if bl.get("type") in ("header", "section"):
+            texts.append(bl["text"]["text"])
+        elif bl.get("type") == "context":
+            texts += [el.get("text", "") for el in bl["elements"]]
     return "\n\n".join(texts).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def drive_slack(sl: Any, rules: DVRules, flow: str, script: dict[str, Any],
                 flow_label: str) -> tuple[dict[str, Any], list[Call]]:
-    """Run a flow to its end through the Slack bot: slash command, buttons and DMs."""
+    """Run a flow to its end through the Slack bot (slash command, buttons and direct
+    messages), checking the question card in place shows each question; returns the answers
+    and the calls of the last turn."""
     sl.command("")
     calls = sl.press_label(flow_label)
     answers: dict[str, Any] = {}
     skip_by_typing = False
     while (q := rules.next_question(flow, answers)) is not None:
-        last = [c for c in calls if c.method == "chat.postMessage"][-1]
-        assert q.text in slack_plain(last.params["blocks"]).replace("*", ""), q.id
+        card = sl.fake.last_with_buttons()
+        assert q.text in slack_plain(card["blocks"]).replace("*", ""), q.id
         value = scripted(rules, flow, q.id, script)
         if value is None:
             skip_by_typing = not skip_by_typing
@@ -126,11 +134,7 @@ def drive_slack(sl: Any, rules: DVRules, flow: str, script: dict[str, Any],
         elif q.type == "multi_choice":
             for cid in value:
                 n = [c.id for c in q.choices].index(cid) + 1
-                msg = sl.fake.last_with_buttons()
-                bt = next(b for b in slack_buttons(msg)
-                          if re.match(rf"^\[[ x]\] {n}\. ", b["text"]["text"]))
-                calls = sl._turn(lambda: sl.requests.action(  # noqa: B023
-                    ALLOWED_USER, bt["value"], message=msg, action_id=bt["action_id"]))
+                calls = sl.press_label(f"[ ] {n}. ")
                 assert [c.method for c in calls] == ["chat.update"]
             calls = sl.press_label("Done")
         else:

@@ -323,6 +323,7 @@ class FakeSlack(_Server):
         self.socket_url: str | None = None
         self._ts = itertools.count(1)
         self.messages: dict[str, dict[str, Any]] = {}  # by ts
+        self.home: dict[str, dict[str, Any]] = {}  # the App Home view published for each user
 
     @property
     def api_url(self) -> str:
@@ -347,14 +348,29 @@ class FakeSlack(_Server):
                          "user": "dvrules", "team_id": self.team, "user_id": "UBOT",
                          "bot_id": "BBOT", "is_enterprise_install": False}
         if method in ("chat.postMessage", "chat.update"):
-            ts = params.get("ts") or f"1700000000.{next(self._ts):06d}"
-            blocks = params.get("blocks")
-            if isinstance(blocks, str):
-                blocks = json.loads(blocks)
-            msg = {"ts": ts, "channel": params.get("channel"), "blocks": blocks or [],
-                   "text": params.get("text")}
-            self.messages[ts] = msg
-            return 200, {"ok": True, "channel": params.get("channel"), "ts": ts, "message": msg}
+            with self.lock:
+                if method == "chat.update" and params.get("ts") not in self.messages:
+                    return 200, {"ok": False, "error": "message_not_found"}
+                channel = str(params.get("channel") or "")
+                if channel.startswith(("U", "W")):  # a user id: the app's direct message
+                    channel = "D" + channel[1:]
+                ts = params.get("ts") or f"1700000000.{next(self._ts):06d}"
+                blocks = params.get("blocks")
+                if isinstance(blocks, str):
+                    blocks = json.loads(blocks)
+                msg = {"ts": ts, "channel": channel, "blocks": blocks or [],
+                       "text": params.get("text")}
+                self.messages.pop(ts, None)  # the most recently sent or edited comes last
+                self.messages[ts] = msg
+            return 200, {"ok": True, "channel": channel, "ts": ts, "message": msg}
+        if method == "chat.delete":
+            with self.lock:
+                gone = self.messages.pop(str(params.get("ts")), None)
+            return 200, ({"ok": True} if gone else {"ok": False, "error": "message_not_found"})
+        if method == "views.publish":
+            view = params.get("view")
+            self.home[str(params.get("user_id"))] = json.loads(view) if isinstance(view, str) else view
+            return 200, {"ok": True, "view": {"id": "V0HOME"}}
         return 200, {"ok": True}
 
     def posted(self, mark: int = 0) -> list[dict[str, Any]]:
@@ -449,6 +465,43 @@ class SlackRequests:
 
     def action(self, user: str, value: str, **kw: Any) -> tuple[int, bytes]:
         return self.post(self.action_body(user, value, **kw), "application/x-www-form-urlencoded")
+
+    def home_action_body(self, user: str, action_id: str, value: str | None = None,
+                         team: str | None = None) -> bytes:
+        """A button pressed in the App Home tab (no message, no channel)."""
+        team = team or self.team
+        action: dict[str, Any] = {"type": "button", "action_id": action_id, "block_id": "h1",
+                                  "action_ts": f"{time.time():.6f}",
+                                  "text": {"type": "plain_text", "text": "x"}}
+        if value is not None:
+            action["value"] = value
+        payload = {"type": "block_actions", "team": {"id": team, "domain": "example"},
+                   "user": {"id": user, "username": "worker", "team_id": team},
+                   "api_app_id": "A0APP", "token": "legacy", "trigger_id": f"trig-{next(self._n)}",
+                   "container": {"type": "view", "view_id": "V0HOME"},
+                   "view": {"id": "V0HOME", "type": "home", "blocks": []}, "actions": [action]}
+        return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+
+    def form_body(self, user: str, view: dict[str, Any], picked: list[str]) -> bytes:
+        """A modal ``view`` (as the bot opened it) submitted with the options ``picked``."""
+        element = view["blocks"][0]["element"]
+        options = [o for o in element["options"] if o["value"] in picked]
+        submitted = {**view, "id": "V0FORM", "team_id": self.team, "state": {"values": {
+            "choices": {"choices": {"type": element["type"], "selected_options": options}}}}}
+        payload = {"type": "view_submission", "team": {"id": self.team, "domain": "example"},
+                   "user": {"id": user, "username": "worker", "team_id": self.team},
+                   "api_app_id": "A0APP", "token": "legacy", "trigger_id": f"trig-{next(self._n)}",
+                   "view": submitted, "response_urls": []}
+        return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+
+    def home_opened_body(self, user: str) -> bytes:
+        return json.dumps({
+            "token": "legacy", "team_id": self.team, "api_app_id": "A0APP",
+            "type": "event_callback", "event_id": f"Ev{next(self._n):08d}",
+            "event_time": int(time.time()),
+            "event": {"type": "app_home_opened", "user": user, "channel": "D0DM", "tab": "home"},
+            "authorizations": [{"team_id": self.team, "user_id": "UBOT", "is_bot": True}],
+        }).encode()
 
     def event_body(self, user: str, text: str, channel: str = "D0DM", team: str | None = None,
                    event_id: str | None = None) -> bytes:

@@ -187,3 +187,20 @@ class SlackRunner:
             if bt["text"]["text"].startswith(label):
                 return self.press(bt["value"], user, message=msg, action_id=bt["action_id"])
         raise AssertionError(f"no button {label!r}")
+
+    def open_home(self, user: str = ALLOWED_USER) -> dict[str, Any]:
+        """Open the App Home tab; returns the view the bot published."""
+        mark = self.fake.mark()
+        status, _ = self.requests.post(self.requests.home_opened_body(user), "application/json")
+        assert status == 200
+        self.fake.settle_sync(mark, ("views.publish",))
+        return self.fake.home[user]
+
+    def press_label_in_home(self, label: str, user: str = ALLOWED_USER) -> list[Call]:
+        """Press a button of the App Home tab, by the start of its label."""
+        for bt in slack_buttons(self.fake.home[user]):
+            if bt["text"]["text"].startswith(label):
+                body = self.requests.home_action_body(user, bt["action_id"], bt["value"])
+                return self._turn(lambda: self.requests.post(
+                    body, "application/x-www-form-urlencoded"))
+        raise AssertionError(f"no button {label!r} in App Home")

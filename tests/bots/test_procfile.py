@@ -85,6 +85,11 @@ def _run_procfile(env: dict[str, str], port: int, tg: FakeTelegram, sl: FakeSlac
         assert status == 200
         calls = sl.settle_sync(mark, ("chat.postMessage",), timeout=20)
         assert any("call 999" in str(c.params.get("blocks")) for c in calls)
+        mark = sl.mark()  # a typed direct message with details that must not reach the logs
+        slack = SlackRequests(f"http://127.0.0.1:{port}/slack/events", sl)
+        assert slack.event(ALLOWED_USER, "Jane Doe, 12 High Street")[0] == 200
+        calls = sl.settle_sync(mark, ("chat.postMessage", "chat.update"), timeout=20)
+        assert "Jane" not in str([c.params for c in calls])
         # a Telegram update through the polling worker
         mark = tg.mark()
         tg.push_text(ALLOWED_TG, "/start")
