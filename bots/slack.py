@@ -38,10 +38,10 @@ from slack_sdk.webhook import WebhookClient
 from bots.config import SlackConfig, check, open_store_or_exit, setup_logging, slack_config
 from bots.slack_blocks import (FORM_ACTION, FORM_ID, blocks, choices_form, chosen, home_view,
                                without_buttons)
-from bots.slack_http import Guard, actor, wsgi
+from bots.slack_http import Guard, SkipTokenNotice, actor, wsgi
 from dvrules.api import DVRules, default_rules
 from dvrules.chat import (FAILED, Action, Conversation, Delete, Edit, Event, Message, Press,
-                          Reply, Strip, Text, log_id, session_id)
+                          Reply, SendDocument, Strip, Text, log_id, session_id)
 from dvrules.chat.conversation import choices_payload
 from dvrules.store import SessionStore, TinyDBStore
 
@@ -56,13 +56,6 @@ FORM_GONE = "That form is no longer available: tap the options, or type their nu
 REMAINS = ("Erased from dvrules. This app's messages in this conversation were deleted; what "
            "you typed yourself stays in Slack until you delete it (hover over it, then More "
            "actions, Delete message).")
-
-
-class _SkipTokenNotice(logging.Filter):
-    """Bolt also reads SLACK_BOT_TOKEN itself and warns that the client's copy wins: it does."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "`token` will be unused" not in record.getMessage()
 
 
 @dataclass
@@ -89,7 +82,7 @@ class SlackBot:
                   if config.api_url else WebClient(token=config.bot_token))
         client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
         bolt_log = logging.getLogger("slack_bolt.dvrules")
-        bolt_log.addFilter(_SkipTokenNotice())
+        bolt_log.addFilter(SkipTokenNotice())
         self.app = App(client=client, signing_secret=config.signing_secret or "",
                        request_verification_enabled=not socket_mode, logger=bolt_log,
                        process_before_response=True,
@@ -199,8 +192,16 @@ class SlackBot:
         log.info("turn handled (session %s)", log_id(sid))
 
     def _act(self, client: WebClient, reply: Reply, act: Action, where: _Where) -> None:
-        if isinstance(act, Delete):
-            self._quietly(client.chat_delete, channel=where.dm, ts=act.message_id)
+        if isinstance(act, Delete):  # an uploaded file is known by its id (F...), not a ts
+            if act.message_id.startswith("F"):
+                self._quietly(client.files_delete, file=act.message_id)
+            else:
+                self._quietly(client.chat_delete, channel=where.dm, ts=act.message_id)
+            return
+        if isinstance(act, SendDocument):  # files.getUploadURLExternal, upload, complete
+            done = client.files_upload_v2(channel=where.dm, content=act.data, filename=act.name,
+                                          title=act.name)
+            reply.sent(act, done["file"]["id"])
             return
         if isinstance(act, Strip):
             shown = (where.origin or {}).get("blocks") if (where.origin or {}).get(
