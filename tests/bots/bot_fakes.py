@@ -348,10 +348,6 @@ class FakeSlack(_Server):
         return f"http://127.0.0.1:{self.port}/response/{name}"
 
     def dispatch(self, path: str, content_type: str, body: bytes) -> tuple[int, Any]:
-        params = self.parse(content_type, body)
-        if path.startswith("/response/"):
-            self.record("response_url", params)
-            return 200, {"ok": True}
         if path.startswith("/upload/"):  # the upload URL files.getUploadURLExternal gave
             file_id = path[len("/upload/"):]
             self.record("upload", {"file_id": file_id, "length": len(body)})
@@ -359,6 +355,10 @@ class FakeSlack(_Server):
                 if file_id not in self.uploads or len(body) != self.uploads[file_id]["length"]:
                     return 400, {"ok": False}
                 self.uploads[file_id]["data"] = body
+            return 200, {"ok": True}
+        params = self.parse(content_type, body)
+        if path.startswith("/response/"):
+            self.record("response_url", params)
             return 200, {"ok": True}
         if not path.startswith("/api/"):
             return 404, {"ok": False, "error": "not_found"}
