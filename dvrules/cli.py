@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import shlex
 import sys
 from enum import Enum
 from pathlib import Path
@@ -307,7 +308,7 @@ def chat(flow: str, session: Optional[str] = typer.Option(
     console.print(wrap(COMMANDS, width), soft_wrap=True)
     console.print(wrap(f"Case code {code}" + (f": resuming, {answered} answered." if answered
                                                else ".")
-                       + f" Resume later with: dvrules chat {flow} --session {code}", width),
+                       + f" Resume later with: {_resume(flow, code, keep)}", width),
                   soft_wrap=True)
     _show(conversation.press(code, f"f|{flow}"), width, out)
     if keep is not None:
@@ -355,9 +356,15 @@ class Keeper:
                            "--out report.pdf", width), soft_wrap=True)
 
 
+def _resume(flow: str, code: str, keep: Keeper | None) -> str:
+    """The command that carries on this chat (still keeping it, if it is being kept)."""
+    kept = f" --area {shlex.quote(keep.area)} --period {keep.period}" if keep else ""
+    return f"dvrules chat {flow} --session {code}{kept}"
+
+
 def _chat_loop(conversation: Conversation, code: str, flow: str, width: int, out: Path,
                keep: Keeper | None) -> None:
-    resume = f"dvrules chat {flow} --session {code}"
+    resume = _resume(flow, code, keep)
     while True:
         try:
             text = console.input("> ").strip()
