@@ -7,7 +7,7 @@ question card changes in place), ``Strip`` -> the same without buttons, ``Delete
 ``chat.delete``. The App Home tab is the core's home page (start, carry on, the result so
 far, erase), published when opened; its buttons are ordinary presses answered in the DM.
 Every request is acked within the request (``process_before_response``); the turn then runs
-lazily on a small thread pool. Before any listener: Bolt checks the signature, then
+on a small thread pool. Before any listener: Bolt checks the signature, then
 ``bots.slack_http.Guard`` drops anything seen before and anyone not on the allowlist.
 
 Run: HTTP mode through gunicorn (Procfile: ``bots.slack:create_wsgi_app()``, which also answers
@@ -17,6 +17,7 @@ Run: HTTP mode through gunicorn (Procfile: ``bots.slack:create_wsgi_app()``, whi
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import re
@@ -68,8 +69,7 @@ class _Where:
 
 
 class SlackBot:
-    """The Bolt app: the ``Guard`` as middleware, then listeners that ack in the request and
-    run the turn lazily."""
+    """The Bolt app: the ``Guard`` as middleware; listeners ack, then queue the turn."""
 
     def __init__(self, config: SlackConfig, rules: DVRules | None = None,
                  store: SessionStore | None = None, *, socket_mode: bool = False):
@@ -85,24 +85,35 @@ class SlackBot:
         bolt_log.addFilter(SkipTokenNotice())
         self.app = App(client=client, signing_secret=config.signing_secret or "",
                        request_verification_enabled=not socket_mode, logger=bolt_log,
-                       process_before_response=True,
-                       listener_executor=ThreadPoolExecutor(TURN_THREADS, "dvrules-turn"))
+                       process_before_response=True)
+        self.pool = ThreadPoolExecutor(TURN_THREADS, "dvrules-turn")
         self.guard = Guard(config)
         self.app.use(self.guard.refuse_replays)
         self.app.use(self.guard.gate)
-        self.app.command(config.command)(ack=self.ack_command, lazy=[self.on_command])
-        self.app.action(ACTION_ID)(ack=self.ack, lazy=[self.on_button])
-        self.app.action(FORM_ACTION)(ack=self.ack, lazy=[self.on_form_button])
-        self.app.view(FORM_ID)(ack=self.ack, lazy=[self.on_form])
-        self.app.event("message")(ack=self.ack, lazy=[self.on_message])
-        self.app.event("app_home_opened")(ack=self.ack, lazy=[self.on_home_opened])
+        self.app.command(config.command)(self._later(self.on_command, self.ack_command))
+        self.app.action(ACTION_ID)(self._later(self.on_button))
+        self.app.action(FORM_ACTION)(self._later(self.on_form_button))
+        self.app.view(FORM_ID)(self._later(self.on_form))
+        self.app.event("message")(self._later(self.on_message))
+        self.app.event("app_home_opened")(self._later(self.on_home_opened))
         self.app.event(re.compile(".*"))(self.on_other_event)
 
     # -------------------------------------------------------------- listeners
 
-    @staticmethod
-    def ack(ack: Callable[..., None]) -> None:
-        ack()
+    def _later(self, work: Callable[..., None],
+               ack_with: Callable[..., None] | None = None) -> Callable[..., None]:
+        """A listener that acks within the request, then queues ``work`` on the turn pool
+        (Bolt's lazy listeners would first deep-copy the whole request, on the ack's time)."""
+        wanted = inspect.signature(work).parameters
+
+        def listener(ack: Callable[..., None], body: dict[str, Any], context: Any,
+                     client: WebClient, event: Any, action: Any, view: Any) -> None:
+            (ack_with or (lambda ack, body: ack()))(ack, body)
+            given = {"body": body, "context": context, "client": client, "event": event,
+                     "action": action, "view": view}
+            self.pool.submit(work, **{k: v for k, v in given.items() if k in wanted})
+
+        return listener
 
     @staticmethod
     def ack_command(ack: Callable[..., None], body: dict[str, Any]) -> None:
@@ -113,7 +124,7 @@ class SlackBot:
                 "this app, to keep answers out of channels.")
 
     def on_command(self, body: dict[str, Any], context: Any, client: WebClient) -> None:
-        channel = str(body.get("channel_id", ""))
+        channel = str(body.get("channel_id", ""))  # not a DM: the person's DM, found on sending
         self._turn(client, body, context, Text(str(body.get("text") or "start")),
                    channel if channel.startswith("D") else "")
 
@@ -229,11 +240,10 @@ class SlackBot:
         self._remember(str(sent["ts"]), act.message, parts[-1])
 
     def _remember(self, ts: str, message: Message, shown: list[dict[str, Any]]) -> None:
-        """The last question cards shown (in memory only): to take their buttons off later,
-        and to offer their options in a form."""
+        """Cards shown, in memory only: to take their buttons off, or offer them in a form."""
         if message.kind == "card":
             self._cards[ts] = (shown, message.meta)
-            while len(self._cards) > 5000:
+            if len(self._cards) > 5000:
                 self._cards.popitem(last=False)
 
     @staticmethod
@@ -242,8 +252,6 @@ class SlackBot:
             call(**kwargs)
         except (SlackApiError, OSError) as err:
             log.warning("Slack refused %s: %s", call.__name__, type(err).__name__)
-
-    # -------------------------------------------------------------- serving
 
     def wsgi(self) -> Callable[..., Iterable[bytes]]:
         """The WSGI application: Slack requests at /slack/events, and GET /healthz."""

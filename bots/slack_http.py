@@ -195,3 +195,10 @@ class Guard:
         except (SlackApiError, OSError):
             log.warning("could not send a refusal")
         return BoltResponse(status=200, body="")
+
+
+class SkipTokenNotice(logging.Filter):
+    """Bolt also reads SLACK_BOT_TOKEN itself and warns that the client's copy wins: it does."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
