@@ -35,13 +35,6 @@ REPLAY_WINDOW = 6 * 60  # Bolt accepts a signature for five minutes; remember it
 _OBJECTS = ("user", "team", "channel", "enterprise", "event", "message", "container", "view")
 
 
-class SkipTokenNotice(logging.Filter):
-    """Bolt also reads SLACK_BOT_TOKEN itself and warns that the client's copy wins: it does."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "`token` will be unused" not in record.getMessage()
-
-
 class Seen:
     """Keys seen in the last ``ttl`` seconds, in this process: a request signature, a
     ``trigger_id``, an ``action_ts`` or an event id met twice is a replay or a retry."""
