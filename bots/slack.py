@@ -2,10 +2,11 @@
 
 Only translation lives here. A slash command or a direct message becomes ``Text``, a button
 ``Press``; the core's actions become Web API calls in the person's direct messages with the
-app (never a channel): ``Send`` -> ``chat.postMessage``, ``Edit`` -> ``chat.update`` (so the
-question card changes in place), ``Strip`` -> the same without buttons, ``Delete`` ->
-``chat.delete``. The App Home tab is the core's home page (start, carry on, the result so
-far, erase), published when opened; its buttons are ordinary presses answered in the DM.
+app (never a channel): ``Send`` -> ``chat.postMessage``, ``Edit`` -> ``chat.update`` (the
+card changes in place), ``Strip`` -> the same without buttons, ``Delete`` -> ``chat.delete``,
+``SendDocument`` -> a file upload (``bots.slack_files``). The App Home tab is the core's home
+page (start, carry on, the result so far, erase), published when opened; its buttons are
+ordinary presses answered in the DM.
 Every request is acked within the request (``process_before_response``); the turn then runs
 on a small thread pool. Before any listener: Bolt checks the signature, then
 ``bots.slack_http.Guard`` drops anything seen before and anyone not on the allowlist.
@@ -39,10 +40,11 @@ from slack_sdk.webhook import WebhookClient
 from bots.config import SlackConfig, check, open_store_or_exit, setup_logging, slack_config
 from bots.slack_blocks import (FORM_ACTION, FORM_ID, blocks, choices_form, chosen, home_view,
                                without_buttons)
+from bots.slack_files import delete, upload
 from bots.slack_http import Guard, SkipTokenNotice, actor, wsgi
 from dvrules.api import DVRules, default_rules
 from dvrules.chat import (FAILED, Action, Conversation, Delete, Edit, Event, Message, Press,
-                          Reply, Strip, Text, log_id, session_id)
+                          Reply, SendDocument, Strip, Text, log_id, session_id)
 from dvrules.chat.conversation import choices_payload
 from dvrules.store import SessionStore, TinyDBStore
 
@@ -203,9 +205,10 @@ class SlackBot:
         log.info("turn handled (session %s)", log_id(sid))
 
     def _act(self, client: WebClient, reply: Reply, act: Action, where: _Where) -> None:
-        if isinstance(act, Delete):
-            self._quietly(client.chat_delete, channel=where.dm, ts=act.message_id)
-            return
+        if isinstance(act, Delete):  # a message, or an uploaded file (bots.slack_files)
+            return delete(client, where.dm, act.message_id)
+        if isinstance(act, SendDocument):
+            return reply.sent(act, upload(client, where.dm, act))
         if isinstance(act, Strip):
             shown = (where.origin or {}).get("blocks") if (where.origin or {}).get(
                 "ts") == act.message_id else self._cards.get(act.message_id, (None,))[0]
@@ -270,12 +273,8 @@ def run_socket_mode() -> None:
     web = WebClient(token=config.app_token, base_url=config.api_url) if config.api_url else None
     handler = SocketModeHandler(bot.app, config.app_token, web_client=web)
     stopped = threading.Event()
-
-    def stop(signum: int, frame: Any) -> None:
-        stopped.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stopped.set())
     handler.connect()
     log.info("Slack bot started (Socket Mode)")
     stopped.wait()

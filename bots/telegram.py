@@ -21,7 +21,8 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import (Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
+                      Update)
 from telegram import LinkPreviewOptions as Preview
 from telegram.constants import ChatType, MessageLimit, ParseMode
 from telegram.error import BadRequest, TelegramError
@@ -42,8 +43,8 @@ from bots.config import TelegramConfig, check, open_store_or_exit, setup_logging
 from bots.telegram_server import UPDATES, QuietBot, keep_updates_out_of_logs, serve_webhook
 from dvrules.api import DVRules, default_rules
 from dvrules.chat import (EMERGENCY, FAILED, PRIVATE_ONLY, REFUSED, Conversation, Delete, Edit,
-                          Message, Paragraph, Press, Reply, Send, Strip, Text, menu_commands,
-                          pack, session_id, utf16_len)
+                          Message, Paragraph, Press, Reply, Send, SendDocument, Strip, Text,
+                          menu_commands, pack, session_id, utf16_len)
 from dvrules.store import SessionStore, TinyDBStore
 
 log = logging.getLogger("dvrules.telegram")
@@ -208,6 +209,10 @@ class TelegramBot:
                     reply.sent(act, message_id)
         elif isinstance(act, Strip):
             await self.strip(bot, chat_id, int(act.message_id))
+        elif isinstance(act, SendDocument):
+            sent = await bot.send_document(chat_id, InputFile(act.data, filename=act.name),
+                                           protect_content=act.protect)
+            reply.sent(act, sent.message_id)
 
     async def send(self, bot: Bot, chat_id: int, msg: Message) -> list[int]:
         """The message in as few parts as fit, buttons under the last; their ids."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import shlex
 import sys
 from enum import Enum
+from pathlib import Path
 from typing import Any, Optional
 
 import typer
@@ -19,13 +21,14 @@ from rich.markup import escape
 from dvrules.answers import AnswerError, read_answers_file
 from dvrules.api import DVRules
 from dvrules.chat import COMMANDS as CHAT_COMMANDS
-from dvrules.chat import Conversation, Reply, formats, wrap
+from dvrules.audit.render import write_atomic
+from dvrules.chat import Conversation, Edit, Reply, Send, SendDocument, formats, wrap
 from dvrules.cli_output import ListFormat, console, err_console, fail
 from dvrules.interview import Session, SessionError
 from dvrules.knowledge import KnowledgeError
 from dvrules.report import cite_text, render
 from dvrules.results import Result
-from dvrules.store import DamagedSessionError, StoreError, open_store
+from dvrules.store import DamagedSessionError, SessionStore, StoreError, open_store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="UK domestic-violence standards, risk prompts and referral pathways.")
@@ -240,10 +243,39 @@ def sessions_purge() -> None:
 @app.command()
 def chat(flow: str, session: Optional[str] = typer.Option(
              None, "--session", help="Case code to start or resume (no names)."),
-         area: Optional[str] = AREA) -> None:
+         area: Optional[str] = typer.Option(
+             None, "--area", envvar="DVRULES_AREA", help="Referral flow: the local service "
+             "directory to list local contacts from. Self-assessments: the partnership's name "
+             "(e.g. Camden), shown on the report and naming the kept assessment."),
+         period: Optional[str] = typer.Option(
+             None, "--period", help="Self-assessments: the period assessed (e.g. 2026-27); with "
+             "--area the finished assessment is kept (dvrules assessments list)."),
+         out: Path = typer.Option(Path("."), "--out", help="Self-assessments: the folder the "
+                                  "report is written to when you type report."),
+         replace: bool = typer.Option(False, "--replace", help="Overwrite a kept assessment of "
+                                      "the same flow, area and period.")) -> None:
     """A guided interview in the terminal; resumable with --session."""
-    rules = _rules(area)
+    from dvrules.audit.assessments import AssessmentError, check_area, check_period
+
+    rules = _rules(None)
     _flow(rules, flow)
+    case = rules.kb.flow(flow).summary.kind == "referral"
+    if case:
+        if period is not None:
+            fail("--period: the referral flow keeps no assessment (case answers expire); "
+                 "--period is for self-assessments such as cdrp or bvpi225")
+        rules = _rules(area) if area else rules
+    else:
+        try:
+            area = check_area(area) if area else None
+            period = check_period(period) if period else None
+        except AssessmentError as exc:
+            fail(str(exc))
+        if period and not area:
+            fail("--period: give --area too (the partnership's name, e.g. Camden): a kept "
+                 "assessment is named by both")
+        if not out.is_dir():
+            fail(f"--out: {out} is not a folder; give an existing folder for the report")
     code = session or f"case-{secrets.token_hex(3)}"
     try:
         store = open_store()
@@ -252,7 +284,9 @@ def chat(flow: str, session: Optional[str] = typer.Option(
         fail(f"{exc}; erase it and start again with: dvrules sessions forget {code}")
     except (SessionError, StoreError) as exc:
         fail(str(exc))
-    conversation = Conversation(rules, store, paged=False)
+    conversation = Conversation(rules, store, paged=False, area=None if case else area,
+                                period=None if case else period)
+    keep = Keeper(rules, flow, code, store, area, period, replace) if area and period else None
     width = max(20, min(console.width, 100))
     spec = rules.kb.flow(flow)
     console.print(f"[bold]{escape(spec.title)}[/bold]")
@@ -261,10 +295,12 @@ def chat(flow: str, session: Optional[str] = typer.Option(
     console.print(wrap(COMMANDS, width), soft_wrap=True)
     console.print(wrap(f"Case code {code}" + (f": resuming, {answered} answered." if answered
                                                else ".")
-                       + f" Resume later with: dvrules chat {flow} --session {code}", width),
+                       + f" Resume later with: {_resume(flow, code, keep)}", width),
                   soft_wrap=True)
-    _show(conversation.press(code, f"f|{flow}"), width)
-    _chat_loop(conversation, code, flow, width)
+    _show(conversation.press(code, f"f|{flow}"), width, out)
+    if keep is not None:
+        keep.check(width)  # resuming an assessment finished earlier: keep it now
+    _chat_loop(conversation, code, flow, width, out, keep)
 
 
 SAFETY = "In immediate danger: call 999."
@@ -274,8 +310,48 @@ COMMANDS = ("Type an answer (yes, no, a number, an option's number or words, sev
             + " | quit")
 
 
-def _chat_loop(conversation: Conversation, code: str, flow: str, width: int) -> None:
-    resume = f"dvrules chat {flow} --session {code}"
+class Keeper:
+    """Keeps the terminal's self-assessment (``--area`` and ``--period``) once it is finished,
+    and again, replacing its own copy, each time it is amended and finished again."""
+
+    def __init__(self, rules: DVRules, flow: str, code: str, store: SessionStore, area: str,
+                 period: str, replace: bool):
+        self.rules, self.flow, self.code, self.store = rules, flow, code, store
+        self.area, self.period, self.replace = area, period, replace
+        self.kept: dict[str, Any] | None = None  # the answers last kept by this chat
+
+    def check(self, width: int) -> None:
+        from dvrules.audit.assessments import AssessmentError, AssessmentStore
+
+        s = Session(self.rules, self.flow, self.code, self.store)
+        if s.next_question() is not None or s.answers == self.kept:
+            return
+        store = AssessmentStore()
+        try:
+            kept = store.save(self.rules, self.flow, s.answers, area=self.area,
+                              period=self.period, replace=self.replace or self.kept is not None)
+        except AssessmentError as exc:
+            same = [k for k in store.all() if k.flow == self.flow and k.area == self.area
+                    and k.period == self.period and k.answers == s.answers]
+            if not same:  # kept already with other answers: say how to replace it
+                err_console.print(wrap(f"Not kept: {exc}", width), soft_wrap=True)
+                return
+            kept = same[0]
+        self.kept = dict(s.answers)
+        console.print(wrap(f"Kept as {kept.id} (no expiry): dvrules assessments show {kept.id}; "
+                           f"dvrules report {self.flow} --assessment {kept.id} --format pdf "
+                           "--out report.pdf", width), soft_wrap=True)
+
+
+def _resume(flow: str, code: str, keep: Keeper | None) -> str:
+    """The command that carries on this chat (still keeping it, if it is being kept)."""
+    kept = f" --area {shlex.quote(keep.area)} --period {keep.period}" if keep else ""
+    return f"dvrules chat {flow} --session {code}{kept}"
+
+
+def _chat_loop(conversation: Conversation, code: str, flow: str, width: int, out: Path,
+               keep: Keeper | None) -> None:
+    resume = _resume(flow, code, keep)
     while True:
         try:
             text = console.input("> ").strip()
@@ -295,7 +371,7 @@ def _chat_loop(conversation: Conversation, code: str, flow: str, width: int) -> 
             if confirm.strip().lower() != "yes":
                 console.print("Kept. Nothing was erased.")
                 continue
-            _show(conversation.text(code, "forget now"), width)
+            _show(conversation.text(code, "forget now"), width, out)
             return
         if not text:
             continue
@@ -304,16 +380,31 @@ def _chat_loop(conversation: Conversation, code: str, flow: str, width: int) -> 
         except StoreError as exc:  # e.g. the disk filled up: say so, keep the chat going
             err_console.print(escape(f"{exc}; that answer was not saved"), soft_wrap=True)
             continue
-        _show(reply, width)
+        _show(reply, width, out)
+        if keep is not None and any(m.kind == "result" for m in reply.messages):
+            keep.check(width)
         if any(m.kind == "menu" for m in reply.messages):
             return  # the conversation left this flow (cancel): the terminal stops here
 
 
-def _show(reply: Reply, width: int) -> None:
-    """Print a reply: every message sent or edited, wrapped at word boundaries."""
+def _show(reply: Reply, width: int, out: Path) -> None:
+    """Print a reply: every message sent or edited, wrapped at word boundaries; a document
+    (the report) is written into the ``out`` folder and its path printed."""
     if reply.notice:
         console.print(wrap(reply.notice, width), soft_wrap=True)
-    for message in reply.messages:
+    for act in reply.actions:
+        if isinstance(act, SendDocument):
+            try:
+                write_atomic(out / act.name, act.data)
+            except OSError as exc:
+                console.print(wrap(f"Could not write the report into {out}: {exc.strerror}; "
+                                   "nothing was written.", width), soft_wrap=True)
+                continue
+            console.print(f"Report written: {escape(str(out / act.name))}", soft_wrap=True)
+            continue
+        if not isinstance(act, (Send, Edit)):
+            continue
+        message = act.message
         body = formats.text(message.paragraphs, width)
         console.print()
         if message.kind == "danger":

@@ -31,6 +31,7 @@ from dvrules.chat import (
     Press,
     Reply,
     Send,
+    SendDocument,
     Strip,
     Text,
     choices_payload,
@@ -529,3 +530,46 @@ def test_a_result_with_headings_shows_how_each_heading_stands(rules: DVRules) ->
     shown = plain_text(Composer(rules.kb).full_result(result, complete=False))
     for g in result.groups:
         assert f"{g.group}: {g.met} of {g.total} met, {g.unknown} not known yet" in shown
+
+
+# ---------------------------------------------------------------------- the report file
+
+
+def documents(reply: Reply) -> list[SendDocument]:
+    return [a for a in reply.actions if isinstance(a, SendDocument)]
+
+
+def test_a_finished_self_assessment_offers_its_report_as_a_file(
+        tg: Platform, rules: DVRules, monkeypatch: pytest.MonkeyPatch) -> None:
+    open_flow(tg, "minimum-standards")
+    assert documents(tg.say("report")) == []  # not yet: the questions are not all answered
+    assert "once every question is answered" in text_of(tg.say("report"))
+    last = run_flow(tg, rules, "minimum-standards", {})
+    assert "tap Report under the result" in text_of(last)
+    # without Chromium (as on a machine with no browser) the same report comes as HTML
+    monkeypatch.setenv("DVRULES_CHROMIUM", "no-such-chromium-here")
+    reply = tg.press("Report", kind="result")
+    [doc] = documents(reply)
+    assert doc.name == "minimum-standards-report.html" and doc.mime == "text/html"
+    page = doc.data.decode()
+    assert rules.kb.flow("minimum-standards").title in page and "<svg" in page
+    assert "web page (HTML)" in text_of(reply) and "Chromium is not installed" in text_of(reply)
+    assert doc.protect
+    # the document is recorded like any message, so forget deletes it where the app allows
+    with tg.conv.turn(tg.sid, Text("report")) as again:
+        [doc] = documents(again)
+        again.sent(doc, "doc-1")
+    tg.say("forget")
+    tg.press("Yes, erase now", kind="forget")
+    assert "doc-1" in tg.deleted
+
+
+def test_the_referral_flow_never_offers_or_writes_a_report(tg: Platform, rules: DVRules) -> None:
+    last = run_flow(tg, rules, "referral", referral_script(rules))
+    assert "Report" not in text_of(last)
+    labels = [b.label for m in tg.shown.values() for row in m.buttons for b in row]
+    assert "Report" not in labels
+    reply = tg.say("report")
+    assert documents(reply) == [] and "never written to a file" in text_of(reply)
+    assert parse_payload("r|1") == ("report", {"serial": "1"})
+    assert documents(tg.turn(Press("r|1"))) == []  # a forged Report press: refused as stale

@@ -191,3 +191,51 @@ def test_the_terminal_says_what_to_type_never_what_to_tap(tmp_path: Path,
     assert "Type the option's number or words." in out
     assert "type its number" in out  # the refusal of "the moon"
     assert "tap " not in out.lower() and "tap," not in out.lower()
+
+
+# ---------------------------------------------------------------------- kept, and the report
+
+
+def test_a_finished_self_assessment_is_kept_and_its_report_written_to_the_folder(
+        rules: DVRules, store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dvrules.audit.assessments import AssessmentStore
+    from dvrules.audit.render import chromium
+
+    monkeypatch.setenv("DVRULES_ASSESSMENTS", str(tmp_path / "kept"))
+    out = tmp_path / "reports"
+    out.mkdir()
+    skips = ["skip"] * len(rules.kb.flow("minimum-standards").questions)
+    args = ["chat", "minimum-standards", "--session", "T-keep", "--area", "Camden",
+            "--period", "2026-27", "--out", str(out)]
+    res = CliRunner().invoke(cli.app, args, input="".join(f"{x}\n" for x in [*skips, "report"]))
+    assert res.exit_code == 0 and "Traceback" not in res.output, res.output
+    said = flat(res.output)
+    assert "type report to write it to a file" in said and "tap" not in said.lower()
+    assert "Kept as minimum-standards-camden-2026-27 (no expiry)" in said
+    kept = AssessmentStore().load("minimum-standards-camden-2026-27")
+    assert kept.answers == Session(rules, "minimum-standards", "T-keep", TinyDBStore()).answers
+    name = "minimum-standards-camden-2026-27-report." + ("pdf" if chromium() else "html")
+    assert f"Report written: {out / name}" in said
+    assert (out / name).read_bytes().startswith(b"%PDF") if chromium() else \
+        rules.kb.flow("minimum-standards").title in (out / name).read_text()
+    # amended in the same chat: the kept copy follows; another chat does not overwrite it
+    res = CliRunner().invoke(cli.app, args, input="change 1\nyes\n")
+    assert "Kept as" in flat(res.output)
+    assert len(AssessmentStore().load("minimum-standards-camden-2026-27").answers) == len(skips)
+    other = CliRunner().invoke(cli.app, [*args[:3], "T-other", *args[4:]],
+                               input="".join(f"{x}\n" for x in skips))
+    assert "Not kept" in flat(other.output) and "--replace" in flat(other.output)
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["referral", "--period", "2026-27"], "--period: the referral flow keeps no assessment"),
+    (["cdrp", "--period", "2026-27"], "--period: give --area too"),
+    (["cdrp", "--area", "Camden", "--period", "2026-28"], "is not a period"),
+    (["cdrp", "--area", "<script>", "--period", "2026-27"], "is not an area name"),
+    (["cdrp", "--out", "/no/such/folder"], "--out: /no/such/folder is not a folder"),
+])
+def test_chat_refuses_a_wrong_area_period_or_folder_in_one_line(store_dir: Path, args: list[str],
+                                                                says: str) -> None:
+    res = CliRunner().invoke(cli.app, ["chat", *args], input="quit\n")
+    assert res.exit_code == 2 and says in res.output and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1

@@ -18,6 +18,7 @@ from dvrules.chat.conversation import (
     Press,
     Reply,
     Send,
+    SendDocument,
     Strip,
     Text,
     choices_payload,
@@ -46,7 +47,7 @@ __all__ = [
     "Action", "Button", "COMMANDS", "Citation", "Command", "CommandSpec", "Composer",
     "Conversation", "Delete", "EMERGENCY", "Edit", "Event", "FAILED", "MAX_PAYLOAD_BYTES",
     "Message", "OutMessage", "PRIVACY", "PRIVATE_ONLY", "Paragraph", "Press", "REFUSED", "Reply",
-    "ResultItem", "ResultView", "Send", "Span", "Strip", "Text", "b", "choices_payload", "help_lines", "i", "log_id",
+    "ResultItem", "ResultView", "Send", "SendDocument", "Span", "Strip", "Text", "b", "choices_payload", "help_lines", "i", "log_id",
     "menu_commands", "pack", "par", "parse_command", "parse_payload", "plain_text",
     "session_id", "short_label", "utf16_len", "wrap",
 ]

@@ -28,6 +28,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("answers", "list what has been answered, numbered"),
     CommandSpec("change", "change answer N of that list (or by its id)", arg="N"),
     CommandSpec("result", "the result so far"),
+    CommandSpec("report", "a finished self-assessment's full report, as a file", menu=False),
     CommandSpec("why", "why item N of the result is as it is, and its source", arg="N"),
     CommandSpec("summary", "how far you have got (counts only)"),
     CommandSpec("more", "show the question's help, definition and source"),

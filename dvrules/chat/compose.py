@@ -214,8 +214,16 @@ class Composer:
         paragraphs.append(par(b(EMERGENCY)))
         return Message(paragraphs, buttons, kind="card")
 
-    def finished_card(self, note: str = "That's all the questions I need.") -> Message:
-        return Message([par(b(note)), par("The result is below. " + EMERGENCY)], kind="card")
+    def finished_card(self, note: str = "That's all the questions I need.",
+                      report: bool = False) -> Message:
+        """The card once the questions end; a self-assessment's also offers the report file."""
+        paragraphs = [par(b(note)), par("The result is below. " + EMERGENCY)]
+        if report:
+            how = ("tap Report under the result, or type report" if self.buttons
+                   else "type report to write it to a file")
+            paragraphs.insert(1, par(f"For your board: {how}, for the full report (PDF, or a "
+                                     "web page where a PDF cannot be made)."))
+        return Message(paragraphs, kind="card")
 
     def why_question(self, q: QuestionView) -> Message:
         paragraphs = [par(b(q.text)),

@@ -85,7 +85,18 @@ class Delete:
     sent_at: float
 
 
-Action = Union[Send, Edit, Strip, Delete]
+@dataclass
+class SendDocument:
+    """A file to hand over (the report of a finished self-assessment): its name, media type
+    and bytes. ``protect``: Telegram sends it with ``protect_content``, as results are."""
+
+    name: str
+    mime: str
+    data: bytes = field(repr=False)
+    protect: bool = True
+
+
+Action = Union[Send, Edit, Strip, Delete, SendDocument]
 
 
 @dataclass
@@ -107,10 +118,13 @@ class Reply:
         """Record the platform id of a message sent for ``action`` (a Send, or an Edit the
         platform refused and that was sent anew)."""
         chat = self._chat
-        if chat is None or message_id is None or not isinstance(action, (Send, Edit)):
+        if chat is None or message_id is None or not isinstance(action, (Send, Edit,
+                                                                         SendDocument)):
             return
         mid = str(message_id)
-        _remember_sent(chat, mid)
+        _remember_sent(chat, mid)  # a document too: forget deletes it where the app allows
+        if isinstance(action, SendDocument):
+            return
         kind = action.message.kind
         if kind == "card" and chat.get("card"):
             chat["card"]["id"] = mid
@@ -136,6 +150,7 @@ _PAYLOADS = {
     "nav": re.compile(r"^n\|(?P<serial>\d{1,9})\|(?P<command>back|help|more|less|keep|result)$"),
     "flow": re.compile(rf"^f\|(?P<flow>{_FLOW})$"),
     "page": re.compile(r"^p\|(?P<serial>\d{1,9})\|(?P<page>\d{1,2})$"),
+    "report": re.compile(r"^r\|(?P<serial>\d{1,9})$"),
     "why": re.compile(r"^w\|(?P<serial>\d{1,9})\|(?P<number>\d{1,3})$"),
     "forget": re.compile(r"^g\|(?P<serial>\d{1,9})\|(?P<answer>y|n)$"),
 }
@@ -179,14 +194,17 @@ class Conversation:
 
     ``delete_within``: the age in seconds under which sent messages can still be deleted on
     ``forget`` (Telegram: 48 hours); ``None`` lists every one recorded. ``paged=False`` sends
-    a result whole, with no page buttons (the terminal).
+    a result whole, with no page buttons (the terminal). ``area`` and ``period`` are named on
+    the report of a self-assessment (the partnership and e.g. 2026-27).
     """
 
     PURGE_EVERY_SECONDS = 3600
 
     def __init__(self, rules: DVRules, store: SessionStore, flows: list[str] | None = None,
-                 delete_within: float | None = 48 * 3600 - 60, paged: bool = True):
+                 delete_within: float | None = 48 * 3600 - 60, paged: bool = True,
+                 area: str | None = None, period: str | None = None):
         self.rules, self.kb, self.store = rules, rules.kb, store
+        self.area, self.period = area, period  # named on self-assessment reports (terminal)
         self.flows = flows or list(rules.kb.flows)
         self.compose = Composer(rules.kb, buttons=paged)  # unpaged = the terminal, no buttons
         self.delete_within = delete_within
@@ -411,6 +429,8 @@ class _Turn:
             self.change(s, cmd.arg)
         elif name == "result":
             self.send_result(s)
+        elif name == "report":
+            self.report(s)
         elif name == "more":
             q = s.next_question()
             if q is None:
@@ -519,10 +539,13 @@ class _Turn:
             self.stale(origin)
             return
         s = self.session(flow)
-        if kind in ("page", "why"):
+        if kind in ("page", "why", "report"):
             result = self.chat.get("result") or {}
             if int(f["serial"]) != result.get("serial") or result.get("flow") != flow:
                 self.stale(origin)
+                return
+            if kind == "report":
+                self.report(s)
                 return
             view = self.view(s)
             target = origin or result.get("id")
@@ -631,7 +654,7 @@ class _Turn:
             self.show_card(s, q, send_new=send_new)
             return
         card = self.chat.get("card") or {}
-        done = self.compose.finished_card()
+        done = self.compose.finished_card(report=self.reportable(s.flow))
         if card.get("id") and not send_new:
             self.reply.actions.append(Edit(card["id"], done))
         else:
@@ -738,7 +761,8 @@ class _Turn:
         old = (self.chat.get("result") or {}).get("id")
         if old:
             self.reply.actions.append(Strip(old))
-        self.chat["result"] = {"id": None, "serial": serial, "flow": s.flow}
+        self.chat["result"] = {"id": None, "serial": serial, "flow": s.flow,
+                               "report": complete and self.reportable(s.flow)}
         if not self.conv.paged:
             self.send(Message(self.compose.full_result(s.result(), complete=complete),
                               kind="result", protect=True))
@@ -761,7 +785,45 @@ class _Turn:
         for start in range(0, len(numbers), 5):
             rows.append([Button(f"Why {n}", _payload("w", serial, n))
                          for n in numbers[start:start + 5]])
+        if (self.chat.get("result") or {}).get("report"):
+            rows.append([Button("Report", _payload("r", serial))])
         return rows
+
+    # -------------------------------------------------------------- the report file
+
+    def reportable(self, flow: str) -> bool:
+        """Self-assessments get a report file; the referral flow's case answers never do."""
+        return self.compose.kb.flow(flow).summary.kind != "referral"
+
+    def report(self, s: Session) -> None:
+        """The finished self-assessment's report as a file: PDF where Chromium is installed,
+        else the same page as HTML (the note says which)."""
+        if not self.reportable(s.flow):
+            self.info("A report file is only made for a self-assessment of a partnership or "
+                      "agency; case answers are never written to a file. Type result to see "
+                      "the result.")
+            return
+        if s.next_question() is not None:
+            self.info("The report is made once every question is answered (don't know is an "
+                      "answer). Type result for the result so far.")
+            return
+        from dvrules.audit import render
+        from dvrules.audit.pack import report_document
+
+        def document(kind: str) -> Any:
+            return report_document(self.conv.rules, s.flow, s.answers, format=kind,
+                                   area=self.conv.area, period=self.conv.period)
+        try:
+            doc, note = document("pdf"), ("Here is the report as a PDF, ready for your board: "
+                                          "summary chart, gaps to work on and every requirement "
+                                          "with the answers behind it and its source.")
+        except render.PdfError:
+            doc, note = document("html"), (
+                "Here is the report as a web page (HTML): a PDF cannot be made here, as "
+                "Chromium is not installed where dvrules runs. Open it in a browser and print "
+                "it, or save it as PDF from there.")
+        self.info(note)
+        self.reply.actions.append(SendDocument(doc.name, doc.mime, doc.data))
 
     # -------------------------------------------------------------- forget
 

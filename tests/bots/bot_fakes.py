@@ -97,6 +97,9 @@ class _Server:
             msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
                 b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
             return {part.get_param("name", header="content-disposition"):
+                    # a file: its name, type and bytes exactly as sent
+                    {"filename": part.get_filename(), "mime": part.get_content_type(),
+                     "data": part.get_payload(decode=True)} if part.get_filename() else
                     part.get_content().strip() for part in msg.iter_parts()}
         return {k: v[0] for k, v in urllib.parse.parse_qs(body.decode(), keep_blank_values=True).items()}
 
@@ -145,7 +148,7 @@ class FakeTelegram(_Server):
     real API gives (editing to identical content, a message that is gone) come back as 400.
     """
 
-    SENDS = ("sendMessage",)
+    SENDS = ("sendMessage", "sendDocument")
     EDITS = ("editMessageText", "editMessageReplyMarkup")
 
     def __init__(self) -> None:
@@ -198,6 +201,17 @@ class FakeTelegram(_Server):
                    "text": params["text"]}
             if params.get("reply_markup"):
                 msg["reply_markup"] = json.loads(params["reply_markup"])
+            self.messages[message_id] = msg
+            return msg
+        if method == "sendDocument":  # a file, uploaded as multipart form data
+            file = params.get("document")
+            if not isinstance(file, dict) or not file.get("data"):
+                return _Refusal("Bad Request: there is no document in the request")
+            message_id = next(self._message_ids)
+            msg = {"message_id": message_id, "date": int(time.time()), "from": BOT_USER,
+                   "chat": {"id": int(params["chat_id"]), "type": "private"},
+                   "document": {"file_id": f"doc-{message_id}", "file_unique_id": f"u{message_id}",
+                                "file_name": file["filename"], "file_size": len(file["data"])}}
             self.messages[message_id] = msg
             return msg
         if method in self.EDITS:
@@ -324,6 +338,7 @@ class FakeSlack(_Server):
         self._ts = itertools.count(1)
         self.messages: dict[str, dict[str, Any]] = {}  # by ts
         self.home: dict[str, dict[str, Any]] = {}  # the App Home view published for each user
+        self.uploads: dict[str, dict[str, Any]] = {}  # files by id: name, bytes, channel
 
     @property
     def api_url(self) -> str:
@@ -333,6 +348,14 @@ class FakeSlack(_Server):
         return f"http://127.0.0.1:{self.port}/response/{name}"
 
     def dispatch(self, path: str, content_type: str, body: bytes) -> tuple[int, Any]:
+        if path.startswith("/upload/"):  # the upload URL files.getUploadURLExternal gave
+            file_id = path[len("/upload/"):]
+            self.record("upload", {"file_id": file_id, "length": len(body)})
+            with self.lock:
+                if file_id not in self.uploads or len(body) != self.uploads[file_id]["length"]:
+                    return 400, {"ok": False}
+                self.uploads[file_id]["data"] = body
+            return 200, {"ok": True}
         params = self.parse(content_type, body)
         if path.startswith("/response/"):
             self.record("response_url", params)
@@ -367,6 +390,28 @@ class FakeSlack(_Server):
             with self.lock:
                 gone = self.messages.pop(str(params.get("ts")), None)
             return 200, ({"ok": True} if gone else {"ok": False, "error": "message_not_found"})
+        if method == "files.getUploadURLExternal":
+            with self.lock:
+                file_id = f"F{next(self._ts):08d}"
+                self.uploads[file_id] = {"name": params.get("filename"),
+                                         "length": int(params.get("length") or -1)}
+            return 200, {"ok": True, "file_id": file_id,
+                         "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}"}
+        if method == "files.completeUploadExternal":
+            files = params.get("files")
+            files = json.loads(files) if isinstance(files, str) else files
+            with self.lock:
+                done = [f for f in files or [] if "data" in self.uploads.get(f.get("id"), {})]
+                if not done or len(done) != len(files) or not params.get("channel_id"):
+                    return 200, {"ok": False, "error": "invalid_arguments"}
+                for f in done:
+                    self.uploads[f["id"]].update(channel=params["channel_id"], title=f.get("title"))
+            return 200, {"ok": True, "files": [{"id": f["id"], "title": f.get("title")}
+                                               for f in done]}
+        if method == "files.delete":
+            with self.lock:
+                gone = self.uploads.pop(str(params.get("file")), None)
+            return 200, ({"ok": True} if gone else {"ok": False, "error": "file_not_found"})
         if method == "views.publish":
             view = params.get("view")
             self.home[str(params.get("user_id"))] = json.loads(view) if isinstance(view, str) else view

@@ -82,16 +82,17 @@ class TelegramRunner:
     async def _done(self, update: Update, context: Any) -> None:
         self.done.add(update.update_id)
 
-    async def until_done(self, update_id: int, mark: int, need: tuple[str, ...] | None) -> list[Call]:
+    async def until_done(self, update_id: int, mark: int, need: tuple[str, ...] | None,
+                         timeout: float = 10) -> list[Call]:
         """The calls the bot made for one update: until it is done, or (for an update the gate
         stops, which never reaches the last group) until a ``need`` call and quiet."""
         if need is not None:
             return await self.fake.settle(mark, need)
-        for _ in range(1000):
+        for _ in range(int(timeout * 100)):
             if update_id in self.done:
                 return self.fake.since(mark)
             await asyncio.sleep(0.01)
-        raise AssertionError(f"update {update_id} was not handled within 10 s")
+        raise AssertionError(f"update {update_id} was not handled within {timeout:g} s")
 
     async def say(self, text: str, user: int = ALLOWED_TG, chat_type: str = "private",
                   need: tuple[str, ...] | None = None) -> list[Call]:
@@ -99,16 +100,19 @@ class TelegramRunner:
         return await self.until_done(self.fake.push_text(user, text, chat_type), mark, need)
 
     async def press(self, payload: str, user: int = ALLOWED_TG, message_id: int | None = None,
-                    need: tuple[str, ...] | None = None) -> list[Call]:
+                    need: tuple[str, ...] | None = None, timeout: float = 10) -> list[Call]:
         mark = self.fake.mark()
-        return await self.until_done(self.fake.push_button(user, payload, message_id), mark, need)
+        return await self.until_done(self.fake.push_button(user, payload, message_id), mark, need,
+                                     timeout)
 
-    async def press_label(self, label: str, user: int = ALLOWED_TG) -> list[Call]:
+    async def press_label(self, label: str, user: int = ALLOWED_TG,
+                          timeout: float = 10) -> list[Call]:
         """Press the button whose label starts with ``label`` on the latest keyboard."""
         msg = self.fake.last_keyboard_message()
         for bt in keyboard_buttons(msg):
             if bt["text"].startswith(label):
-                return await self.press(bt["callback_data"], user, msg["message_id"])
+                return await self.press(bt["callback_data"], user, msg["message_id"],
+                                        timeout=timeout)
         raise AssertionError(f"no button {label!r} in {[b['text'] for b in keyboard_buttons(msg)]}")
 
 
@@ -161,15 +165,15 @@ class SlackRunner:
         self.server.shutdown()
         self.server.server_close()
 
-    def _turn(self, send: Any) -> list[Call]:
+    def _turn(self, send: Any, timeout: float = 10) -> list[Call]:
         mark = self.fake.mark()
         with self.bot.turned:
             before = self.bot.turns
         status, _ = send()
         assert status == 200
         with self.bot.turned:
-            if not self.bot.turned.wait_for(lambda: self.bot.turns > before, timeout=10):
-                raise AssertionError("the Slack bot did not finish a turn within 10 s")
+            if not self.bot.turned.wait_for(lambda: self.bot.turns > before, timeout=timeout):
+                raise AssertionError(f"the Slack bot did not finish a turn within {timeout:g} s")
         return self.fake.since(mark)
 
     def command(self, text: str = "", user: str = ALLOWED_USER, **kw: Any) -> list[Call]:
@@ -181,11 +185,12 @@ class SlackRunner:
     def press(self, value: str, user: str = ALLOWED_USER, **kw: Any) -> list[Call]:
         return self._turn(lambda: self.requests.action(user, value, **kw))
 
-    def press_label(self, label: str, user: str = ALLOWED_USER) -> list[Call]:
+    def press_label(self, label: str, user: str = ALLOWED_USER, timeout: float = 10) -> list[Call]:
         msg = self.fake.last_with_buttons()
         for bt in slack_buttons(msg):
             if bt["text"]["text"].startswith(label):
-                return self.press(bt["value"], user, message=msg, action_id=bt["action_id"])
+                return self._turn(lambda: self.requests.action(
+                    user, bt["value"], message=msg, action_id=bt["action_id"]), timeout)
         raise AssertionError(f"no button {label!r}")
 
     def open_home(self, user: str = ALLOWED_USER) -> dict[str, Any]:

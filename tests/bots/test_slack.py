@@ -18,6 +18,7 @@ from bot_runners import SlackRunner
 from bots import slack as sl_bot
 from bots.slack_blocks import blocks
 from dvrules import DVRules, Session, TinyDBStore
+from dvrules.audit import render
 from dvrules.chat import REFUSED, Message, session_id
 
 SID = session_id("sl", SALT, ALLOWED_TEAM, ALLOWED_USER)
@@ -135,6 +136,36 @@ def test_a_referral_run_ends_in_a_paged_result(slack: SlackRunner, rules: DVRule
         seen.add(slack_plain(page["blocks"]))
         assert all(len(b["text"]["text"]) <= 3000 for b in page["blocks"] if "text" in b)
     assert len(seen) == len(pages) + 1
+
+
+def test_a_finished_self_assessment_uploads_its_report_into_the_direct_message(
+        slack: SlackRunner, rules: DVRules) -> None:
+    title = rules.kb.flow("minimum-standards").title
+    _, last = drive_slack(slack, rules, "minimum-standards", {}, title[:20])
+    assert any("tap Report under the result" in slack_plain(u["blocks"]) for u in updated(last))
+    calls = slack.press_label("Report", timeout=120)  # a PDF takes Chromium seconds
+    # files_upload_v2: ask for an upload URL, send the bytes there, complete into the DM
+    steps = [c.method for c in calls if c.method.startswith(("files.", "upload"))]
+    assert steps == ["files.getUploadURLExternal", "upload", "files.completeUploadExternal"]
+    [file] = slack.fake.uploads.values()
+    pdf = render.chromium() is not None  # CI has Chromium; without it the page comes as HTML
+    assert file["name"] == file["title"] == "minimum-standards-report." + ("pdf" if pdf else "html")
+    assert file["data"].startswith(b"%PDF") if pdf else title.encode() in file["data"]
+    assert file["channel"] == "D0DM"
+    assert any(("as a PDF" if pdf else "web page (HTML)") in slack_plain(p["blocks"])
+               for p in posted(calls))
+    # forget deletes the uploaded file with the bot's messages
+    slack.say("forget")
+    calls = slack.press_label("Yes, erase now")
+    assert [c.method for c in calls].count("files.delete") == 1
+    assert slack.fake.uploads == {}
+
+
+def test_the_referral_flow_uploads_no_report(slack: SlackRunner, rules: DVRules) -> None:
+    answer_until(slack, rules, "referral", "immediate_danger")
+    calls = slack.say("report")
+    assert not [c for c in calls if c.method.startswith("files.")]
+    assert "never written to a file" in slack_plain(posted(calls)[0]["blocks"])
 
 
 def test_multi_select_keeps_two_quick_taps(slack: SlackRunner, rules: DVRules,

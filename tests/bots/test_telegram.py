@@ -38,6 +38,7 @@ from telegram.ext import AIORateLimiter
 from bots import telegram as tg_bot
 from bots.config import quiet_libraries
 from dvrules import DVRules, Session, TinyDBStore
+from dvrules.audit import render
 from dvrules.chat import PRIVATE_ONLY, REFUSED, Message, menu_commands, par, session_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,6 +204,33 @@ async def test_a_whole_referral_run_gives_a_short_first_result_and_the_rest_on_p
         seen.add(telegram_plain(edit.params["text"]))
     assert len(seen) >= 3
     assert all(len(t) <= 4096 for t in seen)
+    # case answers are never written to a file: no Report button, and report typed says why
+    assert "Report" not in labels
+    calls = await telegram.say("report")
+    assert "sendDocument" not in count_methods(calls)
+    assert "never written to a file" in shown(calls)
+
+
+async def test_a_finished_self_assessment_sends_its_report_as_a_protected_document(
+        telegram: TelegramRunner, rules: DVRules) -> None:
+    title = rules.kb.flow("minimum-standards").title
+    _, last = await drive_telegram(telegram, rules, "minimum-standards", {}, title[:20])
+    assert "tap Report under the result" in shown(last)
+    calls = await telegram.press_label("Report", timeout=120)  # a PDF takes Chromium seconds
+    [doc] = [c for c in calls if c.method == "sendDocument"]
+    file = doc.params["document"]
+    pdf = render.chromium() is not None  # CI has Chromium; without it the page comes as HTML
+    assert file["filename"] == "minimum-standards-report." + ("pdf" if pdf else "html")
+    assert file["data"].startswith(b"%PDF") if pdf else title.encode() in file["data"]
+    assert doc.params["protect_content"] in (True, "true", "True")
+    assert ("as a PDF" if pdf else "web page (HTML)") in shown(calls)
+    # the document stays in the chat until forget, which deletes it with the rest
+    message_id = next(m["message_id"] for m in telegram.fake.chat() if "document" in m)
+    await telegram.say("forget")
+    calls = await telegram.press_label("Yes, erase now")
+    assert message_id in {int(m) for c in calls if c.method == "deleteMessages"
+                          for m in json.loads(c.params["message_ids"])}
+    assert message_id not in telegram.fake.messages
 
 
 async def test_two_quick_taps_on_a_multi_select_keep_both_choices(
