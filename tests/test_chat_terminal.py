@@ -166,7 +166,7 @@ def test_text_is_wrapped_at_word_boundaries_to_the_terminal(store_dir: Path,
     # no word is cut: every word of the questions and the danger message is whole
     for text in (rules.question_view("immediate_danger").text,
                  rules.question_view("safe_to_talk").text,
-                 "If you cannot speak on the call, dial 999 and then press 55 when asked"):
+                 rules.kb.contacts["contact.emergency_999"].serves):
         assert set(text.split()) <= words, text
     assert "Call 999 now." in done.stdout
 

@@ -31,7 +31,7 @@ from dvrules.chat.messages import (
     short_label,
 )
 from dvrules.knowledge import KnowledgeBase
-from dvrules.results import AssessmentResult, ContactResult, ReferralResult, Result
+from dvrules.results import AssessmentResult, ContactResult, ReferralResult, Result, cite
 
 FIRST_PAGE_LIMIT = 1500  # characters of the first result message (the rest behind buttons)
 FOOTER = ("Tap Why and a number, or type why and a number (for example why 1), for the reasons "
@@ -41,10 +41,7 @@ STATUS_WORDS = {"met": "met", "not_met": "not met", "unknown": "not known yet"}
 URGENCY_WORDS = {"immediate": "immediately", "today": "today", "routine": "routine"}
 # Silent Solution: shared/notes/current-practice.md (helplines table, Silent Solution row), the
 # first public page it lists. The knowledge's fact-sheet document names it when it has one.
-SILENT_SOLUTION_SOURCE = {"document": "current_practice",
-                          "section": "10. National helplines and codes",
-                          "url": "https://www.centre56.org.uk/domestic-abuse", "date": "n.d."}
-SILENT_SOLUTION_TITLE = "Centre56, Domestic abuse"
+EMERGENCY_CONTACT = "contact.emergency_999"  # its `serves` says how to call when you cannot speak
 
 
 @dataclass
@@ -87,10 +84,6 @@ class Composer:
     # -------------------------------------------------------------- small pieces
 
     def citation(self, source: Mapping[str, Any]) -> Citation:
-        if source.get("url") and source.get("document") not in self.kb.documents:
-            title = SILENT_SOLUTION_TITLE if source is SILENT_SOLUTION_SOURCE else source["document"]
-            return Citation(document=str(source["document"]), title=title, url=source["url"],
-                            date=source.get("date"), checked=source.get("last_reviewed"))
         return Citation.of(self.kb, source)
 
     def source_line(self, source: Mapping[str, Any]) -> str:
@@ -153,14 +146,14 @@ class Composer:
     # -------------------------------------------------------------- safety first
 
     def danger(self) -> Message:
-        """The standalone message an answer of "yes" to immediate danger gets at once."""
-        return Message([
-            par(b("Call 999 now.")),
-            par("Someone is in immediate danger: the rest of these questions can wait."),
-            par("If you cannot speak on the call, dial 999 and then press 55 when asked, from "
-                "a mobile (the Silent Solution)."),
-            par(i(self.source_line(SILENT_SOLUTION_SOURCE))),
-        ], kind="danger")
+        """The standalone message an answer of "yes" to immediate danger gets at once; how to
+        call when you cannot speak (the Silent Solution) comes from the knowledge's 999 contact."""
+        paragraphs = [par(b("Call 999 now.")),
+                      par("Someone is in immediate danger: the rest of these questions can wait.")]
+        contact = self.kb.contacts.get(EMERGENCY_CONTACT)
+        if contact is not None:
+            paragraphs += [par(contact.serves), par(i(self.source_line(cite(contact.source))))]
+        return Message(paragraphs, kind="danger")
 
     # -------------------------------------------------------------- the question card
 
