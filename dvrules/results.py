@@ -160,6 +160,7 @@ class DoNowStep(BaseModel):
     urgency: Urgency
     contacts: list[ContactResult]
     find_local: str | None = None  # as in the referral: when no local service is named
+    because: list[str]  # the answers and thresholds behind it (its referrals' ``why``)
     source: dict[str, Any]
 
 
@@ -524,6 +525,7 @@ def _referral_step(kb: KnowledgeBase, ps: list[Pathway], rs: list[ReferralItem],
     find_local = " ".join(dict.fromkeys(r.find_local for r in rs if r.find_local)) or None
     return DoNowStep(text=text, referral=rs[0].id, also=[r.id for r in rs[1:]],
                      urgency=rs[0].urgency, contacts=contacts, find_local=find_local,
+                     because=list(dict.fromkeys(line for r in rs for line in r.why)),
                      source=rs[0].source)
 
 

@@ -288,3 +288,22 @@ def _sources(value: Any) -> list[dict[str, Any]]:
         return [s for v in value for s in _sources(v)]
     return []
 
+
+
+def test_every_first_step_carries_its_reasons_and_names_the_item_with_its_source(
+        rules: DVRules) -> None:
+    from dvrules.chat import Composer
+    from dvrules.chat.messages import plain_text
+
+    result = referral(rules, {**CROWDED, "immediate_danger": True})
+    assert result.do_now
+    for step in result.do_now:
+        assert step.because and step.source
+        ref = next(r for r in result.referrals if r.id == step.referral)
+        assert set(ref.why) <= set(step.because)
+    view = Composer(rules.kb).result_view(result, complete=True)
+    first = plain_text(view.pages["Do now"])
+    for step in result.do_now:
+        n = [r.id for r in result.referrals].index(step.referral) + 1
+        assert f"[item {n}]" in first
+        assert view.items[n - 1].id == step.referral and view.items[n - 1].source == step.source

@@ -405,12 +405,18 @@ class Composer:
     # ------------------------------------------------------------ referral results
 
     @staticmethod
-    def _do_now(result: ReferralResult) -> list[str]:
-        """The result's first steps (999 first when it applies), each with its contact."""
+    def _do_now(result: ReferralResult, numbered: bool = False) -> list[str]:
+        """The result's first steps (999 first when it applies), each with its contact; with
+        ``numbered``, each names the result item (a referral) whose reasons and source why N
+        shows, as the referrals are items 1, 2, ... of the result."""
+        number = {r.id: n for n, r in enumerate(result.referrals, 1)}
         out = []
         for step in result.do_now[:DO_NOW_STEPS]:
             contact = _contact_text(step.contacts)
-            out.append(f"{step.text} ({contact})" if contact else step.text)
+            text = f"{step.text} ({contact})" if contact else step.text
+            if numbered and step.referral in number:
+                text += f" [item {number[step.referral]}]"
+            out.append(text)
         return out
 
     @staticmethod
@@ -443,7 +449,7 @@ class Composer:
             headline.append(par(i(f"Provisional: some questions are not answered yet, so this "
                                   f"may change{more}.")))
         pages: dict[str, list[Paragraph]] = {}
-        do_now = self._do_now(result)
+        do_now = self._do_now(result, numbered=True)
         first: list[Paragraph] = []
         if do_now:
             lines = [f"{n}. {t}" for n, t in enumerate(do_now, 1)]
