@@ -80,8 +80,6 @@ def test_slash_command_in_a_channel_answers_in_direct_messages_only(slack: Slack
 @pytest.mark.parametrize("gesture", ["button", "typed"])
 def test_immediate_danger_yes_is_answered_with_999_before_anything_else(
         slack: SlackRunner, rules: DVRules, gesture: str) -> None:
-    if "referral" not in rules.kb.flows:
-        pytest.skip("the referral flow is not in the knowledge yet")
     answer_until(slack, rules, "referral", "immediate_danger")
     calls = slack.press_label("Yes") if gesture == "button" else slack.say("yes")
     shown = [c for c in calls if c.method in ("chat.postMessage", "chat.update")]
@@ -112,8 +110,6 @@ def test_a_whole_cdrp_run_edits_the_card_in_place(slack: SlackRunner, rules: DVR
 
 def test_a_referral_run_ends_in_a_paged_result(slack: SlackRunner, rules: DVRules,
                                                store: TinyDBStore) -> None:
-    if "referral" not in rules.kb.flows:
-        pytest.skip("the referral flow is not in the knowledge yet")
     mark = slack.fake.mark()
     answers, last = drive_slack(slack, rules, "referral", referral_script(rules),
                                 rules.kb.flow("referral").title[:20])

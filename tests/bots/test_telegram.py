@@ -96,8 +96,6 @@ def telegram_config_env(fake_telegram: Any, store_path: Path) -> dict[str, str]:
 @pytest.mark.parametrize("how", ["button", "typed"])
 async def test_immediate_danger_yes_is_answered_with_999_before_anything_else(
         telegram: TelegramRunner, rules: DVRules, how: str) -> None:
-    if "referral" not in rules.kb.flows:
-        pytest.skip("the referral flow is not in the knowledge yet")
     await start(telegram, rules.kb.flow("referral").title[:20])
     answers: dict[str, Any] = {}
     script = referral_script(rules)
@@ -179,8 +177,6 @@ async def test_a_cdrp_run_edits_one_card_and_sends_at_most_one_message_per_four_
 
 async def test_a_whole_referral_run_gives_a_short_first_result_and_the_rest_on_pages(
         telegram: TelegramRunner, rules: DVRules, store: TinyDBStore) -> None:
-    if "referral" not in rules.kb.flows:
-        pytest.skip("the referral flow is not in the knowledge yet")
     answers, last = await drive_telegram(telegram, rules, "referral", referral_script(rules),
                                          rules.kb.flow("referral").title[:20])
     assert Session(rules, "referral", SID, store).result() == rules.assess("referral", answers)
