@@ -17,24 +17,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from dvrules import DVRules, TinyDBStore
+from dvrules import DVRules
 from dvrules.chat import Conversation, Edit, Message, Press, Send, Text, plain_text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "bots"))
-from bot_drivers import CDRP_SCRIPT, referral_script, scripted  # noqa: E402
-
-
-class CountingStore(TinyDBStore):
-    loads = saves = 0
-
-    def load(self, session_id: str) -> dict[str, Any] | None:
-        self.loads += 1
-        return super().load(session_id)
-
-    def save(self, session_id: str, record: dict[str, Any]) -> None:
-        self.saves += 1
-        super().save(session_id, record)
+from bot_drivers import CDRP_SCRIPT, CountingStore, referral_script, scripted  # noqa: E402
 
 
 def run(rules: DVRules, flow: str, script: dict[str, Any]) -> dict[str, Any]:

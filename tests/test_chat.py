@@ -43,21 +43,7 @@ from dvrules.chat.compose import FIRST_PAGE_LIMIT
 from dvrules.chat.conversation import STALE
 
 sys.path.insert(0, str(Path(__file__).parent / "bots"))
-from bot_drivers import CDRP_SCRIPT, referral_script, scripted  # noqa: E402
-
-
-class CountingStore(TinyDBStore):
-    """The real store, counting loads and saves."""
-
-    loads = saves = 0
-
-    def load(self, session_id: str) -> dict[str, Any] | None:
-        self.loads += 1
-        return super().load(session_id)
-
-    def save(self, session_id: str, record: dict[str, Any]) -> None:
-        self.saves += 1
-        super().save(session_id, record)
+from bot_drivers import CDRP_SCRIPT, CountingStore, referral_script, scripted  # noqa: E402
 
 
 class Platform:

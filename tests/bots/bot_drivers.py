@@ -14,7 +14,7 @@ from typing import Any
 
 from bot_fakes import ALLOWED_USER, Call, keyboard_buttons, slack_buttons
 
-from dvrules import DVRules
+from dvrules import DVRules, TinyDBStore
 
 # A CDRP self-assessment that uses every kind of answer: yes, no, typed numbers (whole and
 # decimal), one choice, several choices, and "don't know" by button and by typing "skip".
@@ -151,3 +151,17 @@ def referral_script(rules: DVRules) -> dict[str, Any]:
               "police_callouts_12_months": 3, "consent_to_share": "yes"}
     script.update({k: v for k, v in chosen.items() if k in script})
     return script
+
+
+class CountingStore(TinyDBStore):
+    """The real store, counting loads and saves."""
+
+    loads = saves = 0
+
+    def load(self, session_id: str) -> dict[str, Any] | None:
+        self.loads += 1
+        return super().load(session_id)
+
+    def save(self, session_id: str, record: dict[str, Any]) -> None:
+        self.saves += 1
+        super().save(session_id, record)
