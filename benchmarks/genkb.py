@@ -89,7 +89,6 @@ def generate(rules: int, seed: int = 7, per_question: int = 8) -> dict[str, Any]
             "id": f"bench.r{j:05d}", "flow": "bench", "title": f"Generated rule {j}",
             "when": when, "next_step": "Generated next step.", "source": SOURCE})
     return {
-        "version": "bench",
         "documents": [{"id": "generated", "title": "Generated benchmark knowledge",
                        "publisher": "dvrules benchmarks"}],
         "flows": [{"id": "bench", "title": f"Generated flow with {rules} rules",

@@ -25,7 +25,7 @@ from dvrules.audit.render import write_atomic
 from dvrules.chat import Conversation, Edit, Reply, Send, SendDocument, formats, wrap
 from dvrules.cli_output import ListFormat, console, err_console, fail
 from dvrules.interview import Session, SessionError
-from dvrules.knowledge import KnowledgeError
+from dvrules.knowledge import KnowledgeError, version_problems
 from dvrules.report import cite_text, render
 from dvrules.results import Result
 from dvrules.store import DamagedSessionError, SessionStore, StoreError, open_store
@@ -149,8 +149,12 @@ def explain(flow: str, item_id: str, answers: str = typer.Option(..., "--answers
 
 @kb_app.command("check")
 def kb_check() -> None:
-    """Load, validate and compile the knowledge; exit 2 naming the file and item if it is wrong."""
+    """Load, validate and compile the knowledge, and check its version is current (manifest
+    digest, changelog entry); exit 2 naming the file and item if anything is wrong."""
     rules = _rules(None)
+    problems = version_problems(rules.kb.root)
+    if problems:
+        fail("; ".join(problems))
     console.print(f"knowledge {rules.kb.version} is valid: {len(rules.kb.questions)} questions, "
                   f"{len(rules.kb.outcomes)} outcomes, {rules.engine.rule_count} compiled rules")
 

@@ -8,6 +8,8 @@ have no cycles.
 
 from __future__ import annotations
 
+import hashlib
+
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from pydantic import ValidationError
 from dvrules.conditions import leaves
 from dvrules.schema import (
     OUTCOME_KINDS,
+    Manifest,
     Choice,
     ChoiceList,
     Contact,
@@ -43,6 +46,7 @@ from dvrules.schema import (
 )
 
 DIRECTORIES = "directories"
+MANIFEST = "manifest.yaml"  # the version, and the digest of every other knowledge file
 
 
 from dvrules.errors import KnowledgeError, UnknownFlowError  # noqa: E402
@@ -272,15 +276,62 @@ def load_knowledge(root: Path | str | None = None) -> KnowledgeBase:
     if not root.is_dir():
         raise KnowledgeError(f"{root}: knowledge folder not found")
     kb = KnowledgeBase(root=root)
-    files = sorted(p for p in root.rglob("*.yaml") if DIRECTORIES not in p.relative_to(root).parts)
+    files = sorted(p for p in root.rglob("*.yaml")
+                   if DIRECTORIES not in p.relative_to(root).parts and p.name != MANIFEST)
     if not files:
         raise KnowledgeError(f"{root}: no knowledge files (*.yaml)")
+    manifest = read_manifest(root)
+    if manifest is not None:
+        kb.version = manifest.version
     for path in files:
         _add_file(kb, path, root)
     for path in sorted((root / DIRECTORIES).glob("*.yaml")):
         _add_directory(kb, path, root)
     _check_references(kb)
     return kb
+
+
+def read_manifest(root: Path) -> Manifest | None:
+    """The knowledge's manifest, or None for a knowledge folder without one (version "0")."""
+    path = root / MANIFEST
+    if not path.exists():
+        return None
+    raw = read_yaml(path)
+    try:
+        return Manifest.model_validate(raw)
+    except ValidationError as exc:
+        raise KnowledgeError(_validation_message(Path(MANIFEST), raw, exc)) from None
+
+
+def version_problems(root: Path) -> list[str]:
+    """Why the knowledge's version is not current: no manifest, files changed since the
+    manifest's digest, or no CHANGELOG.md entry for the version. Empty when all is well."""
+    manifest = read_manifest(root)
+    if manifest is None:
+        return [f"{MANIFEST}: missing (the knowledge's version and content digest)"]
+    problems = []
+    digest = content_digest(root)
+    if manifest.content_sha256 != digest:
+        problems.append(
+            f"{MANIFEST}: the knowledge changed since version {manifest.version}: raise the "
+            f"version (patch: wording or a corrected threshold; minor: new items or questions; "
+            f"major: an id renamed or removed, or a result field changed), add its entry to "
+            f"CHANGELOG.md, and set content_sha256: {digest}")
+    changelog = root / "CHANGELOG.md"
+    if not changelog.exists() or f"## {manifest.version}" not in changelog.read_text():
+        problems.append(f"CHANGELOG.md: no entry '## {manifest.version}' for the version in "
+                        f"{MANIFEST}")
+    return problems
+
+
+def content_digest(root: Path) -> str:
+    """SHA-256 over every knowledge file but the manifest (relative path and bytes, in path
+    order): what the manifest's ``content_sha256`` must equal for the version to be current."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*.yaml") if p.name != MANIFEST):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def _add(kb: KnowledgeBase, table: dict[str, Any], item: Any, where: str, kind: str) -> None:
@@ -298,12 +349,13 @@ def _add_file(kb: KnowledgeBase, path: Path, root: Path) -> None:
         return
     if not isinstance(raw, dict):
         raise KnowledgeError(f"{where}: the file must be a mapping of item lists")
+    if "version" in raw:
+        raise KnowledgeError(f"{where}: version: the knowledge's version is kept only in "
+                             f"{MANIFEST} (one version for the whole knowledge)")
     try:
         data = KnowledgeFile.model_validate(raw)
     except ValidationError as exc:
         raise KnowledgeError(_validation_message(Path(where), raw, exc)) from None
-    if data.version is not None:
-        kb.version = data.version
     for key, attr in _SIMPLE.items():
         for item in getattr(data, key):
             _add(kb, getattr(kb, attr), item, where, key)

@@ -407,10 +407,19 @@ class Flow(Strict):
     source: Source
 
 
-class KnowledgeFile(Strict):
-    """One YAML file in ``knowledge/``: any of these top-level keys."""
+class Manifest(Strict):
+    """``knowledge/manifest.yaml``: the knowledge's one version, and a digest of every other
+    knowledge file, so a change to the knowledge cannot go out without a new version (a test
+    compares the digest and checks knowledge/CHANGELOG.md has an entry for the version)."""
 
-    version: str | None = None
+    version: str = Field(pattern=r"^\d+\.\d+\.\d+$")  # semver: see knowledge/CHANGELOG.md
+    content_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class KnowledgeFile(Strict):
+    """One YAML file in ``knowledge/``: any of these top-level keys (the version is kept only
+    in ``manifest.yaml``)."""
+
     documents: list[Document] = []
     flows: list[Flow] = []
     questions: list[Question] = []

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from dvrules import KnowledgeError, load_knowledge
+from dvrules.knowledge import content_digest, default_knowledge_dir, version_problems
 
 SOURCE = {"document": "ldvs2", "section": "Level one"}
 
@@ -221,3 +222,35 @@ def test_kb_stats_lists_every_contact_and_outside_fact_with_its_review_date() ->
 def test_kb_stats_refuses_a_malformed_date_in_one_line() -> None:
     res = _cli("kb", "stats", "--today", "yesterday")
     assert res.exit_code == 2 and "YYYY-MM-DD" in res.stderr
+
+
+# ---------------------------------------------------------------------- one version, kept current
+
+
+def test_a_version_outside_the_manifest_is_refused_naming_the_file(tmp_path: Path) -> None:
+    with pytest.raises(KnowledgeError) as err:
+        load_knowledge(_kb(tmp_path, extra_file='version: "9.9.9"\n'))
+    assert "extra.yaml" in str(err.value) and "manifest.yaml" in str(err.value)
+
+
+def test_the_version_comes_from_the_manifest(tmp_path: Path) -> None:
+    root = _kb(tmp_path)
+    (root / "manifest.yaml").write_text(f'version: "1.2.3"\ncontent_sha256: {content_digest(root)}\n')
+    assert load_knowledge(root).version == "1.2.3"
+    assert version_problems(root) == ["CHANGELOG.md: no entry '## 1.2.3' for the version in "
+                                      "manifest.yaml"]
+
+
+def test_a_knowledge_change_without_a_new_version_is_caught_with_the_digest_to_set(
+        tmp_path: Path) -> None:
+    root = _kb(tmp_path)
+    (root / "manifest.yaml").write_text(f'version: "1.2.3"\ncontent_sha256: {content_digest(root)}\n')
+    (root / "CHANGELOG.md").write_text("## 1.2.3\n- first\n")
+    assert version_problems(root) == []
+    (root / "demo.yaml").write_text((root / "demo.yaml").read_text().replace("Do it.", "Do it now."))
+    [problem] = version_problems(root)
+    assert "changed since version 1.2.3" in problem and content_digest(root) in problem
+
+
+def test_the_shipped_knowledge_has_a_current_version_and_changelog_entry() -> None:
+    assert version_problems(default_knowledge_dir()) == []
