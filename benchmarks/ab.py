@@ -71,8 +71,14 @@ print(json.dumps(out))
 def _child(tree: Path, sets_file: Path, loops: int) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
     env.setdefault("DVRULES_KNOWLEDGE", str(ROOT / "knowledge"))
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(sets_file), str(loops)],
-                          cwd=tree, env=env, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(sets_file), str(loops)],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{tree}: {proc.stderr.strip()[-800:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -85,8 +91,10 @@ def compare(trees: list[Path], rounds: int, loops: int) -> dict[str, Any]:
 
     rules = DVRules()
     rng = random.Random(23)
-    sets = {f: [random_answers(rules.kb, f, rng, rules.params, dont_know=0.1)
-                for _ in range(12)] for f in rules.kb.flows}
+    sets = {
+        f: [random_answers(rules.kb, f, rng, rules.params, dont_know=0.1) for _ in range(12)]
+        for f in rules.kb.flows
+    }
     runs: list[list[dict[str, float]]] = [[] for _ in trees]
     with tempfile.TemporaryDirectory() as tmp:
         sets_file = Path(tmp) / "sets.json"
@@ -96,11 +104,13 @@ def compare(trees: list[Path], rounds: int, loops: int) -> dict[str, Any]:
                 runs[i].append(_child(tree, sets_file, loops))
     result: dict[str, Any] = {}
     for key in runs[-1][0]:
-        entry: dict[str, Any] = {"p50_ms": [Figure.of(r[key] for r in tree_runs).as_dict()
-                                            for tree_runs in runs]}
+        entry: dict[str, Any] = {
+            "p50_ms": [Figure.of(r[key] for r in tree_runs).as_dict() for tree_runs in runs]
+        }
         entry["step"] = [None] + [
             Figure.of(b[key] / a[key] for b, a in zip(runs[i - 1], runs[i])).as_dict()
-            for i in range(1, len(trees))]
+            for i in range(1, len(trees))
+        ]
         entry["total"] = Figure.of(b[key] / a[key] for b, a in zip(runs[0], runs[-1])).as_dict()
         result[key] = entry
     return result
@@ -111,10 +121,14 @@ def _fig(d: dict[str, Any]) -> Figure:
 
 
 def markdown(result: dict[str, Any], trees: list[Path], names: list[str], rounds: int) -> str:
-    lines = ["# Before / after", "",
-             f"{rounds} rounds; in each, one process per tree in this order, so all see the same "
-             "machine state. p50 in milliseconds: median over rounds (lowest–highest round). "
-             "Speed-ups are earlier ÷ later, taken per round.", ""]
+    lines = [
+        "# Before / after",
+        "",
+        f"{rounds} rounds; in each, one process per tree in this order, so all see the same "
+        "machine state. p50 in milliseconds: median over rounds (lowest–highest round). "
+        "Speed-ups are earlier ÷ later, taken per round.",
+        "",
+    ]
     lines += [f"- **{n}**: `{t}`" for n, t in zip(names, trees)]
     head = ["flow", "call", *[f"{n} p50 ms" for n in names]]
     head += [f"{names[i - 1]} → {names[i]}" for i in range(1, len(names))]
@@ -132,11 +146,18 @@ def markdown(result: dict[str, Any], trees: list[Path], names: list[str], rounds
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.ab", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("trees", type=Path, nargs="+",
-                        help="source trees holding dvrules/, oldest first; this tree is "
-                             "added last unless --no-current")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.ab",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "trees",
+        type=Path,
+        nargs="+",
+        help="source trees holding dvrules/, oldest first; this tree is "
+        "added last unless --no-current",
+    )
     parser.add_argument("--no-current", action="store_true")
     parser.add_argument("--names", default=None, help="comma-separated short names")
     parser.add_argument("--rounds", type=int, default=7)
@@ -144,8 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="write ab.md and ab.json here")
     args = parser.parse_args(argv)
     trees = [t.resolve() for t in args.trees] + ([] if args.no_current else [ROOT])
-    names = (args.names.split(",") if args.names
-             else [f"tree {i}" for i in range(len(trees) - 1)] + ["this tree"])
+    names = (
+        args.names.split(",")
+        if args.names
+        else [f"tree {i}" for i in range(len(trees) - 1)] + ["this tree"]
+    )
     if len(names) != len(trees) or len(trees) < 2:
         parser.error("give at least two trees in all, and one name per tree")
     result = compare(trees, args.rounds, args.loops)
@@ -154,9 +178,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "ab.md").write_text(text, encoding="utf-8")
-        (args.out / "ab.json").write_text(json.dumps(
-            {"trees": [str(t) for t in trees], "names": names, "rounds": args.rounds,
-             "result": result}, indent=2) + "\n", encoding="utf-8")
+        (args.out / "ab.json").write_text(
+            json.dumps(
+                {
+                    "trees": [str(t) for t in trees],
+                    "names": names,
+                    "rounds": args.rounds,
+                    "result": result,
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
     return 0
 
 

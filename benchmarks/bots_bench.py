@@ -133,13 +133,25 @@ def _fake_slack(rec: _Recorder) -> tuple[ThreadingHTTPServer, int]:
         p = _params(content_type, body)
         method = path.split("/api/")[-1].split("?")[0]
         if method == "auth.test":
-            return 200, {"ok": True, "team_id": TEAM, "user_id": "UBOT", "bot_id": "BBOT",
-                         "team": "bench", "user": "dvrules", "url": "https://example.invalid/"}
+            return 200, {
+                "ok": True,
+                "team_id": TEAM,
+                "user_id": "UBOT",
+                "bot_id": "BBOT",
+                "team": "bench",
+                "user": "dvrules",
+                "url": "https://example.invalid/",
+            }
         if method in ("chat.postMessage", "chat.update"):  # a reply: a new message or an edit
             blocks = p.get("blocks")
             blocks = json.loads(blocks) if isinstance(blocks, str) else (blocks or [])
-            msg = {"ts": p.get("ts") or f"1700000000.{next(ts):06d}", "channel": p.get("channel"),
-                   "blocks": blocks, "text": p.get("text"), "method": method}
+            msg = {
+                "ts": p.get("ts") or f"1700000000.{next(ts):06d}",
+                "channel": p.get("channel"),
+                "blocks": blocks,
+                "text": p.get("text"),
+                "method": method,
+            }
             rec.add(str(p.get("channel")), msg)
             return 200, {"ok": True, "channel": msg["channel"], "ts": msg["ts"], "message": msg}
         return 200, {"ok": True}
@@ -156,8 +168,10 @@ def _web_command(port: int, root: Path = ROOT) -> list[str]:
             if raw.startswith("web:"):
                 line = raw[4:].strip()
     if line is None:
-        line = ("gunicorn --no-control-socket --workers 1 --threads 8 --bind 0.0.0.0:$PORT "
-                "'bots.slack:create_wsgi_app()'")
+        line = (
+            "gunicorn --no-control-socket --workers 1 --threads 8 --bind 0.0.0.0:$PORT "
+            "'bots.slack:create_wsgi_app()'"
+        )
     line = line.replace("$PORT", str(port)).replace("0.0.0.0", "127.0.0.1")
     args = shlex.split(line)
     if args[0] == "gunicorn":
@@ -184,14 +198,16 @@ def _group_cpu(pgid: int) -> float:
 
 def _sign(body: bytes) -> dict[str, str]:
     stamp = str(int(time.time()))
-    sig = hmac.new(SECRET.encode(), b"v0:" + stamp.encode() + b":" + body,
-                   hashlib.sha256).hexdigest()
+    sig = hmac.new(
+        SECRET.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256
+    ).hexdigest()
     return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": "v0=" + sig}
 
 
 def _post(url: str, body: bytes, content_type: str) -> int:
-    req = urllib.request.Request(url, data=body, method="POST",
-                                 headers={"Content-Type": content_type, **_sign(body)})
+    req = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": content_type, **_sign(body)}
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             resp.read()
@@ -200,8 +216,16 @@ def _post(url: str, body: bytes, content_type: str) -> int:
         return err.code
 
 
-def _slack_conversation(n: int, flow: str, url: str, rec: _Recorder, turns: int,
-                        deadline: float, out: dict[str, list[float]], errors: list[str]) -> None:
+def _slack_conversation(
+    n: int,
+    flow: str,
+    url: str,
+    rec: _Recorder,
+    turns: int,
+    deadline: float,
+    out: dict[str, list[float]],
+    errors: list[str],
+) -> None:
     user, channel = f"U{n:07d}", f"D{n:07d}"
     events = itertools.count()
     message: dict[str, Any] | None = None
@@ -209,46 +233,91 @@ def _slack_conversation(n: int, flow: str, url: str, rec: _Recorder, turns: int,
         if time.monotonic() > deadline:
             return
         if turn == 0:
-            body = urllib.parse.urlencode({
-                "token": "x", "team_id": TEAM, "team_domain": "bench", "channel_id": channel,
-                "channel_name": "directmessage", "user_id": user, "user_name": "w",
-                "command": os.environ.get("DVRULES_SLACK_COMMAND", "/dvrules"),
-                "text": "start", "api_app_id": "A0APP", "trigger_id": f"t{n}-{turn}",
-                "response_url": "http://127.0.0.1:9/none"}).encode()
+            body = urllib.parse.urlencode(
+                {
+                    "token": "x",
+                    "team_id": TEAM,
+                    "team_domain": "bench",
+                    "channel_id": channel,
+                    "channel_name": "directmessage",
+                    "user_id": user,
+                    "user_name": "w",
+                    "command": os.environ.get("DVRULES_SLACK_COMMAND", "/dvrules"),
+                    "text": "start",
+                    "api_app_id": "A0APP",
+                    "trigger_id": f"t{n}-{turn}",
+                    "response_url": "http://127.0.0.1:9/none",
+                }
+            ).encode()
             ctype = "application/x-www-form-urlencoded"
         elif turn == 1:
-            buttons = [el for bl in (message or {}).get("blocks", []) if bl.get("type") == "actions"
-                       for el in bl.get("elements", [])]
+            buttons = [
+                el
+                for bl in (message or {}).get("blocks", [])
+                if bl.get("type") == "actions"
+                for el in bl.get("elements", [])
+            ]
             chosen = next((b for b in buttons if b.get("value") == f"f|{flow}"), None) or next(
-                (b for b in buttons if flow in str(b.get("value", "")).split("|")), None)
+                (b for b in buttons if flow in str(b.get("value", "")).split("|")), None
+            )
             if chosen is None:
                 errors.append(f"no button for flow {flow} in the start menu")
                 return
             payload = {
-                "type": "block_actions", "team": {"id": TEAM, "domain": "bench"},
+                "type": "block_actions",
+                "team": {"id": TEAM, "domain": "bench"},
                 "user": {"id": user, "username": "w", "team_id": TEAM},
-                "api_app_id": "A0APP", "token": "x", "trigger_id": f"t{n}-{turn}",
-                "container": {"type": "message", "message_ts": message["ts"],
-                              "channel_id": channel, "is_ephemeral": False},
+                "api_app_id": "A0APP",
+                "token": "x",
+                "trigger_id": f"t{n}-{turn}",
+                "container": {
+                    "type": "message",
+                    "message_ts": message["ts"],
+                    "channel_id": channel,
+                    "is_ephemeral": False,
+                },
                 "channel": {"id": channel, "name": "directmessage"},
-                "message": {"type": "message", "ts": message["ts"],
-                            "blocks": message["blocks"], "text": message.get("text")},
+                "message": {
+                    "type": "message",
+                    "ts": message["ts"],
+                    "blocks": message["blocks"],
+                    "text": message.get("text"),
+                },
                 "response_url": "http://127.0.0.1:9/none",
-                "actions": [{"type": "button", "action_id": chosen.get("action_id"),
-                             "block_id": "b", "value": chosen["value"],
-                             "action_ts": str(time.time()),
-                             "text": {"type": "plain_text", "text": "x"}}]}
+                "actions": [
+                    {
+                        "type": "button",
+                        "action_id": chosen.get("action_id"),
+                        "block_id": "b",
+                        "value": chosen["value"],
+                        "action_ts": str(time.time()),
+                        "text": {"type": "plain_text", "text": "x"},
+                    }
+                ],
+            }
             body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
             ctype = "application/x-www-form-urlencoded"
         else:
-            body = json.dumps({
-                "token": "x", "team_id": TEAM, "api_app_id": "A0APP", "type": "event_callback",
-                "event_id": f"Ev{n:05d}{next(events):05d}", "event_time": int(time.time()),
-                "event": {"type": "message", "channel": channel, "channel_type": "im",
-                          "user": user, "text": "skip", "ts": f"{time.time():.6f}",
-                          "team": TEAM},
-                "authorizations": [{"team_id": TEAM, "user_id": "UBOT", "is_bot": True}],
-            }).encode()
+            body = json.dumps(
+                {
+                    "token": "x",
+                    "team_id": TEAM,
+                    "api_app_id": "A0APP",
+                    "type": "event_callback",
+                    "event_id": f"Ev{n:05d}{next(events):05d}",
+                    "event_time": int(time.time()),
+                    "event": {
+                        "type": "message",
+                        "channel": channel,
+                        "channel_type": "im",
+                        "user": user,
+                        "text": "skip",
+                        "ts": f"{time.time():.6f}",
+                        "team": TEAM,
+                    },
+                    "authorizations": [{"team_id": TEAM, "user_id": "UBOT", "is_bot": True}],
+                }
+            ).encode()
             ctype = "application/json"
         mark = rec.count(channel)
         t0 = time.perf_counter()
@@ -274,13 +343,29 @@ def _slack(rules: DVRules, quick: bool, store_dir: str, root: Path = ROOT) -> di
     rec = _Recorder()
     fake, fake_port = _fake_slack(rec)
     port = _free_port()
-    env = dict(os.environ, SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SECRET,
-               DVRULES_SLACK_ALLOWED_TEAMS=TEAM, DVRULES_SLACK_API_URL=f"http://127.0.0.1:{fake_port}/api/",
-               DVRULES_ID_SALT=SALT, DVRULES_DB=store_dir, DVRULES_LOG_LEVEL="WARNING",
-               PORT=str(port), HOME=store_dir, PYTHONPATH=str(root))
+    env = dict(
+        os.environ,
+        SLACK_BOT_TOKEN="xoxb-bench",
+        SLACK_SIGNING_SECRET=SECRET,
+        DVRULES_SLACK_ALLOWED_TEAMS=TEAM,
+        DVRULES_SLACK_API_URL=f"http://127.0.0.1:{fake_port}/api/",
+        DVRULES_ID_SALT=SALT,
+        DVRULES_DB=store_dir,
+        DVRULES_LOG_LEVEL="WARNING",
+        PORT=str(port),
+        HOME=store_dir,
+        PYTHONPATH=str(root),
+    )
     cmd = _web_command(port, root)
-    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         up = time.monotonic() + 60
@@ -290,15 +375,21 @@ def _slack(rules: DVRules, quick: bool, store_dir: str, root: Path = ROOT) -> di
             try:
                 with urllib.request.urlopen(url + "/healthz", timeout=2):
                     break
-            except OSError:
+            except OSError as exc:
                 if time.monotonic() > up:
-                    raise RuntimeError("the Slack web process did not answer /healthz in 60 s")
+                    raise RuntimeError(
+                        "the Slack web process did not answer /healthz in 60 s"
+                    ) from exc
                 time.sleep(0.1)
         cpu0, own0 = _group_cpu(proc.pid), time.process_time()
-        result = _load(rules, quick, lambda n, flow, turns, deadline, out, errors:
-                       _slack_conversation(n, flow, url + "/slack/events", rec, turns,
-                                           deadline, out, errors),
-                       " ".join(cmd[2:] if cmd[1] == "-m" else cmd))
+        result = _load(
+            rules,
+            quick,
+            lambda n, flow, turns, deadline, out, errors: _slack_conversation(
+                n, flow, url + "/slack/events", rec, turns, deadline, out, errors
+            ),
+            " ".join(cmd[2:] if cmd[1] == "-m" else cmd),
+        )
         result["server_cpu_s"] = _group_cpu(proc.pid) - cpu0
         result["client_cpu_s"] = time.process_time() - own0
         return result
@@ -320,17 +411,26 @@ def _load(rules: DVRules, quick: bool, one: Any, server: str) -> dict[str, Any]:
     out: dict[str, list[float]] = {"ack": [], "reply": []}
     errors: list[str] = []
     deadline = time.monotonic() + (20 if quick else 120)
-    threads = [threading.Thread(target=one, args=(n, flows[n % len(flows)], turns, deadline,
-                                                  out, errors), daemon=True)
-               for n in range(count)]
+    threads = [
+        threading.Thread(
+            target=one, args=(n, flows[n % len(flows)], turns, deadline, out, errors), daemon=True
+        )
+        for n in range(count)
+    ]
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=max(1.0, deadline - time.monotonic() + 35))
     wall = time.perf_counter() - t0
-    return {"ack": out["ack"], "reply": out["reply"], "wall": wall, "errors": errors,
-            "server": server, "turns_each": turns}
+    return {
+        "ack": out["ack"],
+        "reply": out["reply"],
+        "wall": wall,
+        "errors": errors,
+        "server": server,
+        "turns_each": turns,
+    }
 
 
 # ---------------------------------------------------------------------- Telegram
@@ -346,8 +446,13 @@ def _fake_telegram(rec: _Recorder) -> tuple[ThreadingHTTPServer, int]:
         if method == "getMe":
             return 200, {"ok": True, "result": bot_user}
         if method == "sendMessage":
-            msg = {"message_id": next(ids), "date": int(time.time()), "from": bot_user,
-                   "chat": {"id": int(p["chat_id"]), "type": "private"}, "text": p.get("text")}
+            msg = {
+                "message_id": next(ids),
+                "date": int(time.time()),
+                "from": bot_user,
+                "chat": {"id": int(p["chat_id"]), "type": "private"},
+                "text": p.get("text"),
+            }
             if p.get("reply_markup"):
                 markup = p["reply_markup"]
                 msg["reply_markup"] = json.loads(markup) if isinstance(markup, str) else markup
@@ -368,10 +473,16 @@ async def _telegram_async(rules: DVRules, quick: bool, store_dir: str) -> dict[s
     rec = _Recorder()
     fake, fake_port = _fake_telegram(rec)
     users = [1000 + n for n in range(_count(quick))]
-    config = telegram_config({
-        "TELEGRAM_BOT_TOKEN": TG_TOKEN, "DVRULES_TELEGRAM_ALLOWED_USERS": ",".join(map(str, users)),
-        "DVRULES_TELEGRAM_BASE_URL": f"http://127.0.0.1:{fake_port}/bot",
-        "DVRULES_ID_SALT": SALT, "DVRULES_DB": store_dir, "DVRULES_LOG_LEVEL": "WARNING"})
+    config = telegram_config(
+        {
+            "TELEGRAM_BOT_TOKEN": TG_TOKEN,
+            "DVRULES_TELEGRAM_ALLOWED_USERS": ",".join(map(str, users)),
+            "DVRULES_TELEGRAM_BASE_URL": f"http://127.0.0.1:{fake_port}/bot",
+            "DVRULES_ID_SALT": SALT,
+            "DVRULES_DB": store_dir,
+            "DVRULES_LOG_LEVEL": "WARNING",
+        }
+    )
     app = build_application(config, rules=rules, store=TinyDBStore(store_dir))
     await app.initialize()
     turns = 3 if quick else 12
@@ -391,16 +502,32 @@ async def _telegram_async(rules: DVRules, quick: bool, store_dir: str) -> dict[s
                 return
             now = int(time.time())
             if turn == 1:
-                data: dict[str, Any] = {"update_id": next(update_ids), "callback_query": {
-                    "id": f"cq{n}-{turn}", "from": user(uid), "chat_instance": str(uid),
-                    "data": f"f|{flow}", "message": {
-                        "message_id": 1, "date": now, "text": "menu",
-                        "chat": {"id": uid, "type": "private"}}}}
+                data: dict[str, Any] = {
+                    "update_id": next(update_ids),
+                    "callback_query": {
+                        "id": f"cq{n}-{turn}",
+                        "from": user(uid),
+                        "chat_instance": str(uid),
+                        "data": f"f|{flow}",
+                        "message": {
+                            "message_id": 1,
+                            "date": now,
+                            "text": "menu",
+                            "chat": {"id": uid, "type": "private"},
+                        },
+                    },
+                }
             else:
-                data = {"update_id": next(update_ids), "message": {
-                    "message_id": next(update_ids), "date": now, "from": user(uid),
-                    "chat": {"id": uid, "type": "private"},
-                    "text": "/start" if turn == 0 else "skip"}}
+                data = {
+                    "update_id": next(update_ids),
+                    "message": {
+                        "message_id": next(update_ids),
+                        "date": now,
+                        "from": user(uid),
+                        "chat": {"id": uid, "type": "private"},
+                        "text": "/start" if turn == 0 else "skip",
+                    },
+                }
             update = Update.de_json(data, app.bot)
             mark = rec.count(str(uid))
             t0 = time.perf_counter()
@@ -437,13 +564,24 @@ def _importable(module: str, path: str) -> str | None:
 
 
 def run(rules: DVRules, quick: bool) -> list[Section]:
-    section = Section("bots", f"3. Bot turns under load ({_count(quick)} concurrent "
-                              "conversations on loopback)")
-    section.columns = ["adapter", "turns", "ack p50 ms", "ack p99 ms", "reply p50 ms",
-                       "reply p99 ms", "turns/s", "errors"]
+    section = Section(
+        "bots", f"3. Bot turns under load ({_count(quick)} concurrent conversations on loopback)"
+    )
+    section.columns = [
+        "adapter",
+        "turns",
+        "ack p50 ms",
+        "ack p99 ms",
+        "reply p50 ms",
+        "reply p99 ms",
+        "turns/s",
+        "errors",
+    ]
     reasons = []
-    for name, module, path in (("Slack HTTP endpoint", "bots.slack", "bots/slack.py"),
-                               ("Telegram process_update", "bots.telegram", "bots/telegram.py")):
+    for name, module, path in (
+        ("Slack HTTP endpoint", "bots.slack", "bots/slack.py"),
+        ("Telegram process_update", "bots.telegram", "bots/telegram.py"),
+    ):
         why = _importable(module, path)
         if why:
             reasons.append(f"{name}: skipped, {why}")
@@ -455,8 +593,10 @@ def run(rules: DVRules, quick: bool) -> list[Section]:
                 else:
                     r = asyncio.run(_telegram_async(rules, quick, tmp))
         except Exception as exc:  # noqa: BLE001 - report, keep the other adapter
-            reasons.append(f"{name}: error, the assumed interface may differ "
-                           f"({type(exc).__name__}: {str(exc)[:300]})")
+            reasons.append(
+                f"{name}: error, the assumed interface may differ "
+                f"({type(exc).__name__}: {str(exc)[:300]})"
+            )
             continue
         reply = latency_stats(r["reply"]) if r["reply"] else None
         ack = latency_stats(r["ack"]) if r.get("ack") else None
@@ -467,37 +607,65 @@ def run(rules: DVRules, quick: bool) -> list[Section]:
                 f"- {name}: the bot process used {r['server_cpu_s'] / n * 1000:.1f} ms of CPU "
                 f"per turn ({r['server_cpu_s'] / r['wall']:.0%} of one core over the run); the "
                 f"load generator and fake API here used {r['client_cpu_s'] / n * 1000:.1f} ms "
-                f"per turn, on the same {os.cpu_count()} cores.")
-        section.data[module] = {"turns": n, "wall_s": r["wall"], "turns_per_s": per_s,
-                                "server_cpu_s": r.get("server_cpu_s"),
-                                "client_cpu_s": r.get("client_cpu_s"),
-                                "ack": ack, "reply": reply, "errors": r["errors"][:20],
-                                "error_count": len(r["errors"]), "turns_each": r["turns_each"],
-                                "server": r.get("server")}
-        fmt = (lambda s, k: f"{s[k]:.1f}" if s else "n/a")
-        section.rows.append([name, f"{n:,}", fmt(ack, "p50_ms") if ack else "—",
-                             fmt(ack, "p99_ms") if ack else "—", fmt(reply, "p50_ms"),
-                             fmt(reply, "p99_ms"), f"{per_s:.0f}", str(len(r["errors"]))])
+                f"per turn, on the same {os.cpu_count()} cores."
+            )
+        section.data[module] = {
+            "turns": n,
+            "wall_s": r["wall"],
+            "turns_per_s": per_s,
+            "server_cpu_s": r.get("server_cpu_s"),
+            "client_cpu_s": r.get("client_cpu_s"),
+            "ack": ack,
+            "reply": reply,
+            "errors": r["errors"][:20],
+            "error_count": len(r["errors"]),
+            "turns_each": r["turns_each"],
+            "server": r.get("server"),
+        }
+
+        def fmt(s: dict[str, Any] | None, k: str) -> str:
+            return f"{s[k]:.1f}" if s else "n/a"
+
+        section.rows.append(
+            [
+                name,
+                f"{n:,}",
+                fmt(ack, "p50_ms") if ack else "—",
+                fmt(ack, "p99_ms") if ack else "—",
+                fmt(reply, "p50_ms"),
+                fmt(reply, "p99_ms"),
+                f"{per_s:.0f}",
+                str(len(r["errors"])),
+            ]
+        )
         if module == "bots.slack" and ack:
-            section.check(f"Slack p99 time to ack ({_count(quick)} concurrent)", "< 100 ms",
-                          f"{ack['p99_ms']:.1f} ms", ack["p99_ms"] < 100)
-        section.check(f"{name} turns per second ({_count(quick)} concurrent)", ">= 200",
-                      f"{per_s:.0f}",
-                      per_s >= 200)
+            section.check(
+                f"Slack p99 time to ack ({_count(quick)} concurrent)",
+                "< 100 ms",
+                f"{ack['p99_ms']:.1f} ms",
+                ack["p99_ms"] < 100,
+            )
+        section.check(
+            f"{name} turns per second ({_count(quick)} concurrent)",
+            ">= 200",
+            f"{per_s:.0f}",
+            per_s >= 200,
+        )
     if not section.rows:
         section.status = "skipped"
     section.reason = "; ".join(reasons)
     section.notes += [f"- {r}" for r in reasons]
     section.notes.append(
         f"Each of {_count(quick)} simulated people runs one conversation at the same time as "
-        "the others: start, choose a flow (the flows in turn), then answer \"skip\" to each "
+        'the others: start, choose a flow (the flows in turn), then answer "skip" to each '
         "question, a bounded number of turns each (and a time limit). Slack: the Procfile's "
         "web process (gunicorn, one worker, its threads) on 127.0.0.1, signed requests; *ack* "
         "is the HTTP response, *reply* the moment the fake Web API receives `chat.postMessage`. "
         "Telegram: `Application.process_update` in this process with the fake Bot API; a turn "
         "ends when the reply has been sent. One run each (a load test is one measurement), so "
         "no spread; the turns' own distribution is what p50/p99 describe. See the module "
-        "docstring of `benchmarks/bots_bench.py` for the interface assumed.")
+        "docstring of `benchmarks/bots_bench.py` for the interface assumed."
+    )
     return [section]
 
 
@@ -519,21 +687,42 @@ def compare(trees: list[Path], names: list[str], rounds: int, quick: bool) -> di
             with tempfile.TemporaryDirectory(prefix="dvrules-bench-slack-") as tmp:
                 r = _slack(rules, quick, tmp, tree)
             ack, n = latency_stats(r["ack"]) if r["ack"] else None, len(r["reply"])
-            runs[name].append({
-                "ack_p50_ms": ack["p50_ms"] if ack else float("nan"),
-                "ack_p99_ms": ack["p99_ms"] if ack else float("nan"),
-                "reply_p99_ms": latency_stats(r["reply"])["p99_ms"] if n else float("nan"),
-                "turns_per_s": n / r["wall"], "turns": n, "errors": len(r["errors"]),
-                "cpu_ms_per_turn": r["server_cpu_s"] / n * 1000 if n else float("nan"),
-                "error_kinds": sorted(set(r["errors"]))[:5], "load_before": load,
-                "load_after": os.getloadavg()[0], "server": r["server"]})
-    summary = {name: {key: Figure.of(run[key] for run in rs).as_dict()
-                      for key in ("ack_p50_ms", "ack_p99_ms", "reply_p99_ms", "turns_per_s",
-                                  "cpu_ms_per_turn")}
-               for name, rs in runs.items()}
-    return {"conversations": _count(quick), "turns_each": 3 if quick else 12, "rounds": rounds,
-            "cpus": os.cpu_count(),
-            "summary": summary, "runs": runs}
+            runs[name].append(
+                {
+                    "ack_p50_ms": ack["p50_ms"] if ack else float("nan"),
+                    "ack_p99_ms": ack["p99_ms"] if ack else float("nan"),
+                    "reply_p99_ms": latency_stats(r["reply"])["p99_ms"] if n else float("nan"),
+                    "turns_per_s": n / r["wall"],
+                    "turns": n,
+                    "errors": len(r["errors"]),
+                    "cpu_ms_per_turn": r["server_cpu_s"] / n * 1000 if n else float("nan"),
+                    "error_kinds": sorted(set(r["errors"]))[:5],
+                    "load_before": load,
+                    "load_after": os.getloadavg()[0],
+                    "server": r["server"],
+                }
+            )
+    summary = {
+        name: {
+            key: Figure.of(run[key] for run in rs).as_dict()
+            for key in (
+                "ack_p50_ms",
+                "ack_p99_ms",
+                "reply_p99_ms",
+                "turns_per_s",
+                "cpu_ms_per_turn",
+            )
+        }
+        for name, rs in runs.items()
+    }
+    return {
+        "conversations": _count(quick),
+        "turns_each": 3 if quick else 12,
+        "rounds": rounds,
+        "cpus": os.cpu_count(),
+        "summary": summary,
+        "runs": runs,
+    }
 
 
 def report(data: dict[str, Any]) -> str:
@@ -543,29 +732,42 @@ def report(data: dict[str, Any]) -> str:
         return Figure(d["median"], d["min"], d["max"], d["runs"]).text(1)
 
     names = list(data["summary"])
-    lines = [f"# Slack web process: ack and turns at {data['conversations']} concurrent "
-             "conversations, before and after", "",
-             f"{data['conversations']} simulated people at once, each: the slash command, a "
-             f"flow's button, then typed \"skip\" ({data.get('turns_each', 12)} turns each, the "
-             "flows in turn), as signed requests to the tree's own Procfile `web` command on "
-             f"127.0.0.1. Median over {data['rounds']} rounds (lowest and highest round in "
-             "brackets); the trees took turns each round. Command: `.venv/bin/python -m "
-             "benchmarks.bots_bench --trees BEFORE AFTER --names before,after --rounds 5`.", "",
-             "| tree | ack p50 ms | ack p99 ms | reply p99 ms | turns/s | bot CPU ms/turn | errors |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Slack web process: ack and turns at {data['conversations']} concurrent "
+        "conversations, before and after",
+        "",
+        f"{data['conversations']} simulated people at once, each: the slash command, a "
+        f'flow\'s button, then typed "skip" ({data.get("turns_each", 12)} turns each, the '
+        "flows in turn), as signed requests to the tree's own Procfile `web` command on "
+        f"127.0.0.1. Median over {data['rounds']} rounds (lowest and highest round in "
+        "brackets); the trees took turns each round. Command: `.venv/bin/python -m "
+        "benchmarks.bots_bench --trees BEFORE AFTER --names before,after --rounds 5`.",
+        "",
+        "| tree | ack p50 ms | ack p99 ms | reply p99 ms | turns/s | bot CPU ms/turn | errors |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name in names:
         s, rs = data["summary"][name], data["runs"][name]
         cpu = fig(s["cpu_ms_per_turn"]) if "cpu_ms_per_turn" in s else "n/a"
-        lines.append(f"| {name} | {fig(s['ack_p50_ms'])} | {fig(s['ack_p99_ms'])} | "
-                     f"{fig(s['reply_p99_ms'])} | {fig(s['turns_per_s'])} | {cpu} | "
-                     f"{sum(r['errors'] for r in rs)} |")
-    loads = [r[k] for rs in data["runs"].values() for r in rs for k in ("load_before", "load_after")]
-    lines += ["", f"Machine: {data['cpus']} cores, shared with other work; 1-minute load average "
-              f"{min(loads):.1f} to {max(loads):.1f} around the runs (it counts the benchmark's own "
-              "threads: the load generator and fake Slack API run on the same cores as the bot). "
-              "*ack* is the HTTP response to a signed request, *reply* the first Web API call of "
-              "the turn (a new message or the card edited), *turns/s* over the whole run.", "",
-              "Web command of each tree:", ""]
+        lines.append(
+            f"| {name} | {fig(s['ack_p50_ms'])} | {fig(s['ack_p99_ms'])} | "
+            f"{fig(s['reply_p99_ms'])} | {fig(s['turns_per_s'])} | {cpu} | "
+            f"{sum(r['errors'] for r in rs)} |"
+        )
+    loads = [
+        r[k] for rs in data["runs"].values() for r in rs for k in ("load_before", "load_after")
+    ]
+    lines += [
+        "",
+        f"Machine: {data['cpus']} cores, shared with other work; 1-minute load average "
+        f"{min(loads):.1f} to {max(loads):.1f} around the runs (it counts the benchmark's own "
+        "threads: the load generator and fake Slack API run on the same cores as the bot). "
+        "*ack* is the HTTP response to a signed request, *reply* the first Web API call of "
+        "the turn (a new message or the card edited), *turns/s* over the whole run.",
+        "",
+        "Web command of each tree:",
+        "",
+    ]
     lines += [f"- {name}: `{data['runs'][name][0]['server']}`" for name in names]
     return "\n".join(lines) + "\n"
 

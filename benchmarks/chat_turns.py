@@ -59,8 +59,7 @@ def run(rules: DVRules, flow: str, script: dict[str, Any]) -> dict[str, Any]:
 
     def press(label: str) -> list[Message]:
         card = [m for m in shown if m.kind == "card" and m.buttons][-1]
-        payload = next(b.payload for row in card.buttons for b in row
-                       if b.label.startswith(label))
+        payload = next(b.payload for row in card.buttons for b in row if b.label.startswith(label))
         return turn(Press(payload))
 
     turn(Text("start"))
@@ -83,20 +82,29 @@ def run(rules: DVRules, flow: str, script: dict[str, Any]) -> dict[str, Any]:
         answers[q.id] = value
     del rules.engine.evaluate
     first = next(m for m in shown if m.kind == "result")
-    return {"flow": flow, "answers": len(answers), "turns": len(per_turn),
-            "new messages": counts["sends"], "edits": counts["edits"],
-            "loads per turn (max)": max(l for l, _ in per_turn),
-            "saves per turn (max)": max(s for _, s in per_turn),
-            "engine runs per turn (max)": max(runs_per_turn),
-            "first result message (characters)": len(plain_text(first.paragraphs))}
+    return {
+        "flow": flow,
+        "answers": len(answers),
+        "turns": len(per_turn),
+        "new messages": counts["sends"],
+        "edits": counts["edits"],
+        "loads per turn (max)": max(loads for loads, _ in per_turn),
+        "saves per turn (max)": max(s for _, s in per_turn),
+        "engine runs per turn (max)": max(runs_per_turn),
+        "first result message (characters)": len(plain_text(first.paragraphs)),
+    }
 
 
 def main() -> None:
     rules = DVRules()
     rows = [run(rules, "cdrp", CDRP_SCRIPT), run(rules, "referral", referral_script(rules))]
     keys = list(rows[0])
-    lines = ["# Whole conversations through dvrules.chat (counts, not times)", "",
-             "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines = [
+        "# Whole conversations through dvrules.chat (counts, not times)",
+        "",
+        "| " + " | ".join(keys) + " |",
+        "|" + "---|" * len(keys),
+    ]
     lines += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
     text = "\n".join(lines) + "\n"
     print(text)

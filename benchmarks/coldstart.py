@@ -38,8 +38,9 @@ def _spawn(args: list[str]) -> tuple[float, str]:
     """Wall-clock seconds from starting the process to reading its first line, and the line."""
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     t0 = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT, env=env)
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env
+    )
     line = proc.stdout.readline() if proc.stdout else ""
     elapsed = time.perf_counter() - t0
     _, err = proc.communicate(timeout=60)
@@ -61,25 +62,33 @@ def run(rules: DVRules, quick: bool) -> list[Section]:
         phases.append(json.loads(line))
     total, interp = Figure.of(totals), Figure.of(bare)
     rows = [("Python interpreter start (`python -c` printing a line)", interp)]
-    names = {"import": "import dvrules (pydantic, durable_rules, yaml, ...)",
-             "load": "load and validate all knowledge", "compile": "compile every flow's rules",
-             "first": f"first question of {flow}"}
+    names = {
+        "import": "import dvrules (pydantic, durable_rules, yaml, ...)",
+        "load": "load and validate all knowledge",
+        "compile": "compile every flow's rules",
+        "first": f"first question of {flow}",
+    }
     for key, label in names.items():
         rows.append((label, Figure.of(p[key] for p in phases)))
     for label, fig in rows:
         section.rows.append([label, fig.text(3), f"{fig.median / total.median:.0%}"])
-    section.rows.append(["**total, process start to first question**", f"**{total.text(3)}**",
-                         "100%"])
+    section.rows.append(
+        ["**total, process start to first question**", f"**{total.text(3)}**", "100%"]
+    )
     ratio = Figure.of(t / b for t, b in zip(totals, bare))
-    section.data = {"total_s": total.as_dict(), "interpreter_s": interp.as_dict(),
-                    "total_over_interpreter": ratio.as_dict(), "flow": flow,
-                    "phases": {k: Figure.of(p[k] for p in phases).as_dict() for k in names},
-                    "first_question": phases[0]["question"]}
-    section.check("cold start to first question", "< 1 s", f"{total.text(3)} s",
-                  total.median < 1.0)
+    section.data = {
+        "total_s": total.as_dict(),
+        "interpreter_s": interp.as_dict(),
+        "total_over_interpreter": ratio.as_dict(),
+        "flow": flow,
+        "phases": {k: Figure.of(p[k] for p in phases).as_dict() for k in names},
+        "first_question": phases[0]["question"],
+    }
+    section.check("cold start to first question", "< 1 s", f"{total.text(3)} s", total.median < 1.0)
     section.notes.append(
         f"Median of {runs} fresh processes (`{Path(sys.executable).name} -c`, bytecode caches "
         f"and the page cache warm, as on a dyno after its first boot), each alternated with a "
         f"bare interpreter start measured the same way; the whole start is "
-        f"{ratio.text(1)}× a bare interpreter's. Phases are timed inside the child.")
+        f"{ratio.text(1)}× a bare interpreter's. Phases are timed inside the child."
+    )
     return [section]

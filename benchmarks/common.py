@@ -30,8 +30,12 @@ def latency_stats(samples_s: Sequence[float]) -> dict[str, float]:
     """p50 / p99 in milliseconds and operations per second of one run of timed calls."""
     values = sorted(samples_s)
     total = sum(values)
-    return {"p50_ms": percentile(values, 50) * 1e3, "p99_ms": percentile(values, 99) * 1e3,
-            "per_s": len(values) / total if total else float("nan"), "n": len(values)}
+    return {
+        "p50_ms": percentile(values, 50) * 1e3,
+        "p99_ms": percentile(values, 99) * 1e3,
+        "per_s": len(values) / total if total else float("nan"),
+        "n": len(values),
+    }
 
 
 @dataclass
@@ -45,15 +49,20 @@ class Figure:
     unit: str = ""
 
     @classmethod
-    def of(cls, values: Iterable[float], unit: str = "") -> "Figure":
+    def of(cls, values: Iterable[float], unit: str = "") -> Figure:
         vals = [v for v in values if v == v]  # drop NaN
         if not vals:
             return cls(float("nan"), float("nan"), float("nan"), 0, unit)
         return cls(statistics.median(vals), min(vals), max(vals), len(vals), unit)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"median": self.median, "min": self.low, "max": self.high, "runs": self.runs,
-                "unit": self.unit}
+        return {
+            "median": self.median,
+            "min": self.low,
+            "max": self.high,
+            "runs": self.runs,
+            "unit": self.unit,
+        }
 
     def text(self, digits: int | None = None) -> str:
         if self.runs == 0:
@@ -105,8 +114,13 @@ def _thresholds(kb: KnowledgeBase, flow: str, params: dict[str, float]) -> dict[
     conds += [q.ask_when for q in kb.questions.values() if q.ask_when is not None]
     for cond in conds:
         for leaf in leaves(cond):
-            if isinstance(leaf, Test) and leaf.op in ("at_least", "at_most", "more_than",
-                                                      "less_than", "is_"):
+            if isinstance(leaf, Test) and leaf.op in (
+                "at_least",
+                "at_most",
+                "more_than",
+                "less_than",
+                "is_",
+            ):
                 value = threshold(leaf.operand, params)
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     for name in [leaf.subject, *_value_parts(kb, leaf.subject)]:
@@ -159,8 +173,13 @@ def extreme_answers(kb: KnowledgeBase, flow: str, favourable: bool) -> dict[str,
     return check_answers(kb, flow, out)
 
 
-def random_answers(kb: KnowledgeBase, flow: str, rng: random.Random,
-                   params: dict[str, float], dont_know: float = 0.0) -> dict[str, Any]:
+def random_answers(
+    kb: KnowledgeBase,
+    flow: str,
+    rng: random.Random,
+    params: dict[str, float],
+    dont_know: float = 0.0,
+) -> dict[str, Any]:
     """A random valid answer to every question; numbers cluster around the flow's thresholds."""
     near = _thresholds(kb, flow, params)
     out: dict[str, Any] = {}
@@ -180,8 +199,9 @@ def random_answers(kb: KnowledgeBase, flow: str, rng: random.Random,
     return check_answers(kb, flow, out)
 
 
-def answer_pool(kb: KnowledgeBase, flow: str, params: dict[str, float], size: int,
-                seed: int = 5) -> list[dict[str, Any]]:
+def answer_pool(
+    kb: KnowledgeBase, flow: str, params: dict[str, float], size: int, seed: int = 5
+) -> list[dict[str, Any]]:
     """The favourable and unfavourable sets plus random ones: ``size`` complete answer sets."""
     rng = random.Random(f"{seed}:{flow}")
     pool = [extreme_answers(kb, flow, True), extreme_answers(kb, flow, False)]
@@ -212,16 +232,33 @@ class Section:
         self.budget.append({"what": what, "target": target, "measured": measured, "met": met})
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Section":
-        return cls(key=d["key"], title=d["title"], columns=d["columns"], rows=d["rows"],
-                   data=d["data"], notes=d["notes"], budget=d["budget"], status=d["status"],
-                   reason=d["reason"], seconds=d["seconds"])
+    def from_dict(cls, d: dict[str, Any]) -> Section:
+        return cls(
+            key=d["key"],
+            title=d["title"],
+            columns=d["columns"],
+            rows=d["rows"],
+            data=d["data"],
+            notes=d["notes"],
+            budget=d["budget"],
+            status=d["status"],
+            reason=d["reason"],
+            seconds=d["seconds"],
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "title": self.title, "status": self.status,
-                "reason": self.reason, "seconds": round(self.seconds, 2),
-                "columns": self.columns, "rows": self.rows, "notes": self.notes,
-                "budget": self.budget, "data": self.data}
+        return {
+            "key": self.key,
+            "title": self.title,
+            "status": self.status,
+            "reason": self.reason,
+            "seconds": round(self.seconds, 2),
+            "columns": self.columns,
+            "rows": self.rows,
+            "notes": self.notes,
+            "budget": self.budget,
+            "data": self.data,
+        }
 
 
 def fig_dict(fig: Figure) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import dvrules.api as dvrules_api
 from benchmarks import genkb
 from benchmarks.common import Figure, Section, answer_pool, latency_stats, settle, time_calls
-import dvrules.api as dvrules_api
 from dvrules import DVRules
 from dvrules.answers import build_facts
 from dvrules.engine import compile_flow
@@ -40,8 +40,14 @@ class _Cycle:
         return self.fn(item)
 
 
-def measure_flow(rules: DVRules, flow: str, repeats: int, pool_size: int, budget_s: float,
-                 with_assess: bool = True) -> dict[str, Any]:
+def measure_flow(
+    rules: DVRules,
+    flow: str,
+    repeats: int,
+    pool_size: int,
+    budget_s: float,
+    with_assess: bool = True,
+) -> dict[str, Any]:
     """Per-repeat statistics of each way of evaluating ``flow``, measured side by side.
 
     The memo of recent evaluations (``dvrules.api.RECENT_EVALUATIONS``) is off meanwhile: the
@@ -55,14 +61,17 @@ def measure_flow(rules: DVRules, flow: str, repeats: int, pool_size: int, budget
         dvrules_api.RECENT_EVALUATIONS = saved
 
 
-def _measure_flow(rules: DVRules, flow: str, repeats: int, pool_size: int, budget_s: float,
-                  with_assess: bool) -> dict[str, Any]:
+def _measure_flow(
+    rules: DVRules, flow: str, repeats: int, pool_size: int, budget_s: float, with_assess: bool
+) -> dict[str, Any]:
     kb, params = rules.kb, rules.params
     pool = answer_pool(kb, flow, params, pool_size)
     facts = [build_facts(kb, flow, rules.effective_answers(flow, a)) for a in pool]
-    disagree = sum(1 for f in facts
-                   if rules.engine.evaluate(flow, f).decided
-                   != reference_evaluate(kb, flow, f, params).decided)
+    disagree = sum(
+        1
+        for f in facts
+        if rules.engine.evaluate(flow, f).decided != reference_evaluate(kb, flow, f, params).decided
+    )
     decided = sum(len(rules.engine.evaluate(flow, f).decided) for f in facts) / len(facts)
     ways: dict[str, Callable[[], Any]] = {
         "full": _Cycle(lambda a: rules.evaluate(flow, a), pool),
@@ -80,13 +89,17 @@ def _measure_flow(rules: DVRules, flow: str, repeats: int, pool_size: int, budge
     ratio = [e["p50_ms"] / r["p50_ms"] for e, r in zip(runs["engine"], runs["reference"])]
     speed = [r["per_s"] / e["per_s"] for e, r in zip(runs["engine"], runs["reference"])]
     out: dict[str, Any] = {
-        "answer_sets": len(pool), "disagreements": disagree, "decided_per_eval": decided,
+        "answer_sets": len(pool),
+        "disagreements": disagree,
+        "decided_per_eval": decided,
         "calls_per_run": counts,
-        "ref_faster_p50": Figure.of(ratio).as_dict(), "ref_faster_per_s": Figure.of(speed).as_dict(),
+        "ref_faster_p50": Figure.of(ratio).as_dict(),
+        "ref_faster_per_s": Figure.of(speed).as_dict(),
     }
     for name, stats in runs.items():
-        out[name] = {key: Figure.of(s[key] for s in stats).as_dict()
-                     for key in ("p50_ms", "p99_ms", "per_s")}
+        out[name] = {
+            key: Figure.of(s[key] for s in stats).as_dict() for key in ("p50_ms", "p99_ms", "per_s")
+        }
     return out
 
 
@@ -100,26 +113,52 @@ def run(rules: DVRules, quick: bool) -> list[Section]:
     budget = 0.02 if quick else 0.25
 
     flows = Section("engine", "1. Engine: full evaluation of each flow from a complete answer set")
-    flows.columns = ["flow", "questions", "items", "engine rules", "evaluate p50 ms",
-                     "evaluate p99 ms", "evaluations/s", "engine only p50 ms",
-                     "engine only /s", "reference /s", "reference ÷ engine speed",
-                     "assess p50 ms", "assess p99 ms"]
+    flows.columns = [
+        "flow",
+        "questions",
+        "items",
+        "engine rules",
+        "evaluate p50 ms",
+        "evaluate p99 ms",
+        "evaluations/s",
+        "engine only p50 ms",
+        "engine only /s",
+        "reference /s",
+        "reference ÷ engine speed",
+        "assess p50 ms",
+        "assess p99 ms",
+    ]
     for flow in rules.kb.flows:
         m = measure_flow(rules, flow, repeats, pool_size, budget)
         engine_rules = len(compile_flow(rules.kb, flow, rules.params))
-        m.update(questions=len(rules.kb.flow(flow).questions),
-                 items=len(rules.kb.outcomes_of(flow)), engine_rules=engine_rules)
+        m.update(
+            questions=len(rules.kb.flow(flow).questions),
+            items=len(rules.kb.outcomes_of(flow)),
+            engine_rules=engine_rules,
+        )
         flows.data[flow] = m
-        flows.rows.append([
-            flow, str(m["questions"]), str(m["items"]), str(engine_rules),
-            _fig(m["full"]["p50_ms"]).text(), _fig(m["full"]["p99_ms"]).text(),
-            _fig(m["full"]["per_s"]).text(), _fig(m["engine"]["p50_ms"]).text(),
-            _fig(m["engine"]["per_s"]).text(), _fig(m["reference"]["per_s"]).text(),
-            _fig(m["ref_faster_per_s"]).text(1) + "×",
-            _fig(m["assess"]["p50_ms"]).text(), _fig(m["assess"]["p99_ms"]).text()])
+        flows.rows.append(
+            [
+                flow,
+                str(m["questions"]),
+                str(m["items"]),
+                str(engine_rules),
+                _fig(m["full"]["p50_ms"]).text(),
+                _fig(m["full"]["p99_ms"]).text(),
+                _fig(m["full"]["per_s"]).text(),
+                _fig(m["engine"]["p50_ms"]).text(),
+                _fig(m["engine"]["per_s"]).text(),
+                _fig(m["reference"]["per_s"]).text(),
+                _fig(m["ref_faster_per_s"]).text(1) + "×",
+                _fig(m["assess"]["p50_ms"]).text(),
+                _fig(m["assess"]["p99_ms"]).text(),
+            ]
+        )
         if m["disagreements"]:
-            flows.notes.append(f"**{flow}: the engine and the reference evaluator disagreed on "
-                               f"{m['disagreements']} of {m['answer_sets']} answer sets.**")
+            flows.notes.append(
+                f"**{flow}: the engine and the reference evaluator disagreed on "
+                f"{m['disagreements']} of {m['answer_sets']} answer sets.**"
+            )
     flows.notes += [
         "*evaluate* is `DVRules.evaluate(flow, answers)`: moot answers dropped, derived values "
         "computed, the rules run in a fresh engine session. *engine only* is "
@@ -134,13 +173,22 @@ def run(rules: DVRules, quick: bool) -> list[Section]:
         m = flows.data["cdrp"]
         p99, per_s = _fig(m["full"]["p99_ms"]), _fig(m["full"]["per_s"])
         flows.check("cdrp full evaluation p99", "< 5 ms", f"{p99.text()} ms", p99.median < 5)
-        flows.check("cdrp evaluations per second", ">= 2,000", per_s.text(),
-                    per_s.median >= 2000)
+        flows.check("cdrp evaluations per second", ">= 2,000", per_s.text(), per_s.median >= 2000)
 
     growth = Section("engine_growth", "1b. Engine: cost growth with generated knowledge bases")
-    growth.columns = ["engine rules", "items", "questions", "load + validate s", "compile s",
-                      "engine only p50 ms", "p99 ms", "evaluations/s", "µs per rule",
-                      "reference ÷ engine speed", "p50 ÷ smallest"]
+    growth.columns = [
+        "engine rules",
+        "items",
+        "questions",
+        "load + validate s",
+        "compile s",
+        "engine only p50 ms",
+        "p99 ms",
+        "evaluations/s",
+        "µs per rule",
+        "reference ÷ engine speed",
+        "p50 ÷ smallest",
+    ]
     sizes = [50, 100] if quick else [100, 500, 2000]
     base: list[float] | None = None
     with tempfile.TemporaryDirectory(prefix="dvrules-bench-kb-") as tmp:
@@ -159,16 +207,26 @@ def run(rules: DVRules, quick: bool) -> list[Section]:
             m.update(counts, load_s=t1 - t0, compile_s=t2 - t1)
             growth.data[str(size)] = m
             p50 = _fig(m["engine"]["p50_ms"])
-            growth.rows.append([
-                str(counts["engine_rules"]), str(counts["knowledge_rules"]),
-                str(counts["questions"]), f"{t1 - t0:.2f}", f"{t2 - t1:.2f}", p50.text(),
-                _fig(m["engine"]["p99_ms"]).text(), _fig(m["engine"]["per_s"]).text(),
-                f"{p50.median * 1000 / counts['engine_rules']:.2f}",
-                _fig(m["ref_faster_per_s"]).text(1) + "×",
-                f"{p50.median / base[0]:.1f}×"])
+            growth.rows.append(
+                [
+                    str(counts["engine_rules"]),
+                    str(counts["knowledge_rules"]),
+                    str(counts["questions"]),
+                    f"{t1 - t0:.2f}",
+                    f"{t2 - t1:.2f}",
+                    p50.text(),
+                    _fig(m["engine"]["p99_ms"]).text(),
+                    _fig(m["engine"]["per_s"]).text(),
+                    f"{p50.median * 1000 / counts['engine_rules']:.2f}",
+                    _fig(m["ref_faster_per_s"]).text(1) + "×",
+                    f"{p50.median / base[0]:.1f}×",
+                ]
+            )
             if m["disagreements"]:
-                growth.notes.append(f"**{size} rules: engine and reference disagreed on "
-                                    f"{m['disagreements']} answer sets.**")
+                growth.notes.append(
+                    f"**{size} rules: engine and reference disagreed on "
+                    f"{m['disagreements']} answer sets.**"
+                )
             del big, kb
     growth.notes += [
         "Generated knowledge (`benchmarks/genkb.py`) in the shipped schema: requirements shaped "

@@ -36,8 +36,9 @@ def _question(i: int) -> dict[str, Any]:
     elif kind < 19:
         q.update(type="choice", choices=[{"id": f"c{n}", "label": f"Option {n}"} for n in range(4)])
     else:
-        q.update(type="multi_choice",
-                 choices=[{"id": f"m{n}", "label": f"Option {n}"} for n in range(6)])
+        q.update(
+            type="multi_choice", choices=[{"id": f"m{n}", "label": f"Option {n}"} for n in range(6)]
+        )
     return q
 
 
@@ -85,15 +86,33 @@ def generate(rules: int, seed: int = 7, per_question: int = 8) -> dict[str, Any]
             if rng.random() < 0.3:
                 ref = {"not": ref}
             when = {"all": [ref, next_test()]}
-        requirements.append({
-            "id": f"bench.r{j:05d}", "flow": "bench", "title": f"Generated rule {j}",
-            "when": when, "next_step": "Generated next step.", "source": SOURCE})
+        requirements.append(
+            {
+                "id": f"bench.r{j:05d}",
+                "flow": "bench",
+                "title": f"Generated rule {j}",
+                "when": when,
+                "next_step": "Generated next step.",
+                "source": SOURCE,
+            }
+        )
     return {
-        "documents": [{"id": "generated", "title": "Generated benchmark knowledge",
-                       "publisher": "dvrules benchmarks"}],
-        "flows": [{"id": "bench", "title": f"Generated flow with {rules} rules",
-                   "questions": [q["id"] for q in questions], "summary": {"kind": "count"},
-                   "source": SOURCE}],
+        "documents": [
+            {
+                "id": "generated",
+                "title": "Generated benchmark knowledge",
+                "publisher": "dvrules benchmarks",
+            }
+        ],
+        "flows": [
+            {
+                "id": "bench",
+                "title": f"Generated flow with {rules} rules",
+                "questions": [q["id"] for q in questions],
+                "summary": {"kind": "count"},
+                "source": SOURCE,
+            }
+        ],
         "questions": questions,
         "requirements": requirements,
     }
@@ -126,5 +145,8 @@ def write(directory: Path, engine_rules: int, seed: int = 7) -> dict[str, int]:
         total += per_item[req["id"]]
     data["requirements"] = kept
     path.write_text(yaml.safe_dump(data, sort_keys=False, width=120), encoding="utf-8")
-    return {"knowledge_rules": len(kept), "engine_rules": total,
-            "questions": len(data["questions"])}
+    return {
+        "knowledge_rules": len(kept),
+        "engine_rules": total,
+        "questions": len(data["questions"]),
+    }

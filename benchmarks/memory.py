@@ -32,6 +32,7 @@ def rss_mb() -> float:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
     except OSError:
         import resource
+
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -44,8 +45,10 @@ def child(conversations: int, checkpoints: list[int], store_dir: Path) -> None:
     store = TinyDBStore(store_dir)
     rng = random.Random(17)
     flows = list(rules.kb.flows)
-    pools = {f: [random_answers(rules.kb, f, rng, rules.params, dont_know=0.1)
-                 for _ in range(40)] for f in flows}
+    pools = {
+        f: [random_answers(rules.kb, f, rng, rules.params, dont_know=0.1) for _ in range(40)]
+        for f in flows
+    }
     print(json.dumps({"at": 0, "rss_mb": rss_mb()}), flush=True)
     t0 = time.perf_counter()
     turns = 0
@@ -66,24 +69,53 @@ def child(conversations: int, checkpoints: list[int], store_dir: Path) -> None:
                     if entry.name.endswith(".json") and not entry.name.startswith(".tmp-"):
                         files += 1
                         size += entry.stat().st_size
-            print(json.dumps({
-                "at": i, "rss_mb": rss, "objects": objects, "store_files": files,
-                "turns": turns, "store_mb": size / 2**20,
-                "seconds": time.perf_counter() - t0}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "at": i,
+                        "rss_mb": rss,
+                        "objects": objects,
+                        "store_files": files,
+                        "turns": turns,
+                        "store_mb": size / 2**20,
+                        "seconds": time.perf_counter() - t0,
+                    }
+                ),
+                flush=True,
+            )
 
 
 def run(rules: Any, quick: bool) -> list[Section]:
     total = 12 if quick else 10_000
     checkpoints = [4, 8, 12] if quick else [100, 1000, 2500, 5000, 7500, 10_000]
     section = Section("memory", "5. Memory: resident set after N completed conversations")
-    section.columns = ["conversations", "RSS MB", f"RSS growth since {checkpoints[0]:,}, MB",
-                       "Python objects",
-                       "sessions stored", "store on disk MB", "elapsed s"]
+    section.columns = [
+        "conversations",
+        "RSS MB",
+        f"RSS growth since {checkpoints[0]:,}, MB",
+        "Python objects",
+        "sessions stored",
+        "store on disk MB",
+        "elapsed s",
+    ]
     with tempfile.TemporaryDirectory(prefix="dvrules-bench-mem-") as tmp:
         proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks.memory", "--conversations", str(total),
-             "--checkpoints", ",".join(map(str, checkpoints)), "--store", tmp],
-            cwd=ROOT, capture_output=True, text=True, timeout=3600)
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.memory",
+                "--conversations",
+                str(total),
+                "--checkpoints",
+                ",".join(map(str, checkpoints)),
+                "--store",
+                tmp,
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
     if proc.returncode != 0:
         raise RuntimeError(f"memory child failed: {proc.stderr.strip()[-800:]}")
     points = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -92,21 +124,34 @@ def run(rules: Any, quick: bool) -> list[Section]:
     base = marks[checkpoints[0]]
     for at in checkpoints:
         p = marks[at]
-        section.rows.append([f"{at:,}", f"{p['rss_mb']:.1f}", f"{p['rss_mb'] - base['rss_mb']:+.1f}",
-                             f"{p['objects']:,}", f"{p['store_files']:,}",
-                             f"{p['store_mb']:.1f}", f"{p['seconds']:.0f}"])
+        section.rows.append(
+            [
+                f"{at:,}",
+                f"{p['rss_mb']:.1f}",
+                f"{p['rss_mb'] - base['rss_mb']:+.1f}",
+                f"{p['objects']:,}",
+                f"{p['store_files']:,}",
+                f"{p['store_mb']:.1f}",
+                f"{p['seconds']:.0f}",
+            ]
+        )
     last = marks[checkpoints[-1]]
     growth = last["rss_mb"] - base["rss_mb"]
     section.data = {"after_start": start, "checkpoints": marks, "growth_mb": growth}
-    section.check(f"RSS growth from {checkpoints[0]} to {total:,} conversations", "< 20 MB",
-                  f"{growth:+.1f} MB", growth < 20)
+    section.check(
+        f"RSS growth from {checkpoints[0]} to {total:,} conversations",
+        "< 20 MB",
+        f"{growth:+.1f} MB",
+        growth < 20,
+    )
     section.notes.append(
         f"One fresh process (RSS {start['rss_mb']:.1f} MB with the knowledge loaded and "
         f"compiled) runs {total:,} complete interviews ({last['turns']:,} turns; the flows in "
         f"turn, random answers with 10% don't know), each followed by its full result, through "
         f"`Session` and a `TinyDBStore` that keeps every finished session on disk. A single run "
         f"(one process is the measurement), so no spread. The store holds the sessions on disk, "
-        f"not in memory: RSS should not follow it.")
+        f"not in memory: RSS should not follow it."
+    )
     return [section]
 
 

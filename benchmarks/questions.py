@@ -98,9 +98,16 @@ print(json.dumps(out))
 
 def people(scenarios: Path) -> list[dict[str, Any]]:
     data = yaml.safe_load(scenarios.read_text(encoding="utf-8"))
-    found = [{"person": c["person"], "name": c["name"], "answers": c.get("answers") or {},
-              "area": c.get("area")}
-             for c in data.get("scenarios", []) if c.get("person")]
+    found = [
+        {
+            "person": c["person"],
+            "name": c["name"],
+            "answers": c.get("answers") or {},
+            "area": c.get("area"),
+        }
+        for c in data.get("scenarios", [])
+        if c.get("person")
+    ]
     if not found:
         raise SystemExit(f"{scenarios}: no scenario is marked with 'person:'")
     return found
@@ -112,8 +119,14 @@ def measure(tree: Path, cast: list[dict[str, Any]]) -> list[dict[str, Any]]:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(cast, f)
     try:
-        done = subprocess.run([sys.executable, "-c", CHILD, f.name], env=env, cwd=tree,
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, f.name],
+            env=env,
+            cwd=tree,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     finally:
         os.unlink(f.name)
     if done.returncode != 0:
@@ -122,8 +135,12 @@ def measure(tree: Path, cast: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _commit(tree: Path) -> str:
-    done = subprocess.run(["git", "-C", str(tree), "log", "-1", "--format=%h %s"],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["git", "-C", str(tree), "log", "-1", "--format=%h %s"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return done.stdout.strip()[:90] or "(not a git tree)"
 
 
@@ -132,37 +149,56 @@ def _stats(rows: list[dict[str, Any]], key: str) -> tuple[float, int]:
     return statistics.median(values), max(values)
 
 
-def report(runs: list[tuple[str, Path, list[dict[str, Any]]]], scenarios: Path,
-           command: str) -> str:
+def report(
+    runs: list[tuple[str, Path, list[dict[str, Any]]]], scenarios: Path, command: str
+) -> str:
     names = [label for label, _, _ in runs]
-    lines = ["# Questions asked per person (referral interview)", "",
-             f"People: the scenarios marked `person:` in `{scenarios.relative_to(ROOT) if scenarios.is_relative_to(ROOT) else scenarios}`. "
-             "Each interview is replayed by the planner (`DVRules.next_question`) until it has "
-             "no question left, answering from the person's answers (unlisted: don't know).",
-             "*asked*: questions asked; *first referral*: questions answered before the result "
-             "(which works on partial answers) first lists a referral; *same-day settled*: "
-             "questions answered after which the referrals due now or today are those of the "
-             "final result (the worker can act on them from then on; 0 also when there is none).", "",
-             "Reproduce:", "", "```sh", command, "```", ""]
+    lines = [
+        "# Questions asked per person (referral interview)",
+        "",
+        f"People: the scenarios marked `person:` in `{scenarios.relative_to(ROOT) if scenarios.is_relative_to(ROOT) else scenarios}`. "
+        "Each interview is replayed by the planner (`DVRules.next_question`) until it has "
+        "no question left, answering from the person's answers (unlisted: don't know).",
+        "*asked*: questions asked; *first referral*: questions answered before the result "
+        "(which works on partial answers) first lists a referral; *same-day settled*: "
+        "questions answered after which the referrals due now or today are those of the "
+        "final result (the worker can act on them from then on; 0 also when there is none).",
+        "",
+        "Reproduce:",
+        "",
+        "```sh",
+        command,
+        "```",
+        "",
+    ]
     for label, tree, _ in runs:
         lines.append(f"- {label}: `{tree}` at {_commit(tree)}")
     lines.append("")
-    columns = (("asked", "asked"), ("first_referral", "first referral"),
-               ("same_day_settled", "same-day settled"))
+    columns = (
+        ("asked", "asked"),
+        ("first_referral", "first referral"),
+        ("same_day_settled", "same-day settled"),
+    )
     head = "| person | " + " | ".join(f"{title} ({n})" for _, title in columns for n in names)
     lines += [head + " |", "|" + "---|" * (1 + len(columns) * len(names))]
     by_person = [{r["person"]: r for r in rows} for _, _, rows in runs]
     for person in by_person[-1]:
-        cells = [str(b[person].get(key, "-")) if person in b else "-"
-                 for key, _ in columns for b in by_person]
+        cells = [
+            str(b[person].get(key, "-")) if person in b else "-"
+            for key, _ in columns
+            for b in by_person
+        ]
         lines.append(f"| {person} | " + " | ".join(cells) + " |")
     for what, pick in (("median", 0), ("max", 1)):
         cells = [f"{_stats(rows, key)[pick]:g}" for key, _ in columns for _, _, rows in runs]
         lines.append(f"| **{what}** | " + " | ".join(cells) + " |")
     if len(runs) > 1:
         before, after = (_stats(runs[0][2], "asked"), _stats(runs[-1][2], "asked"))
-        lines += ["", f"Median {before[0]:g} -> {after[0]:g} questions, maximum {before[1]} -> "
-                  f"{after[1]} ({names[0]} -> {names[-1]})."]
+        lines += [
+            "",
+            f"Median {before[0]:g} -> {after[0]:g} questions, maximum {before[1]} -> "
+            f"{after[1]} ({names[0]} -> {names[-1]}).",
+        ]
     notes = [(label, r["person"], n) for label, _, rows in runs for r in rows for n in r["notes"]]
     if notes:
         lines += ["", "Answers adjusted to what a tree's knowledge asks:", ""]
@@ -177,10 +213,17 @@ def report(runs: list[tuple[str, Path, list[dict[str, Any]]]], scenarios: Path,
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", type=Path, help="a 'before' tree measured beside this one")
-    ap.add_argument("--tree", type=Path, default=ROOT,
-                    help="the 'after' tree (default: the one holding this script)")
-    ap.add_argument("--scenarios", type=Path,
-                    help="people (default: the after tree's tests/scenarios/referral.yaml)")
+    ap.add_argument(
+        "--tree",
+        type=Path,
+        default=ROOT,
+        help="the 'after' tree (default: the one holding this script)",
+    )
+    ap.add_argument(
+        "--scenarios",
+        type=Path,
+        help="people (default: the after tree's tests/scenarios/referral.yaml)",
+    )
     ap.add_argument("--out", type=Path, help="write the Markdown report here (else print it)")
     args = ap.parse_args(argv)
     tree = args.tree.resolve()
@@ -193,11 +236,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.base is not None:
         runs.append(("before", args.base.resolve(), measure(args.base.resolve(), cast)))
     runs.append(("after" if args.base is not None else "this tree", tree, measure(tree, cast)))
-    command = "python -m benchmarks.questions" + \
-        (f" --base {args.base}" if args.base else "") + \
-        (f" --tree {args.tree}" if args.tree != ROOT else "") + \
-        (f" --scenarios {args.scenarios}" if args.scenarios else "") + \
-        (f" --out {args.out}" if args.out else "")
+    command = (
+        "python -m benchmarks.questions"
+        + (f" --base {args.base}" if args.base else "")
+        + (f" --tree {args.tree}" if args.tree != ROOT else "")
+        + (f" --scenarios {args.scenarios}" if args.scenarios else "")
+        + (f" --out {args.out}" if args.out else "")
+    )
     text = report(runs, scenarios, command)
     if args.out:
         args.out.write_text(text, encoding="utf-8")

@@ -92,8 +92,11 @@ def _run_part(name: str, fn: Callable[[], list[Section]]) -> list[Section]:
 def render_markdown(env: dict[str, Any], sections: list[Section], quick: bool) -> str:
     lines = ["# dvrules benchmark results", ""]
     if quick:
-        lines += ["**Smoke run (`--quick`): few repeats and small sizes; the figures are not "
-                  "meaningful, only the shape of the report.**", ""]
+        lines += [
+            "**Smoke run (`--quick`): few repeats and small sizes; the figures are not "
+            "meaningful, only the shape of the report.**",
+            "",
+        ]
     lines += [
         f"Run {env['date']} on Python {env['python']}, {env['platform']}, {env['cpus']} CPUs; "
         f"durable_rules {env['durable_rules']}, tinydb {env['tinydb']}, commit {env['commit']}, "
@@ -105,14 +108,20 @@ def render_markdown(env: dict[str, Any], sections: list[Section], quick: bool) -
     ]
     runs = env.get("parts_run") or {}
     if len(set(runs.values())) > 1:
-        lines += ["Parts measured at different times: " + "; ".join(
-            f"{k} {v}" for k, v in runs.items()) + ".", ""]
+        lines += [
+            "Parts measured at different times: "
+            + "; ".join(f"{k} {v}" for k, v in runs.items())
+            + ".",
+            "",
+        ]
     budget = [b | {"section": s.title} for s in sections for b in s.budget]
     if budget:
         lines += ["## Budget", "", "| target | budget | measured | met |", "|---|---|---|---|"]
         for b in budget:
-            lines.append(f"| {b['what']} | {b['target']} | {b['measured']} | "
-                         f"{'yes' if b['met'] else '**no**'} |")
+            lines.append(
+                f"| {b['what']} | {b['target']} | {b['measured']} | "
+                f"{'yes' if b['met'] else '**no**'} |"
+            )
         lines.append("")
     for s in sections:
         lines += [f"## {s.title}", ""]
@@ -130,13 +139,23 @@ def render_markdown(env: dict[str, Any], sections: list[Section], quick: bool) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: a few seconds")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="where to write (default benchmarks/results, or .../quick)")
-    parser.add_argument("--only", default=",".join(PARTS),
-                        help=f"comma-separated parts to run (of {', '.join(PARTS)})")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where to write (default benchmarks/results, or .../quick)",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(PARTS),
+        help=f"comma-separated parts to run (of {', '.join(PARTS)})",
+    )
     args = parser.parse_args(argv)
     wanted = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = set(wanted) - set(PARTS)
@@ -155,21 +174,27 @@ def main(argv: list[str] | None = None) -> int:
     for part in wanted:
         if part == "engine":
             from benchmarks import engine_bench
+
             sections += _run_part(part, lambda: engine_bench.run(rules, quick))
         elif part == "turn":
             from benchmarks import turn_bench
+
             sections += _run_part(part, lambda: turn_bench.run(rules, quick))
         elif part == "bots":
             from benchmarks import bots_bench
+
             sections += _run_part(part, lambda: bots_bench.run(rules, quick))
         elif part == "coldstart":
             from benchmarks import coldstart
+
             sections += _run_part(part, lambda: coldstart.run(rules, quick))
         elif part == "memory":
             from benchmarks import memory
+
             sections += _run_part(part, lambda: memory.run(rules, quick))
         elif part == "profile":
             from benchmarks import profile
+
             sections += _run_part(part, lambda: profile.run(rules, quick, out, sections))
     env["seconds"] = round(time.perf_counter() - t0, 1)
     env["parts_run"] = {s.key: env["date"] for s in sections}
@@ -183,16 +208,26 @@ def main(argv: list[str] | None = None) -> int:
             fresh = {s.key: s for s in sections}
             merged = [fresh.pop(d["key"], None) or Section.from_dict(d) for d in old["sections"]]
             sections = merged + list(fresh.values())
-            runs = dict(old["environment"].get("parts_run")
-                        or {d["key"]: old["environment"]["date"] for d in old["sections"]})
+            runs = dict(
+                old["environment"].get("parts_run")
+                or {d["key"]: old["environment"]["date"] for d in old["sections"]}
+            )
             runs.update(env["parts_run"])
             env = {**old["environment"], "parts_run": runs, "date": env["date"]}
-    (out / "results.json").write_text(json.dumps(
-        {"environment": env, "quick": quick, "sections": [s.as_dict() for s in sections]},
-        indent=2, default=str) + "\n", encoding="utf-8")
+    (out / "results.json").write_text(
+        json.dumps(
+            {"environment": env, "quick": quick, "sections": [s.as_dict() for s in sections]},
+            indent=2,
+            default=str,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     (out / "results.md").write_text(render_markdown(env, sections, quick), encoding="utf-8")
-    print(f"[bench] wrote {out / 'results.md'} and results.json in "
-          f"{time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    print(
+        f"[bench] wrote {out / 'results.md'} and results.json in {time.perf_counter() - t0:.1f}s",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -51,8 +51,9 @@ def forget_recent(rules: DVRules) -> None:
             recent.clear()
 
 
-def conversation(rules: DVRules, flow: str, store: TinyDBStore, sid: str,
-                 answers: dict[str, Any]) -> list[float]:
+def conversation(
+    rules: DVRules, flow: str, store: TinyDBStore, sid: str, answers: dict[str, Any]
+) -> list[float]:
     """One interview to the end; the seconds of each turn (answer + next question)."""
     session = Session(rules, flow, sid, store)
     question = session.next_question()
@@ -72,8 +73,15 @@ def run(rules: DVRules, quick: bool) -> list[Section]:
     repeats = 2 if quick else 5
     per_run = 1 if quick else 4  # conversations per flow per store size per repeat
     section = Section("turn", "2. Interview turn: answer + next question + store write")
-    section.columns = ["flow", "stored sessions", "turn p50 ms", "turn p99 ms", "turns/s",
-                       f"p50 ÷ at {sizes[0]}", f"p99 ÷ at {sizes[0]}"]
+    section.columns = [
+        "flow",
+        "stored sessions",
+        "turn p50 ms",
+        "turn p99 ms",
+        "turns/s",
+        f"p50 ÷ at {sizes[0]}",
+        f"p99 ÷ at {sizes[0]}",
+    ]
     rng = random.Random(3)
     templates = template_records(rules)
     counter = itertools.count()
@@ -87,15 +95,18 @@ def run(rules: DVRules, quick: bool) -> list[Section]:
         stats: dict[tuple[str, int], list[dict[str, float]]] = {}
         for _ in range(repeats):
             for flow in rules.kb.flows:
-                sets = [random_answers(rules.kb, flow, rng, rules.params, dont_know=0.1)
-                        for _ in range(per_run)]
+                sets = [
+                    random_answers(rules.kb, flow, rng, rules.params, dont_know=0.1)
+                    for _ in range(per_run)
+                ]
                 for size in sizes:  # the same conversations at every size, side by side
                     forget_recent(rules)  # no size may reuse evaluations another one made
                     settle()
                     turns: list[float] = []
                     for answers in sets:
-                        turns += conversation(rules, flow, stores[size],
-                                              f"bench-{next(counter)}", answers)
+                        turns += conversation(
+                            rules, flow, stores[size], f"bench-{next(counter)}", answers
+                        )
                     stats.setdefault((flow, size), []).append(latency_stats(turns))
         section.data["stored_at_end"] = {size: stores[size].count() for size in sizes}
     for flow in rules.kb.flows:
@@ -107,22 +118,48 @@ def run(rules: DVRules, quick: bool) -> list[Section]:
             r50 = Figure.of(r["p50_ms"] / b["p50_ms"] for r, b in zip(runs, base))
             r99 = Figure.of(r["p99_ms"] / b["p99_ms"] for r, b in zip(runs, base))
             section.data[f"{flow}@{size}"] = {
-                "p50_ms": p50.as_dict(), "p99_ms": p99.as_dict(), "per_s": per_s.as_dict(),
-                "p50_ratio": r50.as_dict(), "p99_ratio": r99.as_dict(),
-                "turns_per_run": runs[0]["n"]}
-            section.rows.append([flow, f"{size:,}", p50.text(), p99.text(), per_s.text(),
-                                 "" if size == sizes[0] else r50.text(2) + "×",
-                                 "" if size == sizes[0] else r99.text(2) + "×"])
+                "p50_ms": p50.as_dict(),
+                "p99_ms": p99.as_dict(),
+                "per_s": per_s.as_dict(),
+                "p50_ratio": r50.as_dict(),
+                "p99_ratio": r99.as_dict(),
+                "turns_per_run": runs[0]["n"],
+            }
+            section.rows.append(
+                [
+                    flow,
+                    f"{size:,}",
+                    p50.text(),
+                    p99.text(),
+                    per_s.text(),
+                    "" if size == sizes[0] else r50.text(2) + "×",
+                    "" if size == sizes[0] else r99.text(2) + "×",
+                ]
+            )
     big, small = sizes[-1], sizes[0]
-    worst_p99 = max((Figure.of(r["p99_ms"] for r in stats[(f, big)]) for f in rules.kb.flows),
-                    key=lambda f: f.median)
-    worst_ratio = max((Figure.of(r["p99_ms"] / b["p99_ms"] for r, b in
-                                 zip(stats[(f, big)], stats[(f, small)]))
-                       for f in rules.kb.flows), key=lambda f: f.median)
-    section.check(f"turn p99 at {big:,} stored sessions (slowest flow)", "< 10 ms",
-                  f"{worst_p99.text()} ms", worst_p99.median < 10)
-    section.check(f"turn p99 at {big:,} ÷ at {small} (largest of the flows)", "< 2×",
-                  f"{worst_ratio.text(2)}×", worst_ratio.median < 2)
+    worst_p99 = max(
+        (Figure.of(r["p99_ms"] for r in stats[(f, big)]) for f in rules.kb.flows),
+        key=lambda f: f.median,
+    )
+    worst_ratio = max(
+        (
+            Figure.of(r["p99_ms"] / b["p99_ms"] for r, b in zip(stats[(f, big)], stats[(f, small)]))
+            for f in rules.kb.flows
+        ),
+        key=lambda f: f.median,
+    )
+    section.check(
+        f"turn p99 at {big:,} stored sessions (slowest flow)",
+        "< 10 ms",
+        f"{worst_p99.text()} ms",
+        worst_p99.median < 10,
+    )
+    section.check(
+        f"turn p99 at {big:,} ÷ at {small} (largest of the flows)",
+        "< 2×",
+        f"{worst_ratio.text(2)}×",
+        worst_ratio.median < 2,
+    )
     section.notes += [
         f"A turn is `Session.answer()` (validate, lock, read, write the session file with "
         f"fsync and an atomic rename) plus `Session.next_question()` (read, evaluate, choose) "

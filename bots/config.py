@@ -27,8 +27,11 @@ class ConfigError(Exception):
 
     def __init__(self, program: str, problems: list[str]):
         self.problems = problems
-        super().__init__(f"{program} cannot start:\n" + "\n".join(f"  - {p}" for p in problems)
-                         + "\nSee docs/bots.md for every setting.")
+        super().__init__(
+            f"{program} cannot start:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+            + "\nSee docs/bots.md for every setting."
+        )
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,8 @@ def _common(env: Mapping[str, str], problems: list[str]) -> Common:
         problems.append(
             f"DVRULES_ID_SALT must be a random secret of at least {MIN_SALT_LENGTH} characters "
             "(for example: python -c 'import secrets; print(secrets.token_hex(32))'); it turns "
-            "chat ids into session ids, so keep it secret and never change it")
+            "chat ids into session ids, so keep it secret and never change it"
+        )
     level = env.get("DVRULES_LOG_LEVEL", "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append("DVRULES_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR")
@@ -95,18 +99,23 @@ def telegram_config(env: Mapping[str, str] | None = None) -> TelegramConfig:
     common = _common(env, problems)
     token = env.get("TELEGRAM_BOT_TOKEN", "")
     if not re.fullmatch(r"\d+:[A-Za-z0-9_-]{20,}", token):
-        problems.append("TELEGRAM_BOT_TOKEN must be the token BotFather gave you "
-                        "(digits, a colon, then letters)")
+        problems.append(
+            "TELEGRAM_BOT_TOKEN must be the token BotFather gave you "
+            "(digits, a colon, then letters)"
+        )
     users: set[int] = set()
     for raw in _list(env, "DVRULES_TELEGRAM_ALLOWED_USERS"):
         if raw.isdigit():
             users.add(int(raw))
         else:
-            problems.append(f"DVRULES_TELEGRAM_ALLOWED_USERS: {raw[:20]!r} is not a numeric "
-                            "Telegram user id")
+            problems.append(
+                f"DVRULES_TELEGRAM_ALLOWED_USERS: {raw[:20]!r} is not a numeric Telegram user id"
+            )
     if not users and not any("ALLOWED_USERS" in p for p in problems):
-        problems.append("DVRULES_TELEGRAM_ALLOWED_USERS must list the numeric Telegram user ids "
-                        "allowed to use the bot (comma-separated); nobody else is answered")
+        problems.append(
+            "DVRULES_TELEGRAM_ALLOWED_USERS must list the numeric Telegram user ids "
+            "allowed to use the bot (comma-separated); nobody else is answered"
+        )
     webhook_url = env.get("DVRULES_TELEGRAM_WEBHOOK_URL") or None
     secret = env.get("DVRULES_TELEGRAM_WEBHOOK_SECRET") or None
     port = None
@@ -114,14 +123,23 @@ def telegram_config(env: Mapping[str, str] | None = None) -> TelegramConfig:
         if not webhook_url.startswith("https://"):
             problems.append("DVRULES_TELEGRAM_WEBHOOK_URL must be an https:// URL")
         if not secret or not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", secret):
-            problems.append("DVRULES_TELEGRAM_WEBHOOK_SECRET must be 16-256 letters, digits, _ "
-                            "or - when DVRULES_TELEGRAM_WEBHOOK_URL is set (Telegram sends it "
-                            "with every update and others are refused)")
+            problems.append(
+                "DVRULES_TELEGRAM_WEBHOOK_SECRET must be 16-256 letters, digits, _ "
+                "or - when DVRULES_TELEGRAM_WEBHOOK_URL is set (Telegram sends it "
+                "with every update and others are refused)"
+            )
         port = _port(env, problems)
     if problems:
         raise ConfigError("dvrules telegram", problems)
-    return TelegramConfig(common, token, frozenset(users),
-                          env.get("DVRULES_TELEGRAM_BASE_URL") or None, webhook_url, secret, port)
+    return TelegramConfig(
+        common,
+        token,
+        frozenset(users),
+        env.get("DVRULES_TELEGRAM_BASE_URL") or None,
+        webhook_url,
+        secret,
+        port,
+    )
 
 
 def slack_config(env: Mapping[str, str] | None = None, *, socket_mode: bool = False) -> SlackConfig:
@@ -130,29 +148,39 @@ def slack_config(env: Mapping[str, str] | None = None, *, socket_mode: bool = Fa
     common = _common(env, problems)
     token = env.get("SLACK_BOT_TOKEN", "")
     if not token.startswith("xoxb-"):
-        problems.append("SLACK_BOT_TOKEN must be the Bot User OAuth Token (xoxb-...) from "
-                        "OAuth & Permissions of your Slack app")
+        problems.append(
+            "SLACK_BOT_TOKEN must be the Bot User OAuth Token (xoxb-...) from "
+            "OAuth & Permissions of your Slack app"
+        )
     signing = env.get("SLACK_SIGNING_SECRET") or None
     app_token = env.get("SLACK_APP_TOKEN") or None
     if socket_mode:
         if not app_token or not app_token.startswith("xapp-"):
-            problems.append("SLACK_APP_TOKEN must be an app-level token (xapp-...) with the "
-                            "connections:write scope, for Socket Mode")
+            problems.append(
+                "SLACK_APP_TOKEN must be an app-level token (xapp-...) with the "
+                "connections:write scope, for Socket Mode"
+            )
     elif not signing:
-        problems.append("SLACK_SIGNING_SECRET must be the Signing Secret from Basic Information "
-                        "of your Slack app (every request is checked against it)")
+        problems.append(
+            "SLACK_SIGNING_SECRET must be the Signing Secret from Basic Information "
+            "of your Slack app (every request is checked against it)"
+        )
     teams = frozenset(_list(env, "DVRULES_SLACK_ALLOWED_TEAMS"))
     enterprises = frozenset(_list(env, "DVRULES_SLACK_ALLOWED_ENTERPRISES"))
     users = frozenset(_list(env, "DVRULES_SLACK_ALLOWED_USERS"))
-    for name, ids, first in (("DVRULES_SLACK_ALLOWED_TEAMS", teams, "T"),
-                             ("DVRULES_SLACK_ALLOWED_ENTERPRISES", enterprises, "E"),
-                             ("DVRULES_SLACK_ALLOWED_USERS", users, "UW")):
+    for name, ids, first in (
+        ("DVRULES_SLACK_ALLOWED_TEAMS", teams, "T"),
+        ("DVRULES_SLACK_ALLOWED_ENTERPRISES", enterprises, "E"),
+        ("DVRULES_SLACK_ALLOWED_USERS", users, "UW"),
+    ):
         for x in sorted(ids):
             if not re.fullmatch(rf"[{first}][A-Z0-9]{{2,30}}", x):
                 problems.append(f"{name}: {x[:20]!r} does not look like a Slack id")
     if not teams and not enterprises:
-        problems.append("DVRULES_SLACK_ALLOWED_TEAMS (workspace ids, T...) or "
-                        "DVRULES_SLACK_ALLOWED_ENTERPRISES (E...) must name who may use the bot")
+        problems.append(
+            "DVRULES_SLACK_ALLOWED_TEAMS (workspace ids, T...) or "
+            "DVRULES_SLACK_ALLOWED_ENTERPRISES (E...) must name who may use the bot"
+        )
     if not socket_mode and env.get("PORT") is not None:
         _port(env, problems)
     command = env.get("DVRULES_SLACK_COMMAND") or "/dvrules"
@@ -160,8 +188,17 @@ def slack_config(env: Mapping[str, str] | None = None, *, socket_mode: bool = Fa
         problems.append("DVRULES_SLACK_COMMAND must be the slash command's name, like /dvrules")
     if problems:
         raise ConfigError("dvrules slack", problems)
-    return SlackConfig(common, token, signing, app_token, teams, enterprises, users,
-                       env.get("DVRULES_SLACK_API_URL") or None, command)
+    return SlackConfig(
+        common,
+        token,
+        signing,
+        app_token,
+        teams,
+        enterprises,
+        users,
+        env.get("DVRULES_SLACK_API_URL") or None,
+        command,
+    )
 
 
 def _port(env: Mapping[str, str], problems: list[str]) -> int | None:
@@ -198,7 +235,15 @@ def setup_logging(level: str) -> None:
 
 
 def quiet_libraries() -> None:
-    for noisy in ("httpx", "httpcore", "slack_sdk", "slack_bolt", "telegram", "urllib3",
-                  "websocket", "tornado", "gunicorn.access"):
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "slack_sdk",
+        "slack_bolt",
+        "telegram",
+        "urllib3",
+        "websocket",
+        "tornado",
+        "gunicorn.access",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-

@@ -38,13 +38,34 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
 from bots.config import SlackConfig, check, open_store_or_exit, setup_logging, slack_config
-from bots.slack_blocks import (FORM_ACTION, FORM_ID, blocks, choices_form, chosen, home_view,
-                               without_buttons)
+from bots.slack_blocks import (
+    FORM_ACTION,
+    FORM_ID,
+    blocks,
+    choices_form,
+    chosen,
+    home_view,
+    without_buttons,
+)
 from bots.slack_files import delete, upload
 from bots.slack_http import Guard, SkipTokenNotice, actor, wsgi
 from dvrules.api import DVRules, default_rules
-from dvrules.chat import (FAILED, Action, Conversation, Delete, Edit, Event, Message, Press,
-                          Reply, SendDocument, Strip, Text, log_id, session_id)
+from dvrules.chat import (
+    FAILED,
+    Action,
+    Conversation,
+    Delete,
+    Edit,
+    Event,
+    Message,
+    Press,
+    Reply,
+    SendDocument,
+    Strip,
+    Text,
+    log_id,
+    session_id,
+)
 from dvrules.chat.conversation import choices_payload
 from dvrules.store import SessionStore, TinyDBStore
 
@@ -54,11 +75,15 @@ log = logging.getLogger("dvrules.slack")
 NOTIFICATION_TEXT = "dvrules: new message"
 ACTION_ID = re.compile(r"^dv-\d{1,3}$")
 TURN_THREADS = 2  # turns run here, after the ack: CPU-bound under the GIL, 2-4 measured alike
-SWITCH_INTERVAL = 0.001  # s: a thread acking waits at most this for the GIL (Python's default: 5 ms)
+SWITCH_INTERVAL = (
+    0.001  # s: a thread acking waits at most this for the GIL (Python's default: 5 ms)
+)
 FORM_GONE = "That form is no longer available: tap the options, or type their numbers."
-REMAINS = ("Erased from dvrules. This app's messages in this conversation were deleted; what "
-           "you typed yourself stays in Slack until you delete it (hover over it, then More "
-           "actions, Delete message).")
+REMAINS = (
+    "Erased from dvrules. This app's messages in this conversation were deleted; what "
+    "you typed yourself stays in Slack until you delete it (hover over it, then More "
+    "actions, Delete message)."
+)
 
 
 @dataclass
@@ -73,21 +98,34 @@ class _Where:
 class SlackBot:
     """The Bolt app: the ``Guard`` as middleware; listeners ack, then queue the turn."""
 
-    def __init__(self, config: SlackConfig, rules: DVRules | None = None,
-                 store: SessionStore | None = None, *, socket_mode: bool = False):
+    def __init__(
+        self,
+        config: SlackConfig,
+        rules: DVRules | None = None,
+        store: SessionStore | None = None,
+        *,
+        socket_mode: bool = False,
+    ):
         self.config = config
         self.rules = rules or default_rules(config.common.area)
         self.store = store if store is not None else TinyDBStore(config.common.store_dir)
         self.conversation = Conversation(self.rules, self.store, delete_within=None)
         self._cards: OrderedDict[str, tuple[list[Any], dict[str, Any]]] = OrderedDict()
-        client = (WebClient(token=config.bot_token, base_url=config.api_url)
-                  if config.api_url else WebClient(token=config.bot_token))
+        client = (
+            WebClient(token=config.bot_token, base_url=config.api_url)
+            if config.api_url
+            else WebClient(token=config.bot_token)
+        )
         client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
         bolt_log = logging.getLogger("slack_bolt.dvrules")
         bolt_log.addFilter(SkipTokenNotice())
-        self.app = App(client=client, signing_secret=config.signing_secret or "",
-                       request_verification_enabled=not socket_mode, logger=bolt_log,
-                       process_before_response=True)
+        self.app = App(
+            client=client,
+            signing_secret=config.signing_secret or "",
+            request_verification_enabled=not socket_mode,
+            logger=bolt_log,
+            process_before_response=True,
+        )
         self.pool = ThreadPoolExecutor(TURN_THREADS, "dvrules-turn")
         self.guard = Guard(config)
         self.app.use(self.guard.refuse_replays)
@@ -102,17 +140,31 @@ class SlackBot:
 
     # -------------------------------------------------------------- listeners
 
-    def _later(self, work: Callable[..., None],
-               ack_with: Callable[..., None] | None = None) -> Callable[..., None]:
+    def _later(
+        self, work: Callable[..., None], ack_with: Callable[..., None] | None = None
+    ) -> Callable[..., None]:
         """A listener that acks within the request, then queues ``work`` on the turn pool
         (Bolt's lazy listeners would first deep-copy the whole request, on the ack's time)."""
         wanted = inspect.signature(work).parameters
 
-        def listener(ack: Callable[..., None], body: dict[str, Any], context: Any,
-                     client: WebClient, event: Any, action: Any, view: Any) -> None:
+        def listener(
+            ack: Callable[..., None],
+            body: dict[str, Any],
+            context: Any,
+            client: WebClient,
+            event: Any,
+            action: Any,
+            view: Any,
+        ) -> None:
             (ack_with or (lambda ack, body: ack()))(ack, body)
-            given = {"body": body, "context": context, "client": client, "event": event,
-                     "action": action, "view": view}
+            given = {
+                "body": body,
+                "context": context,
+                "client": client,
+                "event": event,
+                "action": action,
+                "view": view,
+            }
             self.pool.submit(work, **{k: v for k, v in given.items() if k in wanted})
 
         return listener
@@ -122,20 +174,34 @@ class SlackBot:
         if str(body.get("channel_id", "")).startswith("D"):
             ack()
         else:
-            ack(response_type="ephemeral", text="I've replied in your direct messages with "
-                "this app, to keep answers out of channels.")
+            ack(
+                response_type="ephemeral",
+                text="I've replied in your direct messages with "
+                "this app, to keep answers out of channels.",
+            )
 
     def on_command(self, body: dict[str, Any], context: Any, client: WebClient) -> None:
         channel = str(body.get("channel_id", ""))  # not a DM: the person's DM, found on sending
-        self._turn(client, body, context, Text(str(body.get("text") or "start")),
-                   channel if channel.startswith("D") else "")
+        self._turn(
+            client,
+            body,
+            context,
+            Text(str(body.get("text") or "start")),
+            channel if channel.startswith("D") else "",
+        )
 
-    def on_button(self, body: dict[str, Any], action: dict[str, Any], context: Any,
-                  client: WebClient) -> None:
+    def on_button(
+        self, body: dict[str, Any], action: dict[str, Any], context: Any, client: WebClient
+    ) -> None:
         message = body.get("message") if isinstance(body.get("message"), dict) else None
-        self._turn(client, body, context, Press(str(action.get("value", "")),
-                                                (message or {}).get("ts")),
-                   (body.get("channel") or {}).get("id", ""), message)  # App Home: no channel
+        self._turn(
+            client,
+            body,
+            context,
+            Press(str(action.get("value", "")), (message or {}).get("ts")),
+            (body.get("channel") or {}).get("id", ""),
+            message,
+        )  # App Home: no channel
 
     def on_form_button(self, body: dict[str, Any], client: WebClient) -> None:
         message, channel = body.get("message") or {}, (body.get("channel") or {}).get("id")
@@ -143,14 +209,22 @@ class SlackBot:
         if meta.get("type") == "multi_choice" and body.get("trigger_id"):
             private = json.dumps({"ts": message["ts"], "dm": channel, "serial": meta["serial"]})
             question = self.rules.kb.questions[meta["question"]].text
-            self._quietly(client.views_open, trigger_id=body["trigger_id"],
-                          view=choices_form(question, meta, private))
+            self._quietly(
+                client.views_open,
+                trigger_id=body["trigger_id"],
+                view=choices_form(question, meta, private),
+            )
         elif isinstance(body.get("response_url"), str):  # a card from before a restart
-            self._quietly(WebhookClient(body["response_url"]).send, response_type="ephemeral",
-                          text=FORM_GONE, replace_original=False)
+            self._quietly(
+                WebhookClient(body["response_url"]).send,
+                response_type="ephemeral",
+                text=FORM_GONE,
+                replace_original=False,
+            )
 
-    def on_form(self, body: dict[str, Any], view: dict[str, Any], context: Any,
-                client: WebClient) -> None:
+    def on_form(
+        self, body: dict[str, Any], view: dict[str, Any], context: Any, client: WebClient
+    ) -> None:
         try:
             card = json.loads(view.get("private_metadata") or "")
             payload = choices_payload(int(card["serial"]), chosen(view))
@@ -158,19 +232,33 @@ class SlackBot:
             return  # not a form we opened
         self._turn(client, body, context, Press(payload, str(card["ts"])), str(card["dm"]))
 
-    def on_message(self, event: dict[str, Any], body: dict[str, Any], context: Any,
-                   client: WebClient) -> None:
-        if (event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id")
-                or not isinstance(event.get("text"), str)):
+    def on_message(
+        self, event: dict[str, Any], body: dict[str, Any], context: Any, client: WebClient
+    ) -> None:
+        if (
+            event.get("channel_type") != "im"
+            or event.get("subtype")
+            or event.get("bot_id")
+            or not isinstance(event.get("text"), str)
+        ):
             return
-        self._turn(client, body, context, Text(event["text"], str(event.get("ts") or "") or None),
-                   str(event.get("channel", "")))
+        self._turn(
+            client,
+            body,
+            context,
+            Text(event["text"], str(event.get("ts") or "") or None),
+            str(event.get("channel", "")),
+        )
 
-    def on_home_opened(self, event: dict[str, Any], body: dict[str, Any], context: Any,
-                       client: WebClient) -> None:
+    def on_home_opened(
+        self, event: dict[str, Any], body: dict[str, Any], context: Any, client: WebClient
+    ) -> None:
         if event.get("tab") == "home":
-            self._quietly(client.views_publish, user_id=actor(body, context)[2],
-                          view=home_view(self.conversation.home(self._sid(body, context))))
+            self._quietly(
+                client.views_publish,
+                user_id=actor(body, context)[2],
+                view=home_view(self.conversation.home(self._sid(body, context))),
+            )
 
     def on_other_event(self) -> None:
         """Events we are not interested in are acknowledged and dropped."""
@@ -181,8 +269,15 @@ class SlackBot:
         team, _, user = actor(body, context)
         return session_id("sl", self.config.common.id_salt, team or "", user or "")
 
-    def _turn(self, client: WebClient, body: dict[str, Any], context: Any, event: Event,
-              channel: str, origin: dict[str, Any] | None = None) -> None:
+    def _turn(
+        self,
+        client: WebClient,
+        body: dict[str, Any],
+        context: Any,
+        event: Event,
+        channel: str,
+        origin: dict[str, Any] | None = None,
+    ) -> None:
         sid = self._sid(body, context)
         where = _Where(channel, str(actor(body, context)[2] or ""), origin)
         try:
@@ -193,14 +288,22 @@ class SlackBot:
                 if where.dm.startswith("D") and not reply.forgotten:
                     reply.channel["dm"] = where.dm
                 if reply.notice and isinstance(body.get("response_url"), str):  # a toast, of sorts
-                    self._quietly(WebhookClient(body["response_url"]).send, text=reply.notice,
-                                  response_type="ephemeral", replace_original=False)
+                    self._quietly(
+                        WebhookClient(body["response_url"]).send,
+                        text=reply.notice,
+                        response_type="ephemeral",
+                        replace_original=False,
+                    )
             if reply.forgotten:  # the Home tab too, once the session's lock is released
-                self._quietly(client.views_publish, user_id=where.user,
-                              view=home_view(self.conversation.home(sid), REMAINS))
+                self._quietly(
+                    client.views_publish,
+                    user_id=where.user,
+                    view=home_view(self.conversation.home(sid), REMAINS),
+                )
         except Exception as err:  # noqa: BLE001 - anything: say so, log no content
-            log.error("error %s while handling a turn (session %s)", type(err).__name__,
-                      log_id(sid))
+            log.error(
+                "error %s while handling a turn (session %s)", type(err).__name__, log_id(sid)
+            )
             self._quietly(client.chat_postMessage, channel=where.dm or where.user, text=FAILED)
         log.info("turn handled (session %s)", log_id(sid))
 
@@ -210,26 +313,40 @@ class SlackBot:
         if isinstance(act, SendDocument):
             return reply.sent(act, upload(client, where.dm, act))
         if isinstance(act, Strip):
-            shown = (where.origin or {}).get("blocks") if (where.origin or {}).get(
-                "ts") == act.message_id else self._cards.get(act.message_id, (None,))[0]
+            shown = (
+                (where.origin or {}).get("blocks")
+                if (where.origin or {}).get("ts") == act.message_id
+                else self._cards.get(act.message_id, (None,))[0]
+            )
             if shown is not None:
-                self._quietly(client.chat_update, channel=where.dm, ts=act.message_id,
-                              blocks=without_buttons(shown), text=NOTIFICATION_TEXT)
+                self._quietly(
+                    client.chat_update,
+                    channel=where.dm,
+                    ts=act.message_id,
+                    blocks=without_buttons(shown),
+                    text=NOTIFICATION_TEXT,
+                )
             return
         parts = blocks(act.message)
         if reply.forgotten:
             parts[-1].append({"type": "context", "elements": [{"type": "mrkdwn", "text": REMAINS}]})
         if isinstance(act, Edit) and len(parts) == 1:
             try:
-                client.chat_update(channel=where.dm, ts=act.message_id, blocks=parts[0],
-                                   text=NOTIFICATION_TEXT)
+                client.chat_update(
+                    channel=where.dm, ts=act.message_id, blocks=parts[0], text=NOTIFICATION_TEXT
+                )
                 self._remember(act.message_id, act.message, parts[0])
                 return
             except SlackApiError:
                 pass  # gone or too old: sent anew below
         for part in parts:
-            sent = client.chat_postMessage(channel=where.dm, blocks=part, text=NOTIFICATION_TEXT,
-                                           unfurl_links=False, unfurl_media=False)
+            sent = client.chat_postMessage(
+                channel=where.dm,
+                blocks=part,
+                text=NOTIFICATION_TEXT,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
             where.dm = str(sent.get("channel") or where.dm)
         reply.sent(act, str(sent["ts"]))
         self._remember(str(sent["ts"]), act.message, parts[-1])
@@ -268,8 +385,9 @@ def run_socket_mode() -> None:
 
     config = check(slack_config, "dvrules slack", socket_mode=True)
     setup_logging(config.common.log_level)
-    bot = SlackBot(config, store=open_store_or_exit(config.common, "dvrules slack"),
-                   socket_mode=True)
+    bot = SlackBot(
+        config, store=open_store_or_exit(config.common, "dvrules slack"), socket_mode=True
+    )
     web = WebClient(token=config.app_token, base_url=config.api_url) if config.api_url else None
     handler = SocketModeHandler(bot.app, config.app_token, web_client=web)
     stopped = threading.Event()
@@ -283,9 +401,14 @@ def run_socket_mode() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bots.slack", description=__doc__.split("\n")[0])
-    parser.add_argument("--socket-mode", action="store_true",
-                        help="connect to Slack over Socket Mode (needs SLACK_APP_TOKEN)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bots.slack", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--socket-mode",
+        action="store_true",
+        help="connect to Slack over Socket Mode (needs SLACK_APP_TOKEN)",
+    )
     args = parser.parse_args(argv)
     if not args.socket_mode:
         parser.error("HTTP mode runs under gunicorn: see the Procfile; or pass --socket-mode")

@@ -31,7 +31,7 @@ def _style(text: str, mark: str) -> str:
     out = []
     for line in text.split("\n"):
         core = line.strip()
-        lead, trail = line[: len(line) - len(line.lstrip())], line[len(line.rstrip()):]
+        lead, trail = line[: len(line) - len(line.lstrip())], line[len(line.rstrip()) :]
         out.append(f"{lead}{mark}{core}{mark}{trail}" if core else line)
     return "\n".join(out)
 
@@ -54,8 +54,10 @@ def _text(kind: str, text: str) -> dict[str, Any]:
 
 
 def _context(p: Paragraph) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "verbatim": True,
-                                             "text": fmt(p).strip()[:SECTION_LIMIT]}]}
+    return {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "verbatim": True, "text": fmt(p).strip()[:SECTION_LIMIT]}],
+    }
 
 
 def _body(msg: Message) -> list[dict[str, Any]]:
@@ -71,8 +73,9 @@ def _body(msg: Message) -> list[dict[str, Any]]:
         if not plain:
             continue
         if n == 0 and all(s.bold for s in p) and len(plain) <= HEADER_LIMIT and "\n" not in plain:
-            out.append({"type": "header", "text": {"type": "plain_text", "text": plain,
-                                                   "emoji": False}})
+            out.append(
+                {"type": "header", "text": {"type": "plain_text", "text": plain, "emoji": False}}
+            )
         elif all(s.italic or not s.text.strip() for s in p):
             flush()
             out.append(_context(p))
@@ -91,10 +94,19 @@ def _actions(msg: Message) -> list[dict[str, Any]]:
     for row in msg.buttons:
         for start in range(0, len(row), BUTTONS_PER_ACTIONS_BLOCK):
             elements = []
-            for bt in row[start:start + BUTTONS_PER_ACTIONS_BLOCK]:
-                elements.append({"type": "button", "action_id": f"dv-{n}", "value": bt.payload,
-                                 "text": {"type": "plain_text", "emoji": False,
-                                          "text": bt.label[:BUTTON_TEXT_LIMIT]}})
+            for bt in row[start : start + BUTTONS_PER_ACTIONS_BLOCK]:
+                elements.append(
+                    {
+                        "type": "button",
+                        "action_id": f"dv-{n}",
+                        "value": bt.payload,
+                        "text": {
+                            "type": "plain_text",
+                            "emoji": False,
+                            "text": bt.label[:BUTTON_TEXT_LIMIT],
+                        },
+                    }
+                )
                 n += 1
             actions.append({"type": "actions", "elements": elements})
     return actions
@@ -103,7 +115,9 @@ def _actions(msg: Message) -> list[dict[str, Any]]:
 def _size(block: dict[str, Any]) -> int:
     if "text" in block:
         return len(block["text"]["text"])
-    return sum(len(e.get("text", "")) for e in block.get("elements", []) if block["type"] == "context")
+    return sum(
+        len(e.get("text", "")) for e in block.get("elements", []) if block["type"] == "context"
+    )
 
 
 def blocks(msg: Message) -> list[list[dict[str, Any]]]:
@@ -113,17 +127,28 @@ def blocks(msg: Message) -> list[list[dict[str, Any]]]:
     size = 0
     for block in _body(msg):
         length = _size(block)
-        if messages[-1] and (len(messages[-1]) >= BLOCKS_PER_MESSAGE
-                             or size + length > CHARACTERS_PER_MESSAGE):
+        if messages[-1] and (
+            len(messages[-1]) >= BLOCKS_PER_MESSAGE or size + length > CHARACTERS_PER_MESSAGE
+        ):
             messages.append([])
             size = 0
         messages[-1].append(block)
         size += length
     actions = _actions(msg)
     if msg.meta.get("type") == "multi_choice":  # the same choices, ticked in a form
-        actions.append({"type": "actions", "elements": [
-            {"type": "button", "action_id": FORM_ACTION, "value": str(msg.meta["serial"]),
-             "text": {"type": "plain_text", "text": "Choose in a form"}}]})
+        actions.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": FORM_ACTION,
+                        "value": str(msg.meta["serial"]),
+                        "text": {"type": "plain_text", "text": "Choose in a form"},
+                    }
+                ],
+            }
+        )
     if len(messages[-1]) + len(actions) > BLOCKS_PER_MESSAGE:
         messages.append([])
     messages[-1] += actions
@@ -145,20 +170,35 @@ def home_view(home: Message, note: str | None = None) -> dict[str, Any]:
 def choices_form(question: str, meta: dict[str, Any], private: str) -> dict[str, Any]:
     """A modal to tick a several-choice question's options at once: checkboxes for up to 10,
     a multi-select list beyond; what is already chosen comes ticked."""
-    options = [{"text": {"type": "plain_text", "text": label[:75]}, "value": str(n)}
-               for n, label in enumerate(meta["options"][:100])]
-    element: dict[str, Any] = {"type": "checkboxes" if len(options) <= 10 else
-                               "multi_static_select", "action_id": "choices", "options": options}
+    options = [
+        {"text": {"type": "plain_text", "text": label[:75]}, "value": str(n)}
+        for n, label in enumerate(meta["options"][:100])
+    ]
+    element: dict[str, Any] = {
+        "type": "checkboxes" if len(options) <= 10 else "multi_static_select",
+        "action_id": "choices",
+        "options": options,
+    }
     chosen = [options[n] for n in meta.get("selected", []) if n < len(options)]
     if chosen:
         element["initial_options"] = chosen
-    return {"type": "modal", "callback_id": FORM_ID, "private_metadata": private,
-            "title": {"type": "plain_text", "text": "Choose"},
-            "submit": {"type": "plain_text", "text": "Done"},
-            "close": {"type": "plain_text", "text": "Cancel"},
-            "blocks": [{"type": "input", "block_id": "choices", "optional": True,
-                        "label": {"type": "plain_text", "text": question[:2000]},
-                        "element": element}]}
+    return {
+        "type": "modal",
+        "callback_id": FORM_ID,
+        "private_metadata": private,
+        "title": {"type": "plain_text", "text": "Choose"},
+        "submit": {"type": "plain_text", "text": "Done"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "choices",
+                "optional": True,
+                "label": {"type": "plain_text", "text": question[:2000]},
+                "element": element,
+            }
+        ],
+    }
 
 
 def chosen(view: dict[str, Any]) -> list[int]:

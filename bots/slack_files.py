@@ -19,8 +19,9 @@ log = logging.getLogger("dvrules.slack")
 def upload(client: WebClient, channel: str, doc: SendDocument) -> str:
     """slack_sdk's ``files_upload_v2``: ``files.getUploadURLExternal``, the bytes to the URL it
     gives, then ``files.completeUploadExternal`` into ``channel``; returns the file's id."""
-    done = client.files_upload_v2(channel=channel, content=doc.data, filename=doc.name,
-                                  title=doc.name)
+    done = client.files_upload_v2(
+        channel=channel, content=doc.data, filename=doc.name, title=doc.name
+    )
     return str(done["file"]["id"])
 
 

@@ -47,8 +47,9 @@ class Seen:
     def first_time(self, keys: list[str]) -> bool:
         now = time.monotonic()
         with self._lock:
-            while self._seen and (len(self._seen) >= self.size
-                                  or now - next(iter(self._seen.values())) > self.ttl):
+            while self._seen and (
+                len(self._seen) >= self.size or now - next(iter(self._seen.values())) > self.ttl
+            ):
                 self._seen.popitem(last=False)
             if any(k in self._seen for k in keys):
                 return False
@@ -77,12 +78,20 @@ def well_formed(body: object) -> bool:
     if not isinstance(body, dict):
         return False
     actions = body.get("actions", [])
-    parts = [body, *(body[k] for k in _OBJECTS if body.get(k) is not None),
-             *(actions if isinstance(actions, list) else [None])]
-    return all(isinstance(part, dict) and all(
-        isinstance(v, str) for k, v in part.items()
-        if v is not None and (k in ("id", "ts") or k.endswith(("_id", "_ts"))))
-        for part in parts)
+    parts = [
+        body,
+        *(body[k] for k in _OBJECTS if body.get(k) is not None),
+        *(actions if isinstance(actions, list) else [None]),
+    ]
+    return all(
+        isinstance(part, dict)
+        and all(
+            isinstance(v, str)
+            for k, v in part.items()
+            if v is not None and (k in ("id", "ts") or k.endswith(("_id", "_ts")))
+        )
+        for part in parts
+    )
 
 
 def actor(body: dict[str, Any], context: Any) -> tuple[str | None, str | None, str | None]:
@@ -114,8 +123,9 @@ def handle(app: App, secret: str, request: WsgiHttpRequest) -> tuple[int, str, s
             raise ValueError("not a Slack payload")
     except (ValueError, TypeError, AttributeError, KeyError, IndexError):
         log.info("refused a malformed request")
-        mac = hmac.new(secret.encode(), b"v0:" + stamp.encode() + b":" + data,
-                       hashlib.sha256).hexdigest()
+        mac = hmac.new(
+            secret.encode(), b"v0:" + stamp.encode() + b":" + data, hashlib.sha256
+        ).hexdigest()
         fresh = abs(time.time() - int(stamp)) <= REPLAY_WINDOW - 60
         signed = fresh and hmac.compare_digest("v0=" + mac, str(headers.get("x-slack-signature")))
         return (400, "Bad Request", "text/plain") if signed else (401, "", "text/plain")
@@ -135,8 +145,10 @@ def wsgi(app: App, secret: str) -> Callable[..., Iterable[bytes]]:
         else:
             status, body, kind = 404, "Not Found", "text/plain"
         data = body.encode()
-        start_response(f"{status} {HTTPStatus(status).phrase}",
-                       [("Content-Type", kind), ("Content-Length", str(len(data)))])
+        start_response(
+            f"{status} {HTTPStatus(status).phrase}",
+            [("Content-Type", kind), ("Content-Length", str(len(data)))],
+        )
         return [data]
 
     return application
@@ -160,11 +172,13 @@ class Guard:
     def allowed(self, team: str | None, enterprise: str | None, user: str | None) -> bool:
         c = self.config
         place = (team is not None and team in c.allowed_teams) or (
-            enterprise is not None and enterprise in c.allowed_enterprises)
+            enterprise is not None and enterprise in c.allowed_enterprises
+        )
         return place and user is not None and (not c.allowed_users or user in c.allowed_users)
 
-    def gate(self, context: Any, body: dict[str, Any], client: WebClient,
-             next: Callable[[], None]) -> BoltResponse | None:
+    def gate(
+        self, context: Any, body: dict[str, Any], client: WebClient, next: Callable[[], None]
+    ) -> BoltResponse | None:
         """Runs on every request after Bolt's signature check: allowlisted people only."""
         team, enterprise, user = actor(body, context)
         if self.allowed(team, enterprise, user):
@@ -178,12 +192,19 @@ class Guard:
             if kind == "block_actions" and body.get("response_url"):
                 # Answer through the button's own response URL: ephemeral, nothing stored.
                 from slack_sdk.webhook import WebhookClient
+
                 WebhookClient(body["response_url"]).send(
-                    text=REFUSED, response_type="ephemeral", replace_original=False)
+                    text=REFUSED, response_type="ephemeral", replace_original=False
+                )
             elif kind == "event_callback":
                 event = body.get("event") or {}
-                if (event.get("type") == "message" and event.get("channel_type") == "im"
-                        and not event.get("subtype") and not event.get("bot_id") and user):
+                if (
+                    event.get("type") == "message"
+                    and event.get("channel_type") == "im"
+                    and not event.get("subtype")
+                    and not event.get("bot_id")
+                    and user
+                ):
                     client.chat_postMessage(channel=event["channel"], text=REFUSED)
         except (SlackApiError, OSError):
             log.warning("could not send a refusal")

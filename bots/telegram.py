@@ -21,8 +21,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from telegram import (Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
-                      Update)
+from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram import LinkPreviewOptions as Preview
 from telegram.constants import ChatType, MessageLimit, ParseMode
 from telegram.error import BadRequest, TelegramError
@@ -42,16 +41,36 @@ from telegram.request import HTTPXRequest
 from bots.config import TelegramConfig, check, open_store_or_exit, setup_logging, telegram_config
 from bots.telegram_server import UPDATES, QuietBot, keep_updates_out_of_logs, serve_webhook
 from dvrules.api import DVRules, default_rules
-from dvrules.chat import (EMERGENCY, FAILED, PRIVATE_ONLY, REFUSED, Conversation, Delete, Edit,
-                          Message, Paragraph, Press, Reply, Send, SendDocument, Strip, Text,
-                          menu_commands, pack, session_id, utf16_len)
+from dvrules.chat import (
+    EMERGENCY,
+    FAILED,
+    PRIVATE_ONLY,
+    REFUSED,
+    Conversation,
+    Delete,
+    Edit,
+    Message,
+    Paragraph,
+    Press,
+    Reply,
+    Send,
+    SendDocument,
+    Strip,
+    Text,
+    menu_commands,
+    pack,
+    session_id,
+    utf16_len,
+)
 from dvrules.store import SessionStore, TinyDBStore
 
 log = logging.getLogger("dvrules.telegram")
 
 NO_PREVIEW = Preview(is_disabled=True)
-NOT_TEXT = ("I can only read typed answers and button presses. Please don't send photos, files "
-            "or voice messages here. " + EMERGENCY)
+NOT_TEXT = (
+    "I can only read typed answers and button presses. Please don't send photos, files "
+    "or voice messages here. " + EMERGENCY
+)
 
 
 def fmt(p: Paragraph) -> str:
@@ -71,15 +90,23 @@ def chunks(msg: Message) -> list[str]:
 def keyboard(msg: Message) -> InlineKeyboardMarkup | None:
     if not msg.buttons:
         return None
-    return InlineKeyboardMarkup([[InlineKeyboardButton(bt.label, callback_data=bt.payload)
-                                  for bt in row] for row in msg.buttons])
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(bt.label, callback_data=bt.payload) for bt in row]
+            for row in msg.buttons
+        ]
+    )
 
 
 class TelegramBot:
     """The allowlist gate, the handlers, and the carrying out of the core's actions."""
 
-    def __init__(self, config: TelegramConfig, rules: DVRules | None = None,
-                 store: SessionStore | None = None):
+    def __init__(
+        self,
+        config: TelegramConfig,
+        rules: DVRules | None = None,
+        store: SessionStore | None = None,
+    ):
         self.config = config
         self.rules = rules or default_rules(config.common.area)
         self.store = store if store is not None else TinyDBStore(config.common.store_dir)
@@ -87,11 +114,13 @@ class TelegramBot:
 
     def build(self) -> Application:
         keep_updates_out_of_logs()
-        bot = QuietBot(self.config.token,
-                       base_url=self.config.base_url or "https://api.telegram.org/bot",
-                       request=HTTPXRequest(connection_pool_size=256),
-                       get_updates_request=HTTPXRequest(),
-                       rate_limiter=AIORateLimiter(max_retries=2))
+        bot = QuietBot(
+            self.config.token,
+            base_url=self.config.base_url or "https://api.telegram.org/bot",
+            request=HTTPXRequest(connection_pool_size=256),
+            get_updates_request=HTTPXRequest(),
+            rate_limiter=AIORateLimiter(max_retries=2),
+        )
         app = ApplicationBuilder().bot(bot).post_init(self._post_init).build()
         app.add_handler(TypeHandler(Update, self.gate), group=-1)
         app.add_handler(CallbackQueryHandler(self.on_button))
@@ -151,8 +180,12 @@ class TelegramBot:
         origin = str(query.message.message_id) if query.message is not None else None
         notice: str | None = None
         try:
-            notice = await self.turn(context.bot, update.effective_chat.id, self._sid(update),
-                                     Press(query.data, message_id=origin))
+            notice = await self.turn(
+                context.bot,
+                update.effective_chat.id,
+                self._sid(update),
+                Press(query.data, message_id=origin),
+            )
         finally:  # every press is answered, even when the turn failed
             await query.answer(notice[:200] if notice else None)
 
@@ -187,8 +220,9 @@ class TelegramBot:
 
         def work() -> str | None:
             with self.conversation.turn(sid, event) as reply:
-                for is_delete, acts in itertools.groupby(reply.actions,
-                                                         lambda a: isinstance(a, Delete)):
+                for is_delete, acts in itertools.groupby(
+                    reply.actions, lambda a: isinstance(a, Delete)
+                ):
                     if is_delete:
                         call(self.delete(bot, chat_id, [a.message_id for a in acts]))
                     else:
@@ -210,18 +244,25 @@ class TelegramBot:
         elif isinstance(act, Strip):
             await self.strip(bot, chat_id, int(act.message_id))
         elif isinstance(act, SendDocument):
-            sent = await bot.send_document(chat_id, InputFile(act.data, filename=act.name),
-                                           protect_content=act.protect)
+            sent = await bot.send_document(
+                chat_id, InputFile(act.data, filename=act.name), protect_content=act.protect
+            )
             reply.sent(act, sent.message_id)
 
     async def send(self, bot: Bot, chat_id: int, msg: Message) -> list[int]:
         """The message in as few parts as fit, buttons under the last; their ids."""
         parts = chunks(msg)
-        sent = [await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
-                                       reply_markup=keyboard(msg) if n == len(parts) - 1 else None,
-                                       link_preview_options=NO_PREVIEW,
-                                       protect_content=msg.protect)
-                for n, text in enumerate(parts)]
+        sent = [
+            await bot.send_message(
+                chat_id,
+                text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=keyboard(msg) if n == len(parts) - 1 else None,
+                link_preview_options=NO_PREVIEW,
+                protect_content=msg.protect,
+            )
+            for n, text in enumerate(parts)
+        ]
         return [m.message_id for m in sent]
 
     async def edit(self, bot: Bot, chat_id: int, message_id: int, msg: Message) -> bool:
@@ -230,8 +271,14 @@ class TelegramBot:
         if len(parts) != 1:
             return False
         try:
-            await bot.edit_message_text(parts[0], chat_id, message_id, parse_mode=ParseMode.HTML,
-                                        reply_markup=keyboard(msg), link_preview_options=NO_PREVIEW)
+            await bot.edit_message_text(
+                parts[0],
+                chat_id,
+                message_id,
+                parse_mode=ParseMode.HTML,
+                reply_markup=keyboard(msg),
+                link_preview_options=NO_PREVIEW,
+            )
         except BadRequest as err:
             return "not modified" in str(err).lower()  # the same content is already there
         except TelegramError:
@@ -248,13 +295,14 @@ class TelegramBot:
         ids = [int(m) for m in message_ids]
         for start in range(0, len(ids), 100):  # deleteMessages takes up to 100 at once
             try:
-                await bot.delete_messages(chat_id, ids[start:start + 100])
+                await bot.delete_messages(chat_id, ids[start : start + 100])
             except TelegramError:
                 log.info("could not delete some messages (too old, or gone)")
 
 
-def build_application(config: TelegramConfig, rules: DVRules | None = None,
-                      store: SessionStore | None = None) -> Application:
+def build_application(
+    config: TelegramConfig, rules: DVRules | None = None, store: SessionStore | None = None
+) -> Application:
     return TelegramBot(config, rules, store).build()
 
 

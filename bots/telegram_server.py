@@ -37,14 +37,22 @@ class _NoUpdates(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple("<update withheld>" if isinstance(a, (TelegramObject, dict, list))
-                                else a for a in record.args)
+            record.args = tuple(
+                "<update withheld>" if isinstance(a, (TelegramObject, dict, list)) else a
+                for a in record.args
+            )
         return True
 
 
 NO_UPDATES = _NoUpdates()
-PTB_LOGGERS = ("telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Application",
-               "telegram.ext.Updater", "telegram.ext", "telegram")
+PTB_LOGGERS = (
+    "telegram.Bot",
+    "telegram.ext.ExtBot",
+    "telegram.ext.Application",
+    "telegram.ext.Updater",
+    "telegram.ext",
+    "telegram",
+)
 
 
 def keep_updates_out_of_logs() -> None:
@@ -107,8 +115,7 @@ class _Health(tornado.web.RequestHandler):
         self.write({"ok": self.app.running})
 
 
-async def serve_webhook(app: Application, config: TelegramConfig,
-                        listen: str = "0.0.0.0") -> None:
+async def serve_webhook(app: Application, config: TelegramConfig, listen: str = "0.0.0.0") -> None:
     """Webhook mode as the web process, until SIGTERM or SIGINT: updates on the webhook URL's
     path, ``GET /healthz`` for the platform (bound first, 503 until the bot is running)."""
     assert config.webhook_url and config.webhook_secret
@@ -116,16 +123,22 @@ async def serve_webhook(app: Application, config: TelegramConfig,
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     path = "/" + urlparse(config.webhook_url).path.lstrip("/")
-    server = tornado.httpserver.HTTPServer(tornado.web.Application([
-        ("/healthz", _Health, {"app": app}),
-        (re.escape(path), _Updates, {"app": app, "secret": config.webhook_secret})]),
-        max_body_size=MAX_UPDATE_BYTES)  # an update is a few kilobytes; refuse floods
+    server = tornado.httpserver.HTTPServer(
+        tornado.web.Application(
+            [
+                ("/healthz", _Health, {"app": app}),
+                (re.escape(path), _Updates, {"app": app, "secret": config.webhook_secret}),
+            ]
+        ),
+        max_body_size=MAX_UPDATE_BYTES,
+    )  # an update is a few kilobytes; refuse floods
     server.listen(config.port or 8443, listen)
     async with app:  # initialize, and shutdown at the end
         if app.post_init:
             await app.post_init(app)
-        await app.bot.set_webhook(config.webhook_url, secret_token=config.webhook_secret,
-                                  allowed_updates=UPDATES)
+        await app.bot.set_webhook(
+            config.webhook_url, secret_token=config.webhook_secret, allowed_updates=UPDATES
+        )
         await app.start()
         await stop.wait()
         server.stop()

@@ -13,8 +13,8 @@ import math
 import re
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
 from dvrules.errors import AnswerError
@@ -60,8 +60,11 @@ def check_answer(kb: KnowledgeBase, qid: str, value: Any, flow: str | None = Non
     q = kb.questions.get(qid)
     retired = kb.retired.get(qid)
     if q is None and retired is not None and flow in (None, retired.flow):
-        raise AnswerError(qid, f"this answer is no longer used; answer "
-                               f"{' and '.join(retired.replaced_by)} instead ({retired.note})")
+        raise AnswerError(
+            qid,
+            f"this answer is no longer used; answer "
+            f"{' and '.join(retired.replaced_by)} instead ({retired.note})",
+        )
     if q is None or (flow is not None and qid not in kb.flow(flow).questions):
         where = f" in flow {flow}" if flow else ""
         raise AnswerError(qid, f"no such question{where}")
@@ -137,8 +140,10 @@ def parse_text(kb: KnowledgeBase, qid: str, text: str) -> Answer:
     for part in parts:
         found = _choice(choices, part, ages=False)
         if found is None:
-            raise AnswerError(qid, f"{part!r} is not an option; enter {allowed(kb, q)}, or "
-                                   "their numbers like 1 3 4")
+            raise AnswerError(
+                qid,
+                f"{part!r} is not an option; enter {allowed(kb, q)}, or their numbers like 1 3 4",
+            )
         out.append(found)
     return check_answer(kb, qid, sorted(set(out), key=out.index))
 
@@ -175,8 +180,7 @@ def _choice(choices: list[Any], low: str, ages: bool = True) -> str | None:
         return None
     words = set(re.findall(r"[a-z0-9']+", low))
     if words:
-        hits = [c.id for c in choices
-                if words <= set(re.findall(r"[a-z0-9']+", c.label.lower()))]
+        hits = [c.id for c in choices if words <= set(re.findall(r"[a-z0-9']+", c.label.lower()))]
         if len(hits) == 1:
             return hits[0]
     return None
@@ -280,8 +284,9 @@ MAX_DEPTH = 2  # an object of answers, a list of choice ids: anything deeper is 
 MAX_DIGITS = 30  # a whole number longer than this is above every bound (at most 1e9)
 
 
-def read_answers_file(path: str | Path, what: str = "answers",
-                      max_depth: int = MAX_DEPTH) -> dict[str, Any]:
+def read_answers_file(
+    path: str | Path, what: str = "answers", max_depth: int = MAX_DEPTH
+) -> dict[str, Any]:
     """A JSON object from a file (``-`` = stdin), or an ``AnswerError`` of one line naming
     ``what`` was wrong: too large, not UTF-8, not JSON, a key given twice, nested too
     deeply, a number too long, or not an object. A UTF-8 byte-order mark is accepted."""
@@ -296,8 +301,11 @@ def read_json_input(path: str | Path, what: str, max_depth: int = MAX_DEPTH) -> 
     try:
         if str(path) == "-":
             stream = getattr(sys.stdin, "buffer", None)
-            raw = stream.read(MAX_FILE_BYTES + 1) if stream is not None else \
-                sys.stdin.read(MAX_FILE_BYTES + 1).encode("utf-8", "surrogateescape")
+            raw = (
+                stream.read(MAX_FILE_BYTES + 1)
+                if stream is not None
+                else sys.stdin.read(MAX_FILE_BYTES + 1).encode("utf-8", "surrogateescape")
+            )
         else:
             with open(path, "rb") as fh:
                 raw = fh.read(MAX_FILE_BYTES + 1)
@@ -310,18 +318,25 @@ def read_json_input(path: str | Path, what: str, max_depth: int = MAX_DEPTH) -> 
 def parse_json_bytes(raw: bytes, what: str = "answers", max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON text with the limits of ``read_answers_file``."""
     if len(raw) > MAX_FILE_BYTES:
-        raise AnswerError(what, f"the file is larger than {MAX_FILE_BYTES // 1_000_000} MB; an "
-                                "answers file is a few kilobytes")
+        raise AnswerError(
+            what,
+            f"the file is larger than {MAX_FILE_BYTES // 1_000_000} MB; an "
+            "answers file is a few kilobytes",
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise AnswerError(what, f"not UTF-8 text (a byte that is not UTF-8 at byte "
-                                f"{exc.start + 1})") from None
+        raise AnswerError(
+            what, f"not UTF-8 text (a byte that is not UTF-8 at byte {exc.start + 1})"
+        ) from None
     try:
         data = json.loads(text, object_pairs_hook=_no_duplicates, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
-        raise AnswerError(what, f"not valid JSON ({exc.msg} at line {exc.lineno}); expected an "
-                                "object of answer id to value") from None
+        raise AnswerError(
+            what,
+            f"not valid JSON ({exc.msg} at line {exc.lineno}); expected an "
+            "object of answer id to value",
+        ) from None
     except RecursionError:
         raise AnswerError(what, _too_deep(max_depth)) from None
     except _Refused as exc:
@@ -347,8 +362,11 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _bounded_int(text: str) -> int:
     digits = len(text.lstrip("-"))
     if digits > MAX_DIGITS:
-        raise _Refused("answers", f"a whole number of {digits} digits is far too large (numbers "
-                                  f"are at most {MAX_NUMBER:,.0f})")
+        raise _Refused(
+            "answers",
+            f"a whole number of {digits} digits is far too large (numbers "
+            f"are at most {MAX_NUMBER:,.0f})",
+        )
     return int(text)
 
 
@@ -366,5 +384,7 @@ def _depth(value: Any) -> int:
 
 
 def _too_deep(max_depth: int) -> str:
-    return (f"lists or objects nested more than {max_depth} deep; an answer is yes/no, a "
-            "number, an option id or a list of option ids")
+    return (
+        f"lists or objects nested more than {max_depth} deep; an answer is yes/no, a "
+        "number, an option id or a list of option ids"
+    )

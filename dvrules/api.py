@@ -21,7 +21,6 @@ from dvrules.conditions import evaluate, leaves, open_inputs, reachable_inputs
 from dvrules.engine import Evaluation, evaluable, shared_engine, urgency_key
 from dvrules.errors import UnknownItemError
 from dvrules.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
-from dvrules.schema import Criterion, ItemRef, Test
 from dvrules.results import (
     RISK_BANDS,
     Explainer,
@@ -30,6 +29,7 @@ from dvrules.results import (
     cite,
     referral_result,
 )
+from dvrules.schema import Criterion, ItemRef, Test
 
 
 class ChoiceView(BaseModel):
@@ -69,8 +69,9 @@ class QuestionView(BaseModel):
 class DVRules:
     """One knowledge base, optionally with a local area's directory and thresholds."""
 
-    def __init__(self, knowledge: KnowledgeBase | Path | str | None = None,
-                 area: str | None = None):
+    def __init__(
+        self, knowledge: KnowledgeBase | Path | str | None = None, area: str | None = None
+    ):
         self.kb = knowledge if isinstance(knowledge, KnowledgeBase) else load_knowledge(knowledge)
         self.area = area
         self.params = self.kb.params(area)
@@ -107,12 +108,15 @@ class DVRules:
                 known[qid] = answers[qid]
         return kept
 
-    def evaluate(self, flow: str, answers: Mapping[str, Answer]) -> tuple[dict[str, Any], Evaluation]:
+    def evaluate(
+        self, flow: str, answers: Mapping[str, Answer]
+    ) -> tuple[dict[str, Any], Evaluation]:
         _, facts, ev = self._evaluate(flow, answers)
         return facts, ev
 
-    def _evaluate(self, flow: str, answers: Mapping[str, Answer]
-                  ) -> tuple[dict[str, Answer], dict[str, Any], Evaluation]:
+    def _evaluate(
+        self, flow: str, answers: Mapping[str, Answer]
+    ) -> tuple[dict[str, Answer], dict[str, Any], Evaluation]:
         key = _answers_key("evaluate", flow, answers)
         hit = self._recall(key)
         if hit is not None:
@@ -154,7 +158,8 @@ class DVRules:
             self._ask_subjects[q.id] = (
                 tuple(dict.fromkeys(leaf.answer for leaf in found if isinstance(leaf, Test)))
                 if all(isinstance(leaf, ItemRef) or leaf.answer is not None for leaf in found)
-                else None)
+                else None
+            )
         return self._ask_subjects[q.id]
 
     def _ask_when(self, q: Any, facts: Mapping[str, Any]) -> bool | None:
@@ -215,10 +220,19 @@ class DVRules:
             d = self.kb.definitions[q.definition]
             definition = DefinitionView(id=d.id, title=d.title, text=d.text, source=cite(d.source))
         return QuestionView(
-            id=q.id, text=q.text, type=q.type,
+            id=q.id,
+            text=q.text,
+            type=q.type,
             choices=[ChoiceView(id=c.id, label=c.label) for c in self.kb.choices(q)],
-            unit=q.unit, min=q.min, max=q.max, allowed=allowed(self.kb, q), help=q.help,
-            definition=definition, source=cite(q.source), progress=progress)
+            unit=q.unit,
+            min=q.min,
+            max=q.max,
+            allowed=allowed(self.kb, q),
+            help=q.help,
+            definition=definition,
+            source=cite(q.source),
+            progress=progress,
+        )
 
     def wanted_questions(self, flow: str, answers: Mapping[str, Answer]) -> list[str]:
         """Unanswered questions that could still change the result, in asking order.
@@ -237,8 +251,7 @@ class DVRules:
         else:
             for key, cond in self._conditions(flow):
                 if ev.status(key) is None:
-                    wanted.update(open_inputs(cond, facts, self.params, ev.status,
-                                              self._inputs_of))
+                    wanted.update(open_inputs(cond, facts, self.params, ev.status, self._inputs_of))
         # A wanted question behind an undecided gate (``ask_when``) makes the gate wanted too.
         pending = list(wanted)
         while pending:
@@ -260,8 +273,9 @@ class DVRules:
         self._remember(memo, tuple(out))
         return out
 
-    def _worth_asking(self, flow: str, answers: Mapping[str, Answer], facts: Mapping[str, Any],
-                      ev: Evaluation) -> set[str]:
+    def _worth_asking(
+        self, flow: str, answers: Mapping[str, Answer], facts: Mapping[str, Any], ev: Evaluation
+    ) -> set[str]:
         """Questions whose answer could still change a referral result: make a pathway, an
         action or a warning hold, raise a pathway's urgency (while the pathway can still hold
         and no earlier urgency rule holds), or raise the risk level above the band that holds.
@@ -272,15 +286,19 @@ class DVRules:
         never worth a question.
         """
         kind = self.kb.outcome_kind
-        held = [o.risk_level for o in self.kb.outcomes_of(flow, "criteria")
-                if isinstance(o, Criterion) and o.risk_level and ev.status(o.id) is True]
+        held = [
+            o.risk_level
+            for o in self.kb.outcomes_of(flow, "criteria")
+            if isinstance(o, Criterion) and o.risk_level and ev.status(o.id) is True
+        ]
         top = max((RISK_BANDS.index(b) for b in held), default=-1)
 
         def askable(qid: str) -> bool:
             """Not answered yet (a "don't know" stays unknown) and not ruled out by its gate."""
             q = self.kb.questions[qid]
-            return qid not in answers and (q.ask_when is None or
-                                           self._ask_when(q, facts) is not False)
+            return qid not in answers and (
+                q.ask_when is None or self._ask_when(q, facts) is not False
+            )
 
         def can_learn(subject: str) -> list[str] | None:
             if subject in self.kb.questions:
@@ -291,8 +309,16 @@ class DVRules:
         memo: dict[tuple[int, bool], list[str] | None] = {}
 
         def reach(cond: Any) -> list[str] | None:
-            return reachable_inputs(cond, True, facts, self.params, ev.status, can_learn,
-                                    lambda item: self.kb.outcomes[item].when, memo)
+            return reachable_inputs(
+                cond,
+                True,
+                facts,
+                self.params,
+                ev.status,
+                can_learn,
+                lambda item: self.kb.outcomes[item].when,
+                memo,
+            )
 
         wanted: set[str] = set()
         for key, cond in self._conditions(flow):
@@ -302,7 +328,8 @@ class DVRules:
             item = self.kb.outcomes[item_id]
             if urgency:
                 if reach(item.when) is None or any(
-                        ev.status(urgency_key(item_id, i)) is True for i in range(int(urgency))):
+                    ev.status(urgency_key(item_id, i)) is True for i in range(int(urgency))
+                ):
                     continue
             elif kind[item_id] == "criteria":
                 band = getattr(item, "risk_level", None)
@@ -336,14 +363,23 @@ class DVRules:
         ex = Explainer(self.kb, kept, facts, self.params, ev)
         holds = ev.status(item_id)
         return {
-            "id": item.id, "title": item.title, "kind": self.kb.outcome_kind[item.id],
-            "holds": holds, "because": ex.because(item.when),
+            "id": item.id,
+            "title": item.title,
+            "kind": self.kb.outcome_kind[item.id],
+            "holds": holds,
+            "because": ex.because(item.when),
             "questions": ex.open_questions(item.when) if holds is None else [],
-            "source": cite(item.source), "help": item.help,
-            "definitions": [{"id": d, "title": self.kb.definitions[d].title,
-                             "text": self.kb.definitions[d].text,
-                             "source": cite(self.kb.definitions[d].source)}
-                            for d in item.definitions],
+            "source": cite(item.source),
+            "help": item.help,
+            "definitions": [
+                {
+                    "id": d,
+                    "title": self.kb.definitions[d].title,
+                    "text": self.kb.definitions[d].text,
+                    "source": cite(self.kb.definitions[d].source),
+                }
+                for d in item.definitions
+            ],
         }
 
 

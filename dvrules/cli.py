@@ -13,15 +13,15 @@ import shlex
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.markup import escape
 
 from dvrules.answers import AnswerError, read_answers_file
 from dvrules.api import DVRules
-from dvrules.chat import COMMANDS as CHAT_COMMANDS
 from dvrules.audit.render import write_atomic
+from dvrules.chat import COMMANDS as CHAT_COMMANDS
 from dvrules.chat import Conversation, Edit, Reply, Send, SendDocument, formats, wrap
 from dvrules.cli_output import ListFormat, console, err_console, fail
 from dvrules.interview import Session, SessionError
@@ -30,8 +30,11 @@ from dvrules.report import cite_text, render
 from dvrules.results import Result
 from dvrules.store import DamagedSessionError, SessionStore, StoreError, open_store
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="UK domestic-violence standards, risk prompts and referral pathways.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="UK domestic-violence standards, risk prompts and referral pathways.",
+)
 kb_app = typer.Typer(no_args_is_help=True, help="Check and count the knowledge base.")
 sessions_app = typer.Typer(no_args_is_help=True, help="Erase stored sessions.")
 app.add_typer(kb_app, name="kb")
@@ -44,7 +47,7 @@ class Format(str, Enum):
     markdown = "markdown"
 
 
-def _rules(area: Optional[str]) -> DVRules:
+def _rules(area: str | None) -> DVRules:
     try:
         return DVRules(area=area)
     except KnowledgeError as exc:
@@ -72,18 +75,27 @@ def _known_ids(rules: DVRules, flow: str, data: dict[str, Any]) -> None:
     asked = rules.kb.flow(flow).questions
     for qid in data:
         if qid not in asked and qid not in rules.kb.retired:  # retired ids: refused by check_answer
-            fail(f"{qid}: no such question in flow {flow}; the answer ids are listed by: "
-                 f"dvrules questions {flow}")
+            fail(
+                f"{qid}: no such question in flow {flow}; the answer ids are listed by: "
+                f"dvrules questions {flow}"
+            )
 
 
-AREA = typer.Option(None, "--area", envvar="DVRULES_AREA",
-                    help="Local service directory to list local contacts from.")
+AREA = typer.Option(
+    None,
+    "--area",
+    envvar="DVRULES_AREA",
+    help="Local service directory to list local contacts from.",
+)
 
 
 @app.command()
-def assess(flow: str, answers: str = typer.Option(..., "--answers", help="JSON file, or - for stdin"),
-           format: Format = typer.Option(Format.text, "--format"),
-           area: Optional[str] = AREA) -> None:
+def assess(
+    flow: str,
+    answers: str = typer.Option(..., "--answers", help="JSON file, or - for stdin"),
+    format: Format = typer.Option(Format.text, "--format"),
+    area: str | None = AREA,
+) -> None:
     """Assess a complete answer file and print the result."""
     rules = _rules(area)
     _flow(rules, flow)
@@ -110,16 +122,25 @@ def questions(flow: str, format: ListFormat = typer.Option(ListFormat.text, "--f
     _flow(rules, flow)
     views = rules.questions(flow)
     if format is ListFormat.json:
-        sys.stdout.write(json.dumps([v.model_dump(exclude_none=True) for v in views], indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps([v.model_dump(exclude_none=True) for v in views], indent=2) + "\n"
+        )
         return
     for v in views:
-        console.print(f"[bold]{v.id}[/bold] ({escape(v.allowed)}): {escape(v.text)}  "
-                      f"[dim]{escape(cite_text(v.source, rules.kb))}[/dim]", soft_wrap=True)
+        console.print(
+            f"[bold]{v.id}[/bold] ({escape(v.allowed)}): {escape(v.text)}  "
+            f"[dim]{escape(cite_text(v.source, rules.kb))}[/dim]",
+            soft_wrap=True,
+        )
 
 
 @app.command()
-def explain(flow: str, item_id: str, answers: str = typer.Option(..., "--answers"),
-            format: ListFormat = typer.Option(ListFormat.text, "--format")) -> None:
+def explain(
+    flow: str,
+    item_id: str,
+    answers: str = typer.Option(..., "--answers"),
+    format: ListFormat = typer.Option(ListFormat.text, "--format"),
+) -> None:
     """Why one result item is as it is: status, because, source and definitions."""
     rules = _rules(None)
     _flow(rules, flow)
@@ -140,8 +161,10 @@ def explain(flow: str, item_id: str, answers: str = typer.Option(..., "--answers
         console.print(f"  would be decided by: {', '.join(info['questions'])}")
     console.print(f"  source: {escape(cite_text(info['source'], rules.kb))}")
     for d in info["definitions"]:
-        console.print(f"  {escape(d['title'])}: {escape(d['text'])} ({escape(cite_text(d['source'], rules.kb))})",
-                      soft_wrap=True)
+        console.print(
+            f"  {escape(d['title'])}: {escape(d['text'])} ({escape(cite_text(d['source'], rules.kb))})",
+            soft_wrap=True,
+        )
 
 
 # ---------------------------------------------------------------------- knowledge
@@ -155,21 +178,26 @@ def kb_check() -> None:
     problems = version_problems(rules.kb.root)
     if problems:
         fail("; ".join(problems))
-    console.print(f"knowledge {rules.kb.version} is valid: {len(rules.kb.questions)} questions, "
-                  f"{len(rules.kb.outcomes)} outcomes, {rules.engine.rule_count} compiled rules")
+    console.print(
+        f"knowledge {rules.kb.version} is valid: {len(rules.kb.questions)} questions, "
+        f"{len(rules.kb.outcomes)} outcomes, {rules.engine.rule_count} compiled rules"
+    )
 
 
 def stale_items(rules: DVRules, today: dt.date | None = None) -> list[tuple[str, str | None]]:
     """Items with a review date older than 12 months, or none at all where one is expected."""
-    return [(row["id"], row["last_reviewed"]) for row in reviewed_rows(rules, today)
-            if row["stale"]]
+    return [
+        (row["id"], row["last_reviewed"]) for row in reviewed_rows(rules, today) if row["stale"]
+    ]
 
 
 def reviewed_rows(rules: DVRules, today: dt.date | None = None) -> list[dict[str, Any]]:
     """Every contact and outside fact with its review date, flagged ``stale`` when it was last
     checked more than 12 months before ``today`` (or never)."""
     today = today or dt.date.today()
-    cutoff = today.replace(year=today.year - 1, day=min(today.day, 28) if today.month == 2 else today.day)
+    cutoff = today.replace(
+        year=today.year - 1, day=min(today.day, 28) if today.month == 2 else today.day
+    )
     rows = []
     for row in rules.kb.reviewed_items():
         date = row["last_reviewed"]
@@ -177,7 +205,7 @@ def reviewed_rows(rules: DVRules, today: dt.date | None = None) -> list[dict[str
     return rows
 
 
-def _today(value: Optional[str]) -> dt.date:
+def _today(value: str | None) -> dt.date:
     if value is None:
         return dt.date.today()
     try:
@@ -188,9 +216,12 @@ def _today(value: Optional[str]) -> dt.date:
 
 
 @kb_app.command("stats")
-def kb_stats(format: ListFormat = typer.Option(ListFormat.text, "--format"),
-             today: Optional[str] = typer.Option(
-                 None, "--today", help="Judge review dates as on this day (YYYY-MM-DD).")) -> None:
+def kb_stats(
+    format: ListFormat = typer.Option(ListFormat.text, "--format"),
+    today: str | None = typer.Option(
+        None, "--today", help="Judge review dates as on this day (YYYY-MM-DD)."
+    ),
+) -> None:
     """Count what the knowledge holds; list every contact and outside fact with the date it was
     last reviewed, flagging those not reviewed within 12 months."""
     rules = _rules(None)
@@ -206,16 +237,26 @@ def kb_stats(format: ListFormat = typer.Option(ListFormat.text, "--format"),
     stale = stats.pop("not_reviewed_in_12_months")
     for key, value in stats.items():
         console.print(f"{key}: {json.dumps(value)}", soft_wrap=True)
-    console.print(f"contacts and outside facts ({len(rows)}), with the date each was last reviewed:")
+    console.print(
+        f"contacts and outside facts ({len(rows)}), with the date each was last reviewed:"
+    )
     for row in rows:
         flag = "  OLDER THAN 12 MONTHS - check it" if row["stale"] else ""
         what = " ".join(str(row[k]) for k in ("phone", "url") if row.get(k))
         if row.get("date"):
             what += f" (page dated {row['date']})"
-        console.print(escape(f"  {row['last_reviewed'] or 'never reviewed'}  {row['id']}"
-                             f"{'  ' + what if what else ''}{flag}"), soft_wrap=True)
-    console.print(f"not reviewed within 12 months: {len(stale)}"
-                  + (f" ({', '.join(stale)})" if stale else ""), soft_wrap=True)
+        console.print(
+            escape(
+                f"  {row['last_reviewed'] or 'never reviewed'}  {row['id']}"
+                f"{'  ' + what if what else ''}{flag}"
+            ),
+            soft_wrap=True,
+        )
+    console.print(
+        f"not reviewed within 12 months: {len(stale)}"
+        + (f" ({', '.join(stale)})" if stale else ""),
+        soft_wrap=True,
+    )
 
 
 # ---------------------------------------------------------------------- sessions
@@ -245,19 +286,34 @@ def sessions_purge() -> None:
 
 
 @app.command()
-def chat(flow: str, session: Optional[str] = typer.Option(
-             None, "--session", help="Case code to start or resume (no names)."),
-         area: Optional[str] = typer.Option(
-             None, "--area", envvar="DVRULES_AREA", help="Referral flow: the local service "
-             "directory to list local contacts from. Self-assessments: the partnership's name "
-             "(e.g. Camden), shown on the report and naming the kept assessment."),
-         period: Optional[str] = typer.Option(
-             None, "--period", help="Self-assessments: the period assessed (e.g. 2026-27); with "
-             "--area the finished assessment is kept (dvrules assessments list)."),
-         out: Path = typer.Option(Path("."), "--out", help="Self-assessments: the folder the "
-                                  "report is written to when you type report."),
-         replace: bool = typer.Option(False, "--replace", help="Overwrite a kept assessment of "
-                                      "the same flow, area and period.")) -> None:
+def chat(
+    flow: str,
+    session: str | None = typer.Option(
+        None, "--session", help="Case code to start or resume (no names)."
+    ),
+    area: str | None = typer.Option(
+        None,
+        "--area",
+        envvar="DVRULES_AREA",
+        help="Referral flow: the local service "
+        "directory to list local contacts from. Self-assessments: the partnership's name "
+        "(e.g. Camden), shown on the report and naming the kept assessment.",
+    ),
+    period: str | None = typer.Option(
+        None,
+        "--period",
+        help="Self-assessments: the period assessed (e.g. 2026-27); with "
+        "--area the finished assessment is kept (dvrules assessments list).",
+    ),
+    out: Path = typer.Option(
+        Path("."),
+        "--out",
+        help="Self-assessments: the folder the report is written to when you type report.",
+    ),
+    replace: bool = typer.Option(
+        False, "--replace", help="Overwrite a kept assessment of the same flow, area and period."
+    ),
+) -> None:
     """A guided interview in the terminal; resumable with --session."""
     from dvrules.audit.assessments import AssessmentError, check_area, check_period
 
@@ -266,8 +322,10 @@ def chat(flow: str, session: Optional[str] = typer.Option(
     case = rules.kb.flow(flow).summary.kind == "referral"
     if case:
         if period is not None:
-            fail("--period: the referral flow keeps no assessment (case answers expire); "
-                 "--period is for self-assessments such as cdrp or bvpi225")
+            fail(
+                "--period: the referral flow keeps no assessment (case answers expire); "
+                "--period is for self-assessments such as cdrp or bvpi225"
+            )
         rules = _rules(area) if area else rules
     else:
         try:
@@ -276,8 +334,10 @@ def chat(flow: str, session: Optional[str] = typer.Option(
         except AssessmentError as exc:
             fail(str(exc))
         if period and not area:
-            fail("--period: give --area too (the partnership's name, e.g. Camden): a kept "
-                 "assessment is named by both")
+            fail(
+                "--period: give --area too (the partnership's name, e.g. Camden): a kept "
+                "assessment is named by both"
+            )
         if not out.is_dir():
             fail(f"--out: {out} is not a folder; give an existing folder for the report")
     code = session or f"case-{secrets.token_hex(3)}"
@@ -288,8 +348,9 @@ def chat(flow: str, session: Optional[str] = typer.Option(
         fail(f"{exc}; erase it and start again with: dvrules sessions forget {code}")
     except (SessionError, StoreError) as exc:
         fail(str(exc))
-    conversation = Conversation(rules, store, paged=False, area=None if case else area,
-                                period=None if case else period)
+    conversation = Conversation(
+        rules, store, paged=False, area=None if case else area, period=None if case else period
+    )
     keep = Keeper(rules, flow, code, store, area, period, replace) if area and period else None
     width = max(20, min(console.width, 100))
     spec = rules.kb.flow(flow)
@@ -297,10 +358,15 @@ def chat(flow: str, session: Optional[str] = typer.Option(
     console.print(f"[bold red]{SAFETY}[/bold red]")
     console.print(wrap(PRIVACY, width), soft_wrap=True)
     console.print(wrap(COMMANDS, width), soft_wrap=True)
-    console.print(wrap(f"Case code {code}" + (f": resuming, {answered} answered." if answered
-                                               else ".")
-                       + f" Resume later with: {_resume(flow, code, keep)}", width),
-                  soft_wrap=True)
+    console.print(
+        wrap(
+            f"Case code {code}"
+            + (f": resuming, {answered} answered." if answered else ".")
+            + f" Resume later with: {_resume(flow, code, keep)}",
+            width,
+        ),
+        soft_wrap=True,
+    )
     _show(conversation.press(code, f"f|{flow}"), width, out)
     if keep is not None:
         keep.check(width)  # resuming an assessment finished earlier: keep it now
@@ -309,17 +375,28 @@ def chat(flow: str, session: Optional[str] = typer.Option(
 
 SAFETY = "In immediate danger: call 999."
 PRIVACY = "Do not enter names, addresses, dates of birth or other identifying details."
-COMMANDS = ("Type an answer (yes, no, a number, an option's number or words, several like 1 3 4), "
-            "or: " + " | ".join(f"{c.name}{' ' + c.arg if c.arg else ''}" for c in CHAT_COMMANDS)
-            + " | quit")
+COMMANDS = (
+    "Type an answer (yes, no, a number, an option's number or words, several like 1 3 4), "
+    "or: "
+    + " | ".join(f"{c.name}{' ' + c.arg if c.arg else ''}" for c in CHAT_COMMANDS)
+    + " | quit"
+)
 
 
 class Keeper:
     """Keeps the terminal's self-assessment (``--area`` and ``--period``) once it is finished,
     and again, replacing its own copy, each time it is amended and finished again."""
 
-    def __init__(self, rules: DVRules, flow: str, code: str, store: SessionStore, area: str,
-                 period: str, replace: bool):
+    def __init__(
+        self,
+        rules: DVRules,
+        flow: str,
+        code: str,
+        store: SessionStore,
+        area: str,
+        period: str,
+        replace: bool,
+    ):
         self.rules, self.flow, self.code, self.store = rules, flow, code, store
         self.area, self.period, self.replace = area, period, replace
         self.kept: dict[str, Any] | None = None  # the answers last kept by this chat
@@ -332,19 +409,37 @@ class Keeper:
             return
         store = AssessmentStore()
         try:
-            kept = store.save(self.rules, self.flow, s.answers, area=self.area,
-                              period=self.period, replace=self.replace or self.kept is not None)
+            kept = store.save(
+                self.rules,
+                self.flow,
+                s.answers,
+                area=self.area,
+                period=self.period,
+                replace=self.replace or self.kept is not None,
+            )
         except AssessmentError as exc:
-            same = [k for k in store.all() if k.flow == self.flow and k.area == self.area
-                    and k.period == self.period and k.answers == s.answers]
+            same = [
+                k
+                for k in store.all()
+                if k.flow == self.flow
+                and k.area == self.area
+                and k.period == self.period
+                and k.answers == s.answers
+            ]
             if not same:  # kept already with other answers: say how to replace it
                 err_console.print(wrap(f"Not kept: {exc}", width), soft_wrap=True)
                 return
             kept = same[0]
         self.kept = dict(s.answers)
-        console.print(wrap(f"Kept as {kept.id} (no expiry): dvrules assessments show {kept.id}; "
-                           f"dvrules report {self.flow} --assessment {kept.id} --format pdf "
-                           "--out report.pdf", width), soft_wrap=True)
+        console.print(
+            wrap(
+                f"Kept as {kept.id} (no expiry): dvrules assessments show {kept.id}; "
+                f"dvrules report {self.flow} --assessment {kept.id} --format pdf "
+                "--out report.pdf",
+                width,
+            ),
+            soft_wrap=True,
+        )
 
 
 def _resume(flow: str, code: str, keep: Keeper | None) -> str:
@@ -353,15 +448,18 @@ def _resume(flow: str, code: str, keep: Keeper | None) -> str:
     return f"dvrules chat {flow} --session {code}{kept}"
 
 
-def _chat_loop(conversation: Conversation, code: str, flow: str, width: int, out: Path,
-               keep: Keeper | None) -> None:
+def _chat_loop(
+    conversation: Conversation, code: str, flow: str, width: int, out: Path, keep: Keeper | None
+) -> None:
     resume = _resume(flow, code, keep)
     while True:
         try:
             text = console.input("> ").strip()
         except (EOFError, KeyboardInterrupt):
-            console.print("\n" + wrap(f"Stopped. Answers so far are kept; resume with: {resume}",
-                                      width), soft_wrap=True)
+            console.print(
+                "\n" + wrap(f"Stopped. Answers so far are kept; resume with: {resume}", width),
+                soft_wrap=True,
+            )
             return
         command = text.lower().split(" ", 1)[0]
         if command in ("quit", "exit", "cancel", "stop"):
@@ -401,8 +499,14 @@ def _show(reply: Reply, width: int, out: Path) -> None:
             try:
                 write_atomic(out / act.name, act.data)
             except OSError as exc:
-                console.print(wrap(f"Could not write the report into {out}: {exc.strerror}; "
-                                   "nothing was written.", width), soft_wrap=True)
+                console.print(
+                    wrap(
+                        f"Could not write the report into {out}: {exc.strerror}; "
+                        "nothing was written.",
+                        width,
+                    ),
+                    soft_wrap=True,
+                )
                 continue
             console.print(f"Report written: {escape(str(out / act.name))}", soft_wrap=True)
             continue
@@ -416,8 +520,9 @@ def _show(reply: Reply, width: int, out: Path) -> None:
         else:
             console.print(escape(body), soft_wrap=True, highlight=False)
         if message.kind == "menu":  # its buttons cannot be tapped here: say how to start each
-            flows = [b.payload[2:] for row in message.buttons for b in row
-                     if b.payload.startswith("f|")]
+            flows = [
+                b.payload[2:] for row in message.buttons for b in row if b.payload.startswith("f|")
+            ]
             console.print("\n".join(f"  dvrules chat {f}" for f in flows))
 
 
@@ -427,8 +532,10 @@ def main() -> None:  # pragma: no cover - console script entry point
 
 # The audit pack's commands (assessments, report, plan, compare)
 from dvrules.audit.cli import register as _register_audit  # noqa: E402
+
 _register_audit(app)
 
 # dvrules schema FLOW | --result
 from dvrules.schemas import register as _register_schema  # noqa: E402
+
 _register_schema(app)

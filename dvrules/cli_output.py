@@ -25,7 +25,8 @@ class ListFormat(str, Enum):
 def fail(message: str) -> NoReturn:
     """One clear line on stderr and exit code 2 (control characters from a file are shown
     escaped: they could break the line or drive the terminal)."""
-    message = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                      for c in message)
+    message = "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in message
+    )
     err_console.print(escape(message), soft_wrap=True)
     raise typer.Exit(2)

@@ -48,8 +48,9 @@ def test_holds(test: Test, facts: Mapping[str, Any], params: Mapping[str, float]
     }[op]
 
 
-def evaluate(cond: Condition, facts: Mapping[str, Any], params: Mapping[str, float],
-             status: Status) -> Tri:
+def evaluate(
+    cond: Condition, facts: Mapping[str, Any], params: Mapping[str, float], status: Status
+) -> Tri:
     """Kleene evaluation: false dominates ``all``, true dominates ``any``."""
     if isinstance(cond, Test):
         return test_holds(cond, facts, params)
@@ -82,8 +83,9 @@ def leaves(cond: Condition) -> Iterable[Test | ItemRef]:
         yield from leaves(child)
 
 
-def _remembering(facts: Mapping[str, Any], params: Mapping[str, float],
-                 status: Status) -> Callable[[Condition], Tri]:
+def _remembering(
+    facts: Mapping[str, Any], params: Mapping[str, float], status: Status
+) -> Callable[[Condition], Tri]:
     """``evaluate`` that remembers each part's value (by node) for one walk of a condition."""
     values: dict[int, Tri] = {}
 
@@ -108,8 +110,13 @@ def _remembering(facts: Mapping[str, Any], params: Mapping[str, float],
     return value
 
 
-def open_inputs(cond: Condition, facts: Mapping[str, Any], params: Mapping[str, float],
-                status: Status, inputs_of: Callable[[Test | ItemRef], list[str]]) -> list[str]:
+def open_inputs(
+    cond: Condition,
+    facts: Mapping[str, Any],
+    params: Mapping[str, float],
+    status: Status,
+    inputs_of: Callable[[Test | ItemRef], list[str]],
+) -> list[str]:
     """The inputs whose answers could still decide an undecided condition.
 
     Only undecided branches count: a part that is already true or false can no longer change
@@ -143,9 +150,15 @@ Describe = Callable[[Test, Mapping[str, Any], Mapping[str, float], bool], str]
 DescribeRef = Callable[[ItemRef, Tri], str]
 
 
-def explain(cond: Condition, facts: Mapping[str, Any], params: Mapping[str, float],
-            status: Status, describe: Describe, describe_ref: DescribeRef,
-            negated: bool = False) -> list[str]:
+def explain(
+    cond: Condition,
+    facts: Mapping[str, Any],
+    params: Mapping[str, float],
+    status: Status,
+    describe: Describe,
+    describe_ref: DescribeRef,
+    negated: bool = False,
+) -> list[str]:
     """Plain sentences naming the answers and thresholds that decided ``cond``.
 
     For a decided condition only the parts that decided it are named (for a failed ``all``,
@@ -179,12 +192,16 @@ def explain(cond: Condition, facts: Mapping[str, Any], params: Mapping[str, floa
     return walk(cond, negated)
 
 
-def reachable_inputs(cond: Condition, want: bool, facts: Mapping[str, Any],
-                     params: Mapping[str, float], status: Status,
-                     can_learn: Callable[[str], list[str] | None],
-                     item_condition: Callable[[str], Condition],
-                     memo: dict[tuple[int, bool], list[str] | None] | None = None
-                     ) -> list[str] | None:
+def reachable_inputs(
+    cond: Condition,
+    want: bool,
+    facts: Mapping[str, Any],
+    params: Mapping[str, float],
+    status: Status,
+    can_learn: Callable[[str], list[str] | None],
+    item_condition: Callable[[str], Condition],
+    memo: dict[tuple[int, bool], list[str] | None] | None = None,
+) -> list[str] | None:
     """The questions whose answers could still make ``cond`` come out ``want``.
 
     ``None`` when no answer to come can: a part resting on a "don't know" stays unknown

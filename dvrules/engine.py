@@ -46,7 +46,6 @@ SESSIONS_PER_HOST = 512  # well under durable_rules' 1,024 live sessions per rul
 
 from dvrules.errors import EngineError  # noqa: E402,F401
 
-
 # An alternative: tests on answer facts that must all hold (subject, expression on ``v``),
 # plus outcome facts to join (outcome id, holds).
 Alt = tuple[tuple[tuple[str, dict[str, Any]], ...], tuple[tuple[str, bool], ...]]
@@ -81,8 +80,10 @@ def answer_facts(kb: KnowledgeBase, facts: Mapping[str, Any]) -> list[dict[str, 
                 flat[f"{name}__has__{choice.id}"] = choice.id in value
         else:
             flat[name] = value
-    return [{"t": "answer", "id": f"a:{name}", "q": name, "v": engine_number(value)}
-            for name, value in flat.items()]
+    return [
+        {"t": "answer", "id": f"a:{name}", "q": name, "v": engine_number(value)}
+        for name, value in flat.items()
+    ]
 
 
 def engine_number(value: Any) -> Any:
@@ -111,7 +112,9 @@ class _Compiler:
             return name, ({"v": want} if holds else {"$neq": {"v": want}})
         if op == "in_":
             if holds:
-                return name, ({"$or": [{"v": w} for w in want]} if len(want) > 1 else {"v": want[0]})
+                return name, (
+                    {"$or": [{"v": w} for w in want]} if len(want) > 1 else {"v": want[0]}
+                )
             return name, {"$and": [{"$neq": {"v": w}} for w in want]}
         flip = {"at_least": "$lt", "at_most": "$gt", "more_than": "$lte", "less_than": "$gte"}
         same = {"at_least": "$gte", "at_most": "$lte", "more_than": "$gt", "less_than": "$lt"}
@@ -129,8 +132,10 @@ class _Compiler:
         conjunctive = isinstance(cond, All) == holds  # all-true or any-false
         parts = [self.alternatives(c, holds) for c in children]
         if conjunctive:
-            alts = [(sum((a[0] for a in combo), ()), sum((a[1] for a in combo), ()))
-                    for combo in itertools.product(*parts)]
+            alts = [
+                (sum((a[0] for a in combo), ()), sum((a[1] for a in combo), ()))
+                for combo in itertools.product(*parts)
+            ]
         else:
             alts = [a for p in parts for a in p]
             subjects = {t[0] for tests, _ in alts for t in tests}
@@ -151,7 +156,9 @@ def compile_flow(kb: KnowledgeBase, flow: str, params: Mapping[str, float]) -> d
             try:
                 alts = compiler.alternatives(cond, holds)
             except KnowledgeError as exc:
-                raise KnowledgeError(f"{kb.origin.get(key.split('#')[0], '?')}: {key}: {exc}") from None
+                raise KnowledgeError(
+                    f"{kb.origin.get(key.split('#')[0], '?')}: {key}: {exc}"
+                ) from None
             for n, (tests, refs) in enumerate(alts):
                 by_subject: dict[str, list[dict[str, Any]]] = {}
                 for subject, expr in tests:
@@ -160,17 +167,25 @@ def compile_flow(kb: KnowledgeBase, flow: str, params: Mapping[str, float]) -> d
                     raise KnowledgeError(f"{key}: one rule would join more than {MAX_JOIN} facts")
                 patterns: list[dict[str, Any]] = [
                     {f"a{i}": {"$and": [{"t": "answer"}, {"q": subject}, *exprs]}}
-                    for i, (subject, exprs) in enumerate(by_subject.items())]
-                patterns += [{f"r{i}": {"$and": [{"t": "outcome"}, {"id": ref},
-                                                 {"holds": ref_holds}]}}
-                             for i, (ref, ref_holds) in enumerate(refs)]
+                    for i, (subject, exprs) in enumerate(by_subject.items())
+                ]
+                patterns += [
+                    {f"r{i}": {"$and": [{"t": "outcome"}, {"id": ref}, {"holds": ref_holds}]}}
+                    for i, (ref, ref_holds) in enumerate(refs)
+                ]
                 rules[f"{key}|{holds}|{n}"] = {"all": patterns, "run": f"{key}|{holds}"}
     # durable_rules fails on more rules than this (error 106), and never returns from building
     # a ruleset whose alpha node has more than about 512 children (one per answer tested).
     if len(rules) > MAX_RULES:
         raise KnowledgeError(f"flow {flow}: {len(rules)} engine rules; at most {MAX_RULES}")
-    subjects = {s for r in rules.values() for p in r["all"] for part in p.values()
-                for s in (x.get("q") for x in part["$and"]) if s}
+    subjects = {
+        s
+        for r in rules.values()
+        for p in r["all"]
+        for part in p.values()
+        for s in (x.get("q") for x in part["$and"])
+        if s
+    }
     if len(subjects) > MAX_SUBJECTS:
         raise KnowledgeError(f"flow {flow}: tests {len(subjects)} answers; at most {MAX_SUBJECTS}")
     return rules
@@ -212,13 +227,15 @@ class RulesEngine:
         self.rule_count = sum(len(r) for r in definitions.values())
         # Per flow, the answer facts (by ``q``) and outcome ids some rule joins: any other fact
         # would match no rule, so asserting it only raises MessageNotHandledException.
-        self._tested = {flow: _tested_subjects(rules) for flow, rules in
-                        ((f, definitions.get(_ruleset_name(f), {})) for f in kb.flows)}
+        self._tested = {
+            flow: _tested_subjects(rules)
+            for flow, rules in ((f, definitions.get(_ruleset_name(f), {})) for f in kb.flows)
+        }
         self._joined = {flow: self._referenced(flow) for flow in kb.flows}
         self._host = self._build_host()
         self._flows_with_rules = {f for f in kb.flows if _ruleset_name(f) in definitions}
 
-    def _build_host(self) -> "_PrivateHost":
+    def _build_host(self) -> _PrivateHost:
         host = _PrivateHost(self._action)
         host.set_rulesets(copy.deepcopy(self._definitions))  # set_rulesets mutates its input
         return host
@@ -364,8 +381,9 @@ class _Closure(durable_engine.Closure):
     Every compiled rule joins single facts (no ``count`` or ``cap``), so that is one object.
     """
 
-    def __init__(self, host: Any, ruleset: Any, state: Any, message_json: str, handle: Any,
-                 start_time: float):
+    def __init__(
+        self, host: Any, ruleset: Any, state: Any, message_json: str, handle: Any, start_time: float
+    ):
         self.host = host
         self.s = durable_engine.Content(state)
         self._handle = handle
@@ -404,20 +422,23 @@ class _PrivateHost(durable_engine.Host):
 
     def assert_fact(self, ruleset_name: str, fact: Any, complete: Any = None) -> Any:
         rules = self.get_ruleset(ruleset_name)
-        state_handle = rules._handle_result(durable_engine.durable_rules_engine.assert_fact(
-            rules._handle, _to_json(fact)), fact)
+        state_handle = rules._handle_result(
+            durable_engine.durable_rules_engine.assert_fact(rules._handle, _to_json(fact)), fact
+        )
         self._dispatch(rules, state_handle)
 
     def retract_fact(self, ruleset_name: str, fact: Any, complete: Any = None) -> Any:
         rules = self.get_ruleset(ruleset_name)
-        state_handle = rules._handle_result(durable_engine.durable_rules_engine.retract_fact(
-            rules._handle, _to_json(fact)), fact)
+        state_handle = rules._handle_result(
+            durable_engine.durable_rules_engine.retract_fact(rules._handle, _to_json(fact)), fact
+        )
         self._dispatch(rules, state_handle)
 
     def retract_facts(self, ruleset_name: str, facts: Any, complete: Any = None) -> Any:
         rules = self.get_ruleset(ruleset_name)
-        state_handle = rules._handle_result(durable_engine.durable_rules_engine.retract_facts(
-            rules._handle, _to_json(facts)), facts)
+        state_handle = rules._handle_result(
+            durable_engine.durable_rules_engine.retract_facts(rules._handle, _to_json(facts)), facts
+        )
         self._dispatch(rules, state_handle)
 
     def _dispatch(self, rules: Any, state_handle: Any) -> None:
@@ -430,13 +451,15 @@ class _PrivateHost(durable_engine.Host):
         message = result[1]
         started = durable_engine._unix_now()  # once per chain, not once per action
         while True:
-            action_name = message[2:message.index('":', 2)]  # the text is {"NAME":{...}}
+            action_name = message[2 : message.index('":', 2)]  # the text is {"NAME":{...}}
             c = _Closure(self, rules, state, message, state_handle, started)
             try:
                 rules._actions[action_name]._func(c)
             except BaseException as error:  # stored like durable_rules' Promise.run does
-                c.s.exception = (f"exception caught {error}, traceback "
-                                 f"{traceback.format_tb(error.__traceback__)}")
+                c.s.exception = (
+                    f"exception caught {error}, traceback "
+                    f"{traceback.format_tb(error.__traceback__)}"
+                )
                 core.update_state(rules._handle, _to_json(c.s._d))
             message = core.complete_and_start_action(rules._handle, state_handle)
             if not message:
@@ -461,8 +484,11 @@ def shared_engine(kb: KnowledgeBase, params: Mapping[str, float] | None = None) 
     params = dict(kb.params() if params is None else params)
     compiled = {flow: compile_flow(kb, flow, params) for flow in kb.flows}
     options = {qid: [c.id for c in kb.choices(q)] for qid, q in kb.questions.items()}
-    key = hashlib.sha256(json.dumps([compiled, sorted(params.items()), options],
-                                    sort_keys=True, default=str).encode()).hexdigest()
+    key = hashlib.sha256(
+        json.dumps(
+            [compiled, sorted(params.items()), options], sort_keys=True, default=str
+        ).encode()
+    ).hexdigest()
     with _SHARED_LOCK:
         engine = _SHARED.get(key)
         if engine is None:

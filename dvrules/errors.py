@@ -49,5 +49,12 @@ class EngineError(DVRulesError, RuntimeError):
     """The rules engine failed; the evaluation is refused rather than half-reported."""
 
 
-__all__ = ["AnswerError", "DVRulesError", "EngineError", "KnowledgeError", "StoreError",
-           "UnknownFlowError", "UnknownItemError"]
+__all__ = [
+    "AnswerError",
+    "DVRulesError",
+    "EngineError",
+    "KnowledgeError",
+    "StoreError",
+    "UnknownFlowError",
+    "UnknownItemError",
+]

@@ -35,11 +35,20 @@ class SessionError(DVRulesError, ValueError):
 class Session:
     """A resumable interview over one flow, backed by a store (or memory when none is given)."""
 
-    def __init__(self, rules: DVRules, flow: str, session_id: str,
-                 store: SessionStore | None = None, *, _record: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        rules: DVRules,
+        flow: str,
+        session_id: str,
+        store: SessionStore | None = None,
+        *,
+        _record: dict[str, Any] | None = None,
+    ):
         if not SESSION_ID.fullmatch(session_id):
-            raise SessionError("a session id is 1-64 letters, digits or . _ : -, starting with a letter "
-                               "or digit (no names)")
+            raise SessionError(
+                "a session id is 1-64 letters, digits or . _ : -, starting with a letter "
+                "or digit (no names)"
+            )
         rules.kb.flow(flow)
         self.rules, self.flow, self.id, self.store = rules, flow, session_id, store
         self._memory: dict[str, Any] | None = None
@@ -59,7 +68,7 @@ class Session:
         self._bound = record
 
     @contextlib.contextmanager
-    def turn(self) -> Iterator["Session"]:
+    def turn(self) -> Iterator[Session]:
         """One locked load now and at most one save at the end: every operation inside works
         on the record in memory (a chat turn does several)."""
         if self._bound is not None:
@@ -93,7 +102,7 @@ class Session:
         return record
 
     class _Edit:
-        def __init__(self, session: "Session"):
+        def __init__(self, session: Session):
             self.session = session
             self.lock: Any = None
 
@@ -125,7 +134,7 @@ class Session:
                 if self.lock is not None:
                     self.lock.__exit__(exc_type, exc, tb)
 
-    def _edit(self) -> "Session._Edit":
+    def _edit(self) -> Session._Edit:
         return Session._Edit(self)
 
     def _state(self) -> dict[str, Any]:
@@ -227,7 +236,8 @@ class Session:
         """Look again at an answered question (``change ID``), even in a finished session."""
         with self._edit() as state:
             if qid not in state["answers"] or qid not in self.rules.effective_answers(
-                    self.flow, state["answers"]):
+                self.flow, state["answers"]
+            ):
                 raise SessionError(f"{qid}: not answered, so there is nothing to change")
             state["revisit"] = qid
             state["completed"] = False
@@ -260,10 +270,13 @@ class Session:
     def progress(self) -> dict[str, Any]:
         """How far the interview has come, without repeating any answer."""
         answers = self.answers
-        return {"flow": self.flow, "answered": len(answers),
-                "dont_know": sum(1 for v in answers.values() if v is None),
-                "remaining": len(self.rules.wanted_questions(self.flow, answers)),
-                "prefilled": sorted(self._state()["prefilled"])}
+        return {
+            "flow": self.flow,
+            "answered": len(answers),
+            "dont_know": sum(1 for v in answers.values() if v is None),
+            "remaining": len(self.rules.wanted_questions(self.flow, answers)),
+            "prefilled": sorted(self._state()["prefilled"]),
+        }
 
     def leave(self) -> None:
         """Stop working on this flow for now: answers are kept, ``current_flow`` gives None."""
@@ -283,9 +296,6 @@ class Session:
         self.rules.forget_recent()
 
 
-
-
-
 def _new_flow() -> dict[str, Any]:
     return {"answers": {}, "history": [], "prefilled": {}, "completed": False, "revisit": None}
 
@@ -301,8 +311,9 @@ class _Holder:
 
 
 @contextlib.contextmanager
-def _locked_record(store: SessionStore | None, session_id: str,
-                   memory: Any = lambda: None) -> Iterator[_Holder]:
+def _locked_record(
+    store: SessionStore | None, session_id: str, memory: Any = lambda: None
+) -> Iterator[_Holder]:
     """Lock, load once, yield the record; save it once at the end if it changed (and was
     not erased)."""
     lock = store.locked(session_id) if store is not None else contextlib.nullcontext()
@@ -343,8 +354,9 @@ class SessionTurn:
     def session(self, flow: str) -> Session:
         """The session of ``flow`` working on this turn's record (no load, no save)."""
         if flow not in self._sessions:
-            self._sessions[flow] = Session(self.rules, flow, self.id, self.store,
-                                           _record=self.record)
+            self._sessions[flow] = Session(
+                self.rules, flow, self.id, self.store, _record=self.record
+            )
         return self._sessions[flow]
 
     def leave(self) -> None:
@@ -362,8 +374,10 @@ class SessionTurn:
 def open_turn(rules: DVRules, store: SessionStore, session_id: str) -> Iterator[SessionTurn]:
     """One chat turn: lock and load the session once, save at most once at the end."""
     if not SESSION_ID.fullmatch(session_id):
-        raise SessionError("a session id is 1-64 letters, digits or . _ : -, starting with a "
-                           "letter or digit (no names)")
+        raise SessionError(
+            "a session id is 1-64 letters, digits or . _ : -, starting with a "
+            "letter or digit (no names)"
+        )
     with _locked_record(store, session_id) as holder:
         yield SessionTurn(rules, store, session_id, holder)
 
@@ -372,4 +386,6 @@ def current_flow(store: SessionStore, session_id: str) -> str | None:
     """The flow a stored session was last working on, so a channel can resume it."""
     record = store.load(session_id)
     return record.get("current") if record else None
+
+
 __all__ = ["AnswerError", "Session", "SessionError", "SessionTurn", "current_flow", "open_turn"]

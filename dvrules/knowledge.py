@@ -9,7 +9,6 @@ have no cycles.
 from __future__ import annotations
 
 import hashlib
-
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ from pydantic import ValidationError
 from dvrules.conditions import leaves
 from dvrules.schema import (
     OUTCOME_KINDS,
-    Manifest,
     Choice,
     ChoiceList,
     Contact,
@@ -34,6 +32,7 @@ from dvrules.schema import (
     GlossaryEntry,
     ItemRef,
     KnowledgeFile,
+    Manifest,
     Outcome,
     Parameter,
     ParamRef,
@@ -64,13 +63,13 @@ def _construct_mapping(loader: Any, node: yaml.MappingNode) -> dict[Any, Any]:
         key = loader.construct_object(key_node)
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
         seen.add(key)
     return loader.construct_mapping(node)
 
 
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                                 _construct_mapping)
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def read_yaml(path: Path) -> Any:
@@ -96,7 +95,11 @@ def _validation_message(path: Path, raw: Any, exc: ValidationError) -> str:
             item_id = item.get("id") if isinstance(item, dict) else None
             where = f"{loc[0]} item {item_id or '#' + str(loc[1] + 1)}"
             loc = loc[2:]
-        field_path = ".".join(str(p) for p in loc if not str(p).startswith(("Test", "All", "AnyOf", "Not", "ItemRef", "function")))
+        field_path = ".".join(
+            str(p)
+            for p in loc
+            if not str(p).startswith(("Test", "All", "AnyOf", "Not", "ItemRef", "function"))
+        )
         lines.append(f"{where}{': ' if where else ''}{field_path or '(item)'}: {err['msg']}")
     return f"{path}: " + "; ".join(lines)
 
@@ -135,13 +138,18 @@ class KnowledgeBase:
 
     def flow(self, flow_id: str) -> Flow:
         if flow_id not in self.flows:
-            raise UnknownFlowError(f"unknown flow {flow_id!r}; known flows: {', '.join(self.flows)}")
+            raise UnknownFlowError(
+                f"unknown flow {flow_id!r}; known flows: {', '.join(self.flows)}"
+            )
         return self.flows[flow_id]
 
     def outcomes_of(self, flow_id: str, kind: str | None = None) -> list[Outcome]:
         """A flow's outcomes in file order, optionally of one kind (e.g. ``requirements``)."""
-        return [o for o in self.outcomes.values()
-                if o.flow == flow_id and (kind is None or self.outcome_kind[o.id] == kind)]
+        return [
+            o
+            for o in self.outcomes.values()
+            if o.flow == flow_id and (kind is None or self.outcome_kind[o.id] == kind)
+        ]
 
     def choices(self, question: Question) -> list[Choice]:
         if question.choices is not None:
@@ -189,7 +197,9 @@ class KnowledgeBase:
                 entry["requirements"] = len(scored)
                 levels = sorted({r.level for r in scored if r.level is not None})
                 if levels:
-                    entry["by_level"] = {lv: sum(1 for r in scored if r.level == lv) for lv in levels}
+                    entry["by_level"] = {
+                        lv: sum(1 for r in scored if r.level == lv) for lv in levels
+                    }
                 if len(scored) != len(reqs):
                     entry["monitoring"] = len(reqs) - len(scored)
             for kind in ("criteria", "pathways", "actions", "warnings", "gaps"):
@@ -213,9 +223,18 @@ class KnowledgeBase:
 
     def citations(self) -> Iterator[tuple[str, Source]]:
         """Every (item id, citation) in the knowledge, directories included."""
-        for coll in (self.flows, self.questions, self.lists, self.values, self.outcomes,
-                     self.contacts, self.definitions, self.glossary, self.parameters,
-                     self.retired):
+        for coll in (
+            self.flows,
+            self.questions,
+            self.lists,
+            self.values,
+            self.outcomes,
+            self.contacts,
+            self.definitions,
+            self.glossary,
+            self.parameters,
+            self.retired,
+        ):
             for item in coll.values():
                 yield item.id, item.source
         for cl in self.lists.values():
@@ -241,9 +260,17 @@ class KnowledgeBase:
         relied on."""
         rows: list[dict[str, Any]] = []
         for c in self.contacts.values():
-            rows.append({"id": c.id, "kind": "contact", "name": c.name, "phone": c.phone,
-                         "url": c.source.url, "date": c.source.date,
-                         "last_reviewed": c.last_reviewed or c.source.last_reviewed})
+            rows.append(
+                {
+                    "id": c.id,
+                    "kind": "contact",
+                    "name": c.name,
+                    "phone": c.phone,
+                    "url": c.source.url,
+                    "date": c.source.date,
+                    "last_reviewed": c.last_reviewed or c.source.last_reviewed,
+                }
+            )
         seen = {r["id"] for r in rows}
         for item_id, src in self.citations():
             doc = self.documents.get(src.document)
@@ -251,22 +278,43 @@ class KnowledgeBase:
             if item_id in seen or not outside or (src.url is None and src.last_reviewed is None):
                 continue
             seen.add(item_id)
-            rows.append({"id": item_id, "kind": "fact", "document": src.document,
-                         "section": src.section, "url": src.url, "date": src.date,
-                         "last_reviewed": src.last_reviewed or (doc.last_reviewed if doc else None)})
+            rows.append(
+                {
+                    "id": item_id,
+                    "kind": "fact",
+                    "document": src.document,
+                    "section": src.section,
+                    "url": src.url,
+                    "date": src.date,
+                    "last_reviewed": src.last_reviewed or (doc.last_reviewed if doc else None),
+                }
+            )
         for d in self.definitions.values():
             if d.id not in seen and d.last_reviewed is not None:
-                rows.append({"id": d.id, "kind": "definition", "url": d.source.url,
-                             "last_reviewed": d.last_reviewed})
+                rows.append(
+                    {
+                        "id": d.id,
+                        "kind": "definition",
+                        "url": d.source.url,
+                        "last_reviewed": d.last_reviewed,
+                    }
+                )
         return rows
 
 
 # ---------------------------------------------------------------------- loading
 
 _SIMPLE = {
-    "documents": "documents", "flows": "flows", "questions": "questions", "lists": "lists",
-    "values": "values", "contacts": "contacts", "definitions": "definitions",
-    "glossary": "glossary", "parameters": "parameters", "retired": "retired",
+    "documents": "documents",
+    "flows": "flows",
+    "questions": "questions",
+    "lists": "lists",
+    "values": "values",
+    "contacts": "contacts",
+    "definitions": "definitions",
+    "glossary": "glossary",
+    "parameters": "parameters",
+    "retired": "retired",
 }
 
 
@@ -276,8 +324,11 @@ def load_knowledge(root: Path | str | None = None) -> KnowledgeBase:
     if not root.is_dir():
         raise KnowledgeError(f"{root}: knowledge folder not found")
     kb = KnowledgeBase(root=root)
-    files = sorted(p for p in root.rglob("*.yaml")
-                   if DIRECTORIES not in p.relative_to(root).parts and p.name != MANIFEST)
+    files = sorted(
+        p
+        for p in root.rglob("*.yaml")
+        if DIRECTORIES not in p.relative_to(root).parts and p.name != MANIFEST
+    )
     if not files:
         raise KnowledgeError(f"{root}: no knowledge files (*.yaml)")
     manifest = read_manifest(root)
@@ -316,11 +367,13 @@ def version_problems(root: Path) -> list[str]:
             f"{MANIFEST}: the knowledge changed since version {manifest.version}: raise the "
             f"version (patch: wording or a corrected threshold; minor: new items or questions; "
             f"major: an id renamed or removed, or a result field changed), add its entry to "
-            f"CHANGELOG.md, and set content_sha256: {digest}")
+            f"CHANGELOG.md, and set content_sha256: {digest}"
+        )
     changelog = root / "CHANGELOG.md"
     if not changelog.exists() or f"## {manifest.version}" not in changelog.read_text():
-        problems.append(f"CHANGELOG.md: no entry '## {manifest.version}' for the version in "
-                        f"{MANIFEST}")
+        problems.append(
+            f"CHANGELOG.md: no entry '## {manifest.version}' for the version in {MANIFEST}"
+        )
     return problems
 
 
@@ -336,8 +389,10 @@ def content_digest(root: Path) -> str:
 
 def _add(kb: KnowledgeBase, table: dict[str, Any], item: Any, where: str, kind: str) -> None:
     if item.id in kb.origin and (item.id in table or kind not in ("questions", "values")):
-        raise KnowledgeError(f"{where}: {kind} item {item.id}: duplicate id "
-                             f"(already defined in {kb.origin[item.id]})")
+        raise KnowledgeError(
+            f"{where}: {kind} item {item.id}: duplicate id "
+            f"(already defined in {kb.origin[item.id]})"
+        )
     table[item.id] = item
     kb.origin[item.id] = where
 
@@ -350,8 +405,10 @@ def _add_file(kb: KnowledgeBase, path: Path, root: Path) -> None:
     if not isinstance(raw, dict):
         raise KnowledgeError(f"{where}: the file must be a mapping of item lists")
     if "version" in raw:
-        raise KnowledgeError(f"{where}: version: the knowledge's version is kept only in "
-                             f"{MANIFEST} (one version for the whole knowledge)")
+        raise KnowledgeError(
+            f"{where}: version: the knowledge's version is kept only in "
+            f"{MANIFEST} (one version for the whole knowledge)"
+        )
     try:
         data = KnowledgeFile.model_validate(raw)
     except ValidationError as exc:
@@ -397,8 +454,18 @@ def _check_references(kb: KnowledgeBase) -> None:
     for name in sorted(clash):
         bad(name, "a question and a derived value share this id")
 
-    for coll in (kb.flows, kb.questions, kb.lists, kb.values, kb.outcomes, kb.contacts,
-                 kb.definitions, kb.glossary, kb.parameters, kb.retired):
+    for coll in (
+        kb.flows,
+        kb.questions,
+        kb.lists,
+        kb.values,
+        kb.outcomes,
+        kb.contacts,
+        kb.definitions,
+        kb.glossary,
+        kb.parameters,
+        kb.retired,
+    ):
         for item in coll.values():
             check_source(item.id, item.source)
     for c in kb.contacts.values():
@@ -410,9 +477,16 @@ def _check_references(kb: KnowledgeBase) -> None:
             check_source(cl.id, ch.source)
     for item_id, src in kb.citations():
         doc = kb.documents.get(src.document)
-        if doc is not None and doc.kind == "fact_sheet" and (src.url is None or src.last_reviewed is None):
-            bad(item_id, f"a fact from {src.document} cites the page it was read at (url) "
-                         "and when it was last checked (last_reviewed)")
+        if (
+            doc is not None
+            and doc.kind == "fact_sheet"
+            and (src.url is None or src.last_reviewed is None)
+        ):
+            bad(
+                item_id,
+                f"a fact from {src.document} cites the page it was read at (url) "
+                "and when it was last checked (last_reviewed)",
+            )
 
     for r in kb.retired.values():
         if r.flow not in kb.flows:
@@ -523,8 +597,11 @@ def _check_condition(kb: KnowledgeBase, cond: Any, flow_id: str, owner: str, bad
                     continue
                 operand = kb.parameters[operand.param].value
             if operand is not None and operand != 0 and not 0.001 <= abs(operand) <= 1e9:
-                bad(owner, f"threshold {operand} is outside what the engine compares exactly "
-                           "(0, or 0.001 to 1,000,000,000 in size)")
+                bad(
+                    owner,
+                    f"threshold {operand} is outside what the engine compares exactly "
+                    "(0, or 0.001 to 1,000,000,000 in size)",
+                )
         if leaf.answer is not None:
             q = kb.questions.get(leaf.answer)
             if q is None or leaf.answer not in flow_questions:
@@ -551,12 +628,16 @@ def _check_test_fits(kb: KnowledgeBase, leaf: Test, q: Question, owner: str, bad
         or (op == "is_" and isinstance(leaf.is_, (int, float)) and not isinstance(leaf.is_, bool)),
         "choice": (op == "is_" and leaf.is_ in choice_ids)
         or (op == "in_" and set(leaf.in_ or []) <= choice_ids),
-        "multi_choice": (op == "count_at_least") or (op == "includes" and leaf.includes in choice_ids),
+        "multi_choice": (op == "count_at_least")
+        or (op == "includes" and leaf.includes in choice_ids),
     }
     fits["integer"] = fits["number"]
     if not fits[q.type]:
-        bad(owner, f"test on {q.id!r} ({q.type}) uses {op.rstrip('_')} "
-                   f"{leaf.operand!r}, which does not fit the question")
+        bad(
+            owner,
+            f"test on {q.id!r} ({q.type}) uses {op.rstrip('_')} "
+            f"{leaf.operand!r}, which does not fit the question",
+        )
 
 
 def _check_cycles(kb: KnowledgeBase, bad: Any) -> None:

@@ -14,8 +14,9 @@ from dvrules.engine import Evaluation, evaluable
 from dvrules.knowledge import KnowledgeBase
 
 
-def reference_evaluate(kb: KnowledgeBase, flow: str, facts: Mapping[str, Any],
-                       params: Mapping[str, float]) -> Evaluation:
+def reference_evaluate(
+    kb: KnowledgeBase, flow: str, facts: Mapping[str, Any], params: Mapping[str, float]
+) -> Evaluation:
     decided: dict[str, bool] = {}
     for key, cond in evaluable(kb, flow):
         result = evaluate(cond, facts, params, decided.get)

@@ -21,6 +21,7 @@ def _kb(kb: KnowledgeBase | None) -> KnowledgeBase:
     if kb is not None:
         return kb
     from dvrules.api import default_rules
+
     return default_rules().kb
 
 
@@ -35,8 +36,12 @@ def headline(result: Result, kb: KnowledgeBase | None = None) -> str:
     return plain_text(view.headline[1:2]).split("\n")[0]
 
 
-def render(result: Result, markdown: bool = False, kb: KnowledgeBase | None = None,
-           width: int | None = None) -> str:
+def render(
+    result: Result,
+    markdown: bool = False,
+    kb: KnowledgeBase | None = None,
+    width: int | None = None,
+) -> str:
     """The whole result as text (wrapped to ``width`` if given) or Markdown."""
     paragraphs = Composer(_kb(kb)).full_result(result)
     out = formats.markdown(paragraphs) if markdown else formats.text(paragraphs, width)

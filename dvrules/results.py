@@ -214,8 +214,14 @@ def cite(source: Source) -> dict[str, Any]:
 class Explainer:
     """Plain-word sentences about answers and thresholds, from the knowledge's labels."""
 
-    def __init__(self, kb: KnowledgeBase, answers: Mapping[str, Answer],
-                 facts: Mapping[str, Any], params: Mapping[str, float], ev: Evaluation):
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        answers: Mapping[str, Answer],
+        facts: Mapping[str, Any],
+        params: Mapping[str, float],
+        ev: Evaluation,
+    ):
         self.kb, self.answers, self.facts, self.params, self.ev = kb, answers, facts, params, ev
 
     def label(self, name: str) -> str:
@@ -251,12 +257,17 @@ class Explainer:
             return f"{'must not include' if negated else 'needs'} {self.show(t.subject, want)}"
         if op == "count_at_least":
             return f"needs {'fewer than' if negated else 'at least'} {want} chosen"
-        words = {"at_least": ("at least", "less than"), "at_most": ("at most", "more than"),
-                 "more_than": ("more than", "at most"), "less_than": ("less than", "at least")}
+        words = {
+            "at_least": ("at least", "less than"),
+            "at_most": ("at most", "more than"),
+            "more_than": ("more than", "at most"),
+            "less_than": ("less than", "at least"),
+        }
         return f"needs {words[op][1 if negated else 0]} {_fmt(want)}"
 
-    def describe(self, t: Test, facts: Mapping[str, Any], params: Mapping[str, float],
-                 negated: bool) -> str:
+    def describe(
+        self, t: Test, facts: Mapping[str, Any], params: Mapping[str, float], negated: bool
+    ) -> str:
         name = t.subject
         if name in facts:
             shown = self.show(name, facts[name])
@@ -274,8 +285,9 @@ class Explainer:
         return f"{title}: {word}"
 
     def because(self, cond: Any) -> list[str]:
-        return explain(cond, self.facts, self.params, self.ev.status, self.describe,
-                       self.describe_ref)
+        return explain(
+            cond, self.facts, self.params, self.ev.status, self.describe, self.describe_ref
+        )
 
     def open_questions(self, cond: Any) -> list[str]:
         """Questions not answered, or answered "don't know", that could decide ``cond``."""
@@ -291,9 +303,15 @@ def status_word(holds: bool | None) -> StatusWord:
 
 def assessment_result(kb: KnowledgeBase, flow: str, ex: Explainer) -> AssessmentResult:
     summary_spec = kb.flow(flow).summary
-    reqs = [o for o in kb.outcomes_of(flow, "requirements") if isinstance(o, Requirement)
-            and (o.applies_when is None
-                 or evaluate(o.applies_when, ex.facts, ex.params, ex.ev.status) is not False)]
+    reqs = [
+        o
+        for o in kb.outcomes_of(flow, "requirements")
+        if isinstance(o, Requirement)
+        and (
+            o.applies_when is None
+            or evaluate(o.applies_when, ex.facts, ex.params, ex.ev.status) is not False
+        )
+    ]
     rows = {r.id: _requirement_row(r, ex) for r in reqs}
     scored = [r for r in reqs if r.scored]
     met = [r for r in scored if rows[r.id].status == "met"]
@@ -305,8 +323,10 @@ def assessment_result(kb: KnowledgeBase, flow: str, ex: Explainer) -> Assessment
         levels, below = [], "attained"
         for lv in range(1, (summary_spec.levels or 0) + 1):
             at = [r for r in scored if r.level == lv]
-            count = {w: sum(1 for r in at if rows[r.id].status == w)
-                     for w in ("met", "not_met", "unknown")}
+            count = {
+                w: sum(1 for r in at if rows[r.id].status == w)
+                for w in ("met", "not_met", "unknown")
+            }
             status: LevelStatus
             if below == "not_attained" or count["not_met"]:
                 status = "not_attained"
@@ -315,34 +335,51 @@ def assessment_result(kb: KnowledgeBase, flow: str, ex: Explainer) -> Assessment
             else:
                 status = "attained"
             below = status
-            levels.append(LevelResult(
-                level=lv, met=count["met"], not_met=count["not_met"], unknown=count["unknown"],
-                total=len(at),
-                percent=round_half_up(100 * count["met"] / len(at), 1) if at else 0.0,
-                attained=status == "attained", status=status))
+            levels.append(
+                LevelResult(
+                    level=lv,
+                    met=count["met"],
+                    not_met=count["not_met"],
+                    unknown=count["unknown"],
+                    total=len(at),
+                    percent=round_half_up(100 * count["met"] / len(at), 1) if at else 0.0,
+                    attained=status == "attained",
+                    status=status,
+                )
+            )
         level_attained = max((lv.level for lv in levels if lv.attained), default=0)
         # the highest level still reachable if every unknown answer turned out favourable
-        level_possible = max((lv.level for lv in levels if lv.status != "not_attained"),
-                             default=0)
+        level_possible = max((lv.level for lv in levels if lv.status != "not_attained"), default=0)
         next_level = level_attained + 1
         summary = {"level_attained": level_attained, "level_possible": level_possible}
     elif summary_spec.kind == "score":
         total = len(scored)
         unknown = sum(1 for r in scored if rows[r.id].status == "unknown")
-        summary = {"yes": len(met), "total": total,
-                   "score": round_half_up(len(met) / total * 100, summary_spec.decimals),
-                   "unknown": unknown,
-                   # the score if every unknown question turned out to be achieved
-                   "score_max": round_half_up((len(met) + unknown) / total * 100,
-                                              summary_spec.decimals)}
+        summary = {
+            "yes": len(met),
+            "total": total,
+            "score": round_half_up(len(met) / total * 100, summary_spec.decimals),
+            "unknown": unknown,
+            # the score if every unknown question turned out to be achieved
+            "score_max": round_half_up((len(met) + unknown) / total * 100, summary_spec.decimals),
+        }
     else:
         summary = {"met": len(met), "total": len(scored)}
 
     open_reqs = [r for r in scored if rows[r.id].status != "met"]
-    open_reqs.sort(key=lambda r: (r.level or 0))
-    gaps = [GapResult(id=r.id, title=r.title, next_step=r.next_step, source=cite(r.source),
-                      status=rows[r.id].status, level=r.level, because=rows[r.id].because)
-            for r in open_reqs]
+    open_reqs.sort(key=lambda r: r.level or 0)
+    gaps = [
+        GapResult(
+            id=r.id,
+            title=r.title,
+            next_step=r.next_step,
+            source=cite(r.source),
+            status=rows[r.id].status,
+            level=r.level,
+            because=rows[r.id].because,
+        )
+        for r in open_reqs
+    ]
     first = [r for r in open_reqs if next_level is None or r.level == next_level]
     later = [r for r in open_reqs if r not in first]
     steps = []
@@ -350,21 +387,35 @@ def assessment_result(kb: KnowledgeBase, flow: str, ex: Explainer) -> Assessment
         row = rows[r.id]
         if row.status == "unknown":
             asks = "; ".join(kb.questions[q].text for q in row.questions) or r.next_step
-            steps.append(NextStep(id=r.id, text=f"Find out and answer: {asks}",
-                                  because=row.because, source=row.source))
+            steps.append(
+                NextStep(
+                    id=r.id,
+                    text=f"Find out and answer: {asks}",
+                    because=row.because,
+                    source=row.source,
+                )
+            )
         else:
-            steps.append(NextStep(id=r.id, text=r.next_step, because=row.because,
-                                  source=row.source))
+            steps.append(
+                NextStep(id=r.id, text=r.next_step, because=row.because, source=row.source)
+            )
     monitoring = [rows[r.id] for r in reqs if not r.scored]
     return AssessmentResult(
-        flow=flow, knowledge_version=kb.version, summary=summary,
-        requirements=[rows[r.id] for r in scored], levels=levels,
+        flow=flow,
+        knowledge_version=kb.version,
+        summary=summary,
+        requirements=[rows[r.id] for r in scored],
+        levels=levels,
         groups=_groups(scored, rows),
-        monitoring=monitoring or None, gaps=gaps, next_steps=steps)
+        monitoring=monitoring or None,
+        gaps=gaps,
+        next_steps=steps,
+    )
 
 
-def _groups(scored: list[Requirement], rows: Mapping[str, RequirementResult]
-            ) -> list[GroupResult] | None:
+def _groups(
+    scored: list[Requirement], rows: Mapping[str, RequirementResult]
+) -> list[GroupResult] | None:
     """Counts per heading, in the order the headings first occur; None without headings."""
     heads = list(dict.fromkeys(r.group for r in scored if r.group))
     if not heads:
@@ -372,18 +423,30 @@ def _groups(scored: list[Requirement], rows: Mapping[str, RequirementResult]
     out = []
     for head in heads:
         words = [rows[r.id].status for r in scored if r.group == head]
-        out.append(GroupResult(group=head, met=words.count("met"), not_met=words.count("not_met"),
-                               unknown=words.count("unknown"), total=len(words)))
+        out.append(
+            GroupResult(
+                group=head,
+                met=words.count("met"),
+                not_met=words.count("not_met"),
+                unknown=words.count("unknown"),
+                total=len(words),
+            )
+        )
     return out
 
 
 def _requirement_row(r: Requirement, ex: Explainer) -> RequirementResult:
     holds = ex.ev.status(r.id)
     return RequirementResult(
-        id=r.id, title=r.title, level=r.level, group=r.group, status=status_word(holds),
+        id=r.id,
+        title=r.title,
+        level=r.level,
+        group=r.group,
+        status=status_word(holds),
         because=ex.because(r.when),
         questions=ex.open_questions(r.when) if holds is None else [],
-        source=cite(r.source))
+        source=cite(r.source),
+    )
 
 
 # ---------------------------------------------------------------------- referral
@@ -394,8 +457,9 @@ DO_NOW_STEPS = 5  # the first screen: what a worker on a phone can act on at onc
 JUDGEMENT_REASON = "professional_judgement_reason"  # public answer id: why the risk is judged high
 
 
-def referral_result(kb: KnowledgeBase, flow: str, ex: Explainer,
-                    area: str | None = None, remaining: int = 0) -> ReferralResult:
+def referral_result(
+    kb: KnowledgeBase, flow: str, ex: Explainer, area: str | None = None, remaining: int = 0
+) -> ReferralResult:
     """The referral result; ``remaining`` is how many questions could still change it
     (0: complete, otherwise provisional)."""
     spec = kb.flow(flow).summary
@@ -415,47 +479,87 @@ def referral_result(kb: KnowledgeBase, flow: str, ex: Explainer,
         d = kb.definitions[spec.notice]
         notice = Notice(id=d.id, text=d.text, source=cite(d.source))
     marac = [c for c in criteria if c.marac]
-    risk = Risk(level=level, dash_yes_count=score,
-                marac_criteria=[_short_id(c) for c in marac],
-                marac_criteria_met=[MaracCriterionResult(id=_short_id(c), title=c.title,
-                                                         because=ex.because(c.when),
-                                                         source=cite(c.source))
-                                    for c in marac],
-                judgement_reason=reason, judgement_reason_id=reason_id,
-                because=because, notice=notice)
+    risk = Risk(
+        level=level,
+        dash_yes_count=score,
+        marac_criteria=[_short_id(c) for c in marac],
+        marac_criteria_met=[
+            MaracCriterionResult(
+                id=_short_id(c), title=c.title, because=ex.because(c.when), source=cite(c.source)
+            )
+            for c in marac
+        ],
+        judgement_reason=reason,
+        judgement_reason_id=reason_id,
+        because=because,
+        notice=notice,
+    )
 
-    pathways = sorted((o for o in holding if isinstance(o, Pathway)),
-                      key=lambda p: (_URGENCY_ORDER[_urgency(p, ex.ev)], p.order))
+    pathways = sorted(
+        (o for o in holding if isinstance(o, Pathway)),
+        key=lambda p: (_URGENCY_ORDER[_urgency(p, ex.ev)], p.order),
+    )
     referrals = []
     for p in pathways:
         contacts = _contacts(kb, p, area)
         find_local = getattr(p, "find_local", None)
-        referrals.append(ReferralItem(
-            id=_short_id(p), title=p.title, why=ex.because(p.when),
-            urgency=_urgency(p, ex.ev), contacts=contacts, consent=p.consent,
-            find_local=None if any(c.local for c in contacts) else find_local,
-            source=cite(p.source)))
+        referrals.append(
+            ReferralItem(
+                id=_short_id(p),
+                title=p.title,
+                why=ex.because(p.when),
+                urgency=_urgency(p, ex.ev),
+                contacts=contacts,
+                consent=p.consent,
+                find_local=None if any(c.local for c in contacts) else find_local,
+                source=cite(p.source),
+            )
+        )
     consent = _shared_consent(general_consent(kb, flow), referrals, spec.consent_source)
     held_actions = sorted((o for o in holding if isinstance(o, Action)), key=lambda a: a.order)
-    actions = [ActionResult(id=a.id, title=a.title, because=ex.because(a.when),
-                            source=cite(a.source)) for a in held_actions]
-    gaps = [GapResult(id=g.id, title=g.title, next_step=g.next_step, because=ex.because(g.when),
-                      source=cite(g.source))
-            for g in holding if isinstance(g, Gap)]
-    warnings = [WarningResult(id=w.id, title=w.title, because=w.because,
-                              why=ex.because(w.when), source=cite(w.source))
-                for w in holding if isinstance(w, Warning)]
-    return ReferralResult(knowledge_version=kb.version,
-                          do_now=_do_now(kb, pathways, referrals, risk, ex),
-                          consent=consent, complete=remaining == 0,
-                          questions_remaining=remaining, risk=risk, referrals=referrals,
-                          actions=actions, gaps=gaps, warnings=warnings)
+    actions = [
+        ActionResult(id=a.id, title=a.title, because=ex.because(a.when), source=cite(a.source))
+        for a in held_actions
+    ]
+    gaps = [
+        GapResult(
+            id=g.id,
+            title=g.title,
+            next_step=g.next_step,
+            because=ex.because(g.when),
+            source=cite(g.source),
+        )
+        for g in holding
+        if isinstance(g, Gap)
+    ]
+    warnings = [
+        WarningResult(
+            id=w.id, title=w.title, because=w.because, why=ex.because(w.when), source=cite(w.source)
+        )
+        for w in holding
+        if isinstance(w, Warning)
+    ]
+    return ReferralResult(
+        knowledge_version=kb.version,
+        do_now=_do_now(kb, pathways, referrals, risk, ex),
+        consent=consent,
+        complete=remaining == 0,
+        questions_remaining=remaining,
+        risk=risk,
+        referrals=referrals,
+        actions=actions,
+        gaps=gaps,
+        warnings=warnings,
+    )
 
 
 def _short_id(item: Criterion | Pathway) -> str:
     """The public id in results: ``pathway.marac`` -> ``marac``."""
-    return item.id.rsplit(".", 1)[-1] if isinstance(item, Criterion) else \
-        item.id.removeprefix("pathway.")
+    return (
+        item.id.rsplit(".", 1)[-1]
+        if isinstance(item, Criterion)
+        else item.id.removeprefix("pathway.")
+    )
 
 
 def _judgement_reason(kb: KnowledgeBase, ex: Explainer) -> tuple[str | None, str | None]:
@@ -468,16 +572,18 @@ def _judgement_reason(kb: KnowledgeBase, ex: Explainer) -> tuple[str | None, str
 
 def general_consent(kb: KnowledgeBase, flow: str) -> str | None:
     """The flow's general consent rule: the consent text most of its pathways share."""
-    texts = [p.consent for p in kb.outcomes_of(flow, "pathways")
-             if isinstance(p, Pathway) and p.consent]
+    texts = [
+        p.consent for p in kb.outcomes_of(flow, "pathways") if isinstance(p, Pathway) and p.consent
+    ]
     if not texts:
         return None
     best = max(dict.fromkeys(texts), key=texts.count)  # ties: the earliest pathway's
     return best if texts.count(best) > 1 else None
 
 
-def _shared_consent(general: str | None, referrals: list[ReferralItem],
-                    source: Source | None) -> ConsentRule | None:
+def _shared_consent(
+    general: str | None, referrals: list[ReferralItem], source: Source | None
+) -> ConsentRule | None:
     """State the general consent rule once; the referrals it covers drop their copy and keep
     a flag. A referral with a rule of its own keeps its own text. The rule is cited to the
     flow's ``consent_source`` (else to the first referral it covers)."""
@@ -486,12 +592,20 @@ def _shared_consent(general: str | None, referrals: list[ReferralItem],
         return None
     for r in covered:
         r.consent, r.consent_shared = None, True
-    return ConsentRule(text=general, applies_to=[r.id for r in covered],
-                       source=cite(source) if source is not None else covered[0].source)
+    return ConsentRule(
+        text=general,
+        applies_to=[r.id for r in covered],
+        source=cite(source) if source is not None else covered[0].source,
+    )
 
 
-def _do_now(kb: KnowledgeBase, pathways: list[Pathway], referrals: list[ReferralItem],
-            risk: Risk, ex: Explainer) -> list[DoNowStep]:
+def _do_now(
+    kb: KnowledgeBase,
+    pathways: list[Pathway],
+    referrals: list[ReferralItem],
+    risk: Risk,
+    ex: Explainer,
+) -> list[DoNowStep]:
     """At most DO_NOW_STEPS steps: the most urgent referral (999 when it applies), then the
     other immediate and same-day referrals in the order to act; the first routine referrals
     when nothing is urgent. Referrals sharing a condition and an urgency (MARAC and
@@ -500,8 +614,9 @@ def _do_now(kb: KnowledgeBase, pathways: list[Pathway], referrals: list[Referral
     urgent = [(p, r) for p, r in rows if r.urgency != "routine"]
     steps: list[tuple[list[Pathway], list[ReferralItem]]] = []
     for p, r in urgent or rows:
-        joined = next((s for s in steps if s[0][0].when == p.when
-                       and s[1][0].urgency == r.urgency), None)
+        joined = next(
+            (s for s in steps if s[0][0].when == p.when and s[1][0].urgency == r.urgency), None
+        )
         if joined is not None:
             joined[0].append(p)
             joined[1].append(r)
@@ -510,8 +625,9 @@ def _do_now(kb: KnowledgeBase, pathways: list[Pathway], referrals: list[Referral
     return [_referral_step(kb, ps, rs, risk, ex) for ps, rs in steps][:DO_NOW_STEPS]
 
 
-def _referral_step(kb: KnowledgeBase, ps: list[Pathway], rs: list[ReferralItem], risk: Risk,
-                   ex: Explainer) -> DoNowStep:
+def _referral_step(
+    kb: KnowledgeBase, ps: list[Pathway], rs: list[ReferralItem], risk: Risk, ex: Explainer
+) -> DoNowStep:
     """One step made of one referral, or of several that go together."""
     texts = [getattr(p, "do_now", None) or p.title for p in ps]
     text = texts[0] + "".join(f" and {_lower_first(t)}" for t in texts[1:])
@@ -523,21 +639,30 @@ def _referral_step(kb: KnowledgeBase, ps: list[Pathway], rs: list[ReferralItem],
     for r in rs:
         contacts += [c for c in r.contacts if all(c.id != k.id for k in contacts)]
     find_local = " ".join(dict.fromkeys(r.find_local for r in rs if r.find_local)) or None
-    return DoNowStep(text=text, referral=rs[0].id, also=[r.id for r in rs[1:]],
-                     urgency=rs[0].urgency, contacts=contacts, find_local=find_local,
-                     because=list(dict.fromkeys(line for r in rs for line in r.why)),
-                     source=rs[0].source)
+    return DoNowStep(
+        text=text,
+        referral=rs[0].id,
+        also=[r.id for r in rs[1:]],
+        urgency=rs[0].urgency,
+        contacts=contacts,
+        find_local=find_local,
+        because=list(dict.fromkeys(line for r in rs for line in r.why)),
+        source=rs[0].source,
+    )
 
 
 def _refers_to_marac(kb: KnowledgeBase, p: Pathway) -> bool:
     """Whether a pathway follows from the MARAC criteria (its step names them)."""
-    return any(isinstance(leaf, ItemRef) and isinstance(kb.outcomes.get(leaf.item), Criterion)
-               and kb.outcomes[leaf.item].marac  # type: ignore[union-attr]
-               for leaf in leaves(p.when))
+    return any(
+        isinstance(leaf, ItemRef)
+        and isinstance(kb.outcomes.get(leaf.item), Criterion)
+        and kb.outcomes[leaf.item].marac  # type: ignore[union-attr]
+        for leaf in leaves(p.when)
+    )
 
 
 def _lower_first(text: str) -> str:
-    """"Refer to an IDVA" -> "refer to an IDVA" (an acronym such as "MARAC ..." is kept)."""
+    """ "Refer to an IDVA" -> "refer to an IDVA" (an acronym such as "MARAC ..." is kept)."""
     return text[0].lower() + text[1:] if text[:2].istitle() else text
 
 
@@ -553,16 +678,31 @@ def _urgency(p: Pathway, ev: Evaluation) -> Literal["immediate", "today", "routi
 
 
 def _contacts(kb: KnowledgeBase, p: Pathway, area: str | None) -> list[ContactResult]:
-    out = [ContactResult(id=c.id, name=c.name, serves=c.serves, phone=c.phone, url=c.url,
-                         source=cite(c.source), last_reviewed=c.last_reviewed,
-                         source_statement=c.source_statement)
-           for c in (kb.contacts[cid] for cid in p.contacts)]
+    out = [
+        ContactResult(
+            id=c.id,
+            name=c.name,
+            serves=c.serves,
+            phone=c.phone,
+            url=c.url,
+            source=cite(c.source),
+            last_reviewed=c.last_reviewed,
+            source_statement=c.source_statement,
+        )
+        for c in (kb.contacts[cid] for cid in p.contacts)
+    ]
     if area is not None and p.services:
         for s in kb.directory(area).services:
             if set(s.services) & set(p.services):
-                out.append(ContactResult(
-                    id=s.id, name=s.name, serves=s.serves,
-                    phone=s.contact.phone if s.contact else None,
-                    url=s.contact.url if s.contact else None, local=True,
-                    source=cite(s.source)))
+                out.append(
+                    ContactResult(
+                        id=s.id,
+                        name=s.name,
+                        serves=s.serves,
+                        phone=s.contact.phone if s.contact else None,
+                        url=s.contact.url if s.contact else None,
+                        local=True,
+                        source=cite(s.source),
+                    )
+                )
     return out

@@ -85,7 +85,7 @@ class Document(Strict):
         return _iso_date(v)
 
     @model_validator(mode="after")
-    def _kind_fits(self) -> "Document":
+    def _kind_fits(self) -> Document:
         if (self.kind == "seed") != (self.seed_file is not None):
             raise ValueError("a seed document, and only one, names its seed_file")
         if (self.kind == "fact_sheet") != (self.notes_file is not None):
@@ -126,19 +126,29 @@ class Test(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
-    def _one_subject_one_test(self) -> "Test":
+    def _one_subject_one_test(self) -> Test:
         if (self.answer is None) == (self.value is None):
             raise ValueError("a test names exactly one of 'answer' or 'value'")
         ops = [k for k in self.operators() if getattr(self, k) is not None]
         if len(ops) != 1:
-            raise ValueError("a test has exactly one of is, in, at_least, at_most, more_than, "
-                             "less_than, count_at_least, includes")
+            raise ValueError(
+                "a test has exactly one of is, in, at_least, at_most, more_than, "
+                "less_than, count_at_least, includes"
+            )
         return self
 
     @staticmethod
     def operators() -> tuple[str, ...]:
-        return ("is_", "in_", "at_least", "at_most", "more_than", "less_than",
-                "count_at_least", "includes")
+        return (
+            "is_",
+            "in_",
+            "at_least",
+            "at_most",
+            "more_than",
+            "less_than",
+            "count_at_least",
+            "includes",
+        )
 
     @property
     def subject(self) -> str:
@@ -160,15 +170,15 @@ class ItemRef(Strict):
 
 
 class All(Strict):
-    all: list["Condition"] = Field(min_length=1)
+    all: list[Condition] = Field(min_length=1)
 
 
 class AnyOf(Strict):
-    any: list["Condition"] = Field(min_length=1)
+    any: list[Condition] = Field(min_length=1)
 
 
 class Not(Strict):
-    not_: "Condition" = Field(alias="not")
+    not_: Condition = Field(alias="not")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -219,7 +229,7 @@ class Question(Strict):
     source: Source
 
     @model_validator(mode="after")
-    def _choices_fit_type(self) -> "Question":
+    def _choices_fit_type(self) -> Question:
         wants = self.type in ("choice", "multi_choice")
         has = self.choices is not None or self.choices_from is not None
         if wants != has:

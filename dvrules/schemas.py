@@ -14,8 +14,15 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 import typer
-from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictFloat, TypeAdapter,
-                      create_model)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    TypeAdapter,
+    create_model,
+)
 
 from dvrules.answers import MAX_NUMBER, allowed
 from dvrules.api import DVRules, default_rules
@@ -33,8 +40,11 @@ def answers_model(rules: DVRules, flow: str) -> type[BaseModel]:
         q = kb.questions[qid]
         # strict: "yes" is not true and "3" is not 3 (as in ``check_answer``); an integer is
         # lax so that 3.0 is 3 (JSON Schema's "integer" accepts it too); a literal is exact
-        info: dict[str, Any] = {"default": None, "title": qid,
-                                "description": f"{q.text} ({allowed(kb, q)}; null: don't know)"}
+        info: dict[str, Any] = {
+            "default": None,
+            "title": qid,
+            "description": f"{q.text} ({allowed(kb, q)}; null: don't know)",
+        }
         kind: Any
         if q.type == "yes_no":
             kind = StrictBool
@@ -58,19 +68,27 @@ def answers_model(rules: DVRules, flow: str) -> type[BaseModel]:
 def answers_schema(rules: DVRules, flow: str) -> dict[str, Any]:
     spec = rules.kb.flow(flow)
     schema = answers_model(rules, flow).model_json_schema()
-    return {"$schema": SCHEMA_DRAFT, "$id": f"dvrules:answers/{flow}",
-            **schema, "title": f"Answers for {spec.title}",
-            "description": f"The answers file of `dvrules assess {flow}`: answer id to value; "
-                           "leave out what is not answered, null for don't know. Knowledge "
-                           f"version {rules.kb.version}."}
+    return {
+        "$schema": SCHEMA_DRAFT,
+        "$id": f"dvrules:answers/{flow}",
+        **schema,
+        "title": f"Answers for {spec.title}",
+        "description": f"The answers file of `dvrules assess {flow}`: answer id to value; "
+        "leave out what is not answered, null for don't know. Knowledge "
+        f"version {rules.kb.version}.",
+    }
 
 
 def result_schema() -> dict[str, Any]:
     schema = TypeAdapter(Result).json_schema(mode="serialization")
-    return {"$schema": SCHEMA_DRAFT, "$id": "dvrules:result", "title": "dvrules result",
-            "description": "What `dvrules assess --format json` prints and `DVRules.assess` "
-                           "returns (`model_dump()`): an assessment or a referral result.",
-            **schema}
+    return {
+        "$schema": SCHEMA_DRAFT,
+        "$id": "dvrules:result",
+        "title": "dvrules result",
+        "description": "What `dvrules assess --format json` prints and `DVRules.assess` "
+        "returns (`model_dump()`): an assessment or a referral result.",
+        **schema,
+    }
 
 
 def all_schemas(rules: DVRules | None = None) -> dict[str, dict[str, Any]]:
@@ -85,11 +103,13 @@ def dumps(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
 
-def schema(flow: Optional[str] = typer.Argument(None, help="The flow whose answers file to describe."),
-           result: bool = typer.Option(False, "--result", help="The result contract instead."),
-           write: Optional[Path] = typer.Option(
-               None, "--write", help="Write every schema into this directory (docs/schema).")
-           ) -> None:
+def schema(
+    flow: str | None = typer.Argument(None, help="The flow whose answers file to describe."),
+    result: bool = typer.Option(False, "--result", help="The result contract instead."),
+    write: Path | None = typer.Option(
+        None, "--write", help="Write every schema into this directory (docs/schema)."
+    ),
+) -> None:
     """Print the JSON Schema of a flow's answers file, or of the result (--result)."""
     from dvrules.cli import fail
 

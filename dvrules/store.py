@@ -38,8 +38,8 @@ from typing import Any, Protocol
 
 from platformdirs import user_data_dir
 from tinydb import TinyDB
-from tinydb.table import Document
 from tinydb.storages import Storage
+from tinydb.table import Document
 
 from dvrules.errors import StoreError
 
@@ -47,8 +47,6 @@ DEFAULT_TTL_SECONDS = 30 * 24 * 3600
 TMP_PREFIX = ".tmp-"
 SECRET_FILE = ".secret"
 LEGACY_MARKER = ".legacy"
-
-
 
 
 class DamagedSessionError(StoreError):
@@ -64,9 +62,14 @@ class SessionStore(Protocol):
     def count(self) -> int: ...
 
 
-_REASONS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
-            errno.EROFS: "the disk is read-only", errno.EACCES: "permission denied",
-            errno.EPERM: "permission denied", errno.EIO: "a disk input/output error"}
+_REASONS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the disk is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EIO: "a disk input/output error",
+}
 
 
 def disk_error(exc: OSError, doing: str, where: Path) -> StoreError:
@@ -110,16 +113,20 @@ class AtomicJSONStorage(Storage):
         if not text.strip():
             return None
         damaged = DamagedSessionError(
-            f"session file {self.path.name} is damaged and cannot be read; it was left as it is")
+            f"session file {self.path.name} is damaged and cannot be read; it was left as it is"
+        )
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, RecursionError) as exc:
             raise damaged from exc
         # Valid JSON of the wrong shape is damage too (TinyDB would fail on it with a TypeError).
         if not isinstance(data, dict) or not all(
-                isinstance(table, dict) and all(
-                    isinstance(doc, dict) and str(doc_id).isdigit() for doc_id, doc in table.items())
-                for table in data.values()):
+            isinstance(table, dict)
+            and all(
+                isinstance(doc, dict) and str(doc_id).isdigit() for doc_id, doc in table.items()
+            )
+            for table in data.values()
+        ):
             raise damaged
         return data
 
@@ -160,8 +167,11 @@ _TMPFILE_WORKS: dict[Path, bool] = {}
 
 def _open_temp(directory: Path, named: Path) -> tuple[int, bool]:
     """A file to write into: unnamed (``O_TMPFILE``) where the system allows, else ``named``."""
-    if _TMPFILE_WORKS.get(directory, True) and hasattr(os, "O_TMPFILE") \
-            and os.path.isdir("/proc/self/fd"):
+    if (
+        _TMPFILE_WORKS.get(directory, True)
+        and hasattr(os, "O_TMPFILE")
+        and os.path.isdir("/proc/self/fd")
+    ):
         try:
             return os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o600), True
         except OSError as exc:
@@ -180,8 +190,7 @@ class TinyDBStore:
 
     TABLE = "session"
 
-    def __init__(self, directory: Path | str | None = None,
-                 ttl_seconds: float | None = None):
+    def __init__(self, directory: Path | str | None = None, ttl_seconds: float | None = None):
         self.directory = Path(directory) if directory is not None else default_store_dir()
         self.ttl_seconds = ttl_seconds_from(ttl_seconds)
         self._local = threading.local()  # session ids whose lock this thread holds
@@ -224,8 +233,10 @@ class TinyDBStore:
     def _read_secret(path: Path) -> bytes:
         text = path.read_text(encoding="ascii", errors="replace").strip()
         if len(text) < 32:
-            raise StoreError(f"the session store's key {path} is damaged; erasing the store's "
-                             "directory erases every session with it")
+            raise StoreError(
+                f"the session store's key {path} is damaged; erasing the store's "
+                "directory erases every session with it"
+            )
         return text.encode("ascii")
 
     def _digest(self, session_id: str) -> str:
@@ -309,8 +320,7 @@ class TinyDBStore:
 
     def delete(self, session_id: str) -> bool:
         """Erase the session now, damaged or not, with any temporary file of its writes."""
-        with _disk("erase a session in", self.directory), \
-                self._locked(session_id) as outermost:
+        with _disk("erase a session in", self.directory), self._locked(session_id) as outermost:
             return self._erase(session_id, lock_file=outermost)
 
     def _erase(self, session_id: str, lock_file: bool) -> bool:
@@ -343,12 +353,12 @@ class TinyDBStore:
         removed = 0
         with _disk("clean", self.directory):
             for tmp in self.directory.glob(f"{TMP_PREFIX}*"):
-                stem = tmp.name[len(TMP_PREFIX):].split(".", 1)[0]
+                stem = tmp.name[len(TMP_PREFIX) :].split(".", 1)[0]
                 if stem == "secret":
                     continue  # a store being created by another process
                 lock_path = self.directory / f"{stem}.lock"
                 try:
-                    lock = open(lock_path, "r")
+                    lock = open(lock_path)
                 except FileNotFoundError:
                     lock = None
                 try:
@@ -442,8 +452,11 @@ class MemoryStore:
     def purge_expired(self) -> int:
         now = time.time()
         with self._guard:
-            old = [sid for sid, text in self._records.items()
-                   if now - json.loads(text).get("updated", 0) > self.ttl_seconds]
+            old = [
+                sid
+                for sid, text in self._records.items()
+                if now - json.loads(text).get("updated", 0) > self.ttl_seconds
+            ]
             for sid in old:
                 del self._records[sid]
         return len(old)
@@ -456,8 +469,12 @@ def ttl_seconds_from(ttl_seconds: float | None = None) -> float:
     """The time to live: ``ttl_seconds`` if given, else ``DVRULES_SESSION_TTL_DAYS`` days, else
     30 days; a positive finite number, or a ``StoreError`` saying what is allowed."""
     if ttl_seconds is not None:
-        if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, (int, float)) \
-                or not math.isfinite(ttl_seconds) or ttl_seconds <= 0:
+        if (
+            isinstance(ttl_seconds, bool)
+            or not isinstance(ttl_seconds, (int, float))
+            or not math.isfinite(ttl_seconds)
+            or ttl_seconds <= 0
+        ):
             raise StoreError(f"ttl_seconds: {ttl_seconds!r} is not a positive number of seconds")
         return float(ttl_seconds)
     env = os.environ.get("DVRULES_SESSION_TTL_DAYS", "").strip()
@@ -468,8 +485,10 @@ def ttl_seconds_from(ttl_seconds: float | None = None) -> float:
     except ValueError:
         days = math.nan
     if not math.isfinite(days) or days <= 0 or not math.isfinite(days * 86400):
-        raise StoreError(f"DVRULES_SESSION_TTL_DAYS: {env[:20]!r} is not a positive number of "
-                         "days (for example 30, the default, or 0.5)")
+        raise StoreError(
+            f"DVRULES_SESSION_TTL_DAYS: {env[:20]!r} is not a positive number of "
+            "days (for example 30, the default, or 0.5)"
+        )
     return days * 86400
 
 
@@ -520,7 +539,11 @@ def open_store(url: str | os.PathLike[str] | None = None) -> SessionStore:
         return MemoryStore()
     # the rest of a URL may hold a password: only its scheme is ever repeated
     if scheme in ("redis", "rediss"):
-        raise StoreError("DVRULES_STORE: redis:// stores are not available yet; use a "
-                         "directory path, file://PATH or memory://")
-    raise StoreError(f"DVRULES_STORE: {scheme[:20]}:// is not a kind of store dvrules knows; "
-                     "use a directory path, file://PATH or memory://")
+        raise StoreError(
+            "DVRULES_STORE: redis:// stores are not available yet; use a "
+            "directory path, file://PATH or memory://"
+        )
+    raise StoreError(
+        f"DVRULES_STORE: {scheme[:20]}:// is not a kind of store dvrules knows; "
+        "use a directory path, file://PATH or memory://"
+    )

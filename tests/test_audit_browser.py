@@ -46,8 +46,10 @@ def browser() -> str:
 
 @pytest.fixture(scope="module")
 def poppler() -> str:
-    return _need(shutil.which("pdftoppm") and shutil.which("pdftotext"),
-                 "pdftoppm/pdftotext (Debian package poppler-utils)")
+    return _need(
+        shutil.which("pdftoppm") and shutil.which("pdftotext"),
+        "pdftoppm/pdftotext (Debian package poppler-utils)",
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -76,9 +78,21 @@ def _save_two_years(tmp_path: Path, rules: DVRules, flow: str) -> str:
         notes = tmp_path / "notes.json"
         first = next(iter(answers))
         notes.write_text(json.dumps({first: "Minutes of the Forum, March"}), encoding="utf-8")
-        saved = run("assessments", "save", flow, "--answers", str(path), "--area",
-                    "Camden", "--period", period, "--role", "DV co-ordinator",
-                    "--evidence", str(notes))
+        saved = run(
+            "assessments",
+            "save",
+            flow,
+            "--answers",
+            str(path),
+            "--area",
+            "Camden",
+            "--period",
+            period,
+            "--role",
+            "DV co-ordinator",
+            "--evidence",
+            str(notes),
+        )
         assert saved.exit_code == 0, saved.stderr
     return f"{flow}-camden-2026-27"
 
@@ -118,18 +132,27 @@ def _measure(browser: str, page: str, width: int) -> dict[str, Any]:
         src = Path(tmp) / "report.html"
         src.write_text(page.replace("</body>", MEASURE + "</body>"), encoding="utf-8")
         args = chromium_args(browser, str(Path(tmp) / "profile")) + [
-            f"--window-size={width},1123", "--virtual-time-budget=5000", "--dump-dom",
-            src.as_uri()]
+            f"--window-size={width},1123",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            src.as_uri(),
+        ]
         done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
     m = re.search(r'<pre id="measured">(.*?)</pre>', done.stdout, re.S)
     assert m, f"Chromium printed no measurement (exit {done.returncode}): {done.stderr[-500:]}"
-    return json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&")
-                      .replace("&lt;", "<").replace("&gt;", ">"))
+    return json.loads(
+        m.group(1)
+        .replace("&quot;", '"')
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+    )
 
 
 @pytest.mark.parametrize("flow", ["cdrp", "bvpi225"])
 def test_html_report_in_chromium_has_chart_and_table_and_fits_a4(
-        tmp_path: Path, rules: DVRules, browser: str, flow: str) -> None:
+    tmp_path: Path, rules: DVRules, browser: str, flow: str
+) -> None:
     kept = _save_two_years(tmp_path, rules, flow)
     out = tmp_path / "report.html"
     result = run("report", flow, "--assessment", kept, "--format", "html", "--out", str(out))
@@ -150,19 +173,29 @@ def test_html_report_in_chromium_has_chart_and_table_and_fits_a4(
 
 
 def test_pdf_report_prints_on_a4_with_its_text(
-        tmp_path: Path, rules: DVRules, browser: str, poppler: str) -> None:
+    tmp_path: Path, rules: DVRules, browser: str, poppler: str
+) -> None:
     kept = _save_two_years(tmp_path, rules, "cdrp")
     out = tmp_path / "report.pdf"
     result = run("report", "cdrp", "--assessment", kept, "--format", "pdf", "--out", str(out))
     assert result.exit_code == 0, result.stderr
     assert out.read_bytes()[:5] == b"%PDF-"
-    text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True,
-                          text=True, check=True).stdout
+    text = subprocess.run(
+        ["pdftotext", str(out), "-"], capture_output=True, text=True, check=True
+    ).stdout
     flat = " ".join(text.split())
-    for expected in (rules.kb.flow("cdrp").title, "Camden", "2026-27", "Knowledge version",
-                     "Level attained: 0 of 3", "Change since 2025-26", "Not known yet",
-                     "61 per cent of incidents with a power of arrest",
-                     "Minutes of the Forum, March", "In immediate danger: call 999."):
+    for expected in (
+        rules.kb.flow("cdrp").title,
+        "Camden",
+        "2026-27",
+        "Knowledge version",
+        "Level attained: 0 of 3",
+        "Change since 2025-26",
+        "Not known yet",
+        "61 per cent of incidents with a power of arrest",
+        "Minutes of the Forum, March",
+        "In immediate danger: call 999.",
+    ):
         assert expected in flat, expected
     pages = tmp_path / "page"
     subprocess.run(["pdftoppm", "-r", "40", "-png", str(out), str(pages)], check=True)
@@ -178,11 +211,20 @@ def test_pdf_report_prints_on_a4_with_its_text(
 
 
 def test_pdf_without_chromium_is_a_clear_refusal(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DVRULES_CHROMIUM", "no-such-browser")
     answers = tmp_path / "a.json"
     answers.write_text("{}", encoding="utf-8")
-    result = run("report", "cdrp", "--answers", str(answers), "--format", "pdf",
-                 "--out", str(tmp_path / "r.pdf"))
+    result = run(
+        "report",
+        "cdrp",
+        "--answers",
+        str(answers),
+        "--format",
+        "pdf",
+        "--out",
+        str(tmp_path / "r.pdf"),
+    )
     assert result.exit_code == 2 and "needs Chromium" in result.stderr
     assert not (tmp_path / "r.pdf").exists()

@@ -24,9 +24,13 @@ SECTIONS = {
 
 
 def test_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--out",
-                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     table = (tmp_path / "results.md").read_text(encoding="utf-8")
     for heading in SECTIONS.values():
@@ -38,7 +42,8 @@ def test_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
         # The bots may not exist yet in a checkout: then their half says it was skipped.
         allowed = {"ok", "skipped"} if key == "bots" else {"ok"}
         assert state in allowed, f"{key}: {state}: " + next(
-            s["reason"] for s in data["sections"] if s["key"] == key)
+            s["reason"] for s in data["sections"] if s["key"] == key
+        )
     engine = next(s for s in data["sections"] if s["key"] == "engine")
     assert engine["rows"], "no flow was measured"
     assert all("disagreed" not in note for note in engine["notes"])

@@ -157,13 +157,16 @@ def run_flow(p: Platform, rules: DVRules, flow: str, script: dict[str, Any]) -> 
 
 
 def test_yes_to_immediate_danger_is_answered_with_999_before_any_further_question(
-        tg: Platform) -> None:
+    tg: Platform,
+) -> None:
     open_flow(tg, "referral")
     card_id, card = tg.card()
     assert "Is anyone in immediate danger" in plain_text(card.paragraphs)
     reply = tg.press("Yes")
-    kinds = [(type(a).__name__, getattr(getattr(a, "message", None), "kind", None))
-             for a in reply.actions]
+    kinds = [
+        (type(a).__name__, getattr(getattr(a, "message", None), "kind", None))
+        for a in reply.actions
+    ]
     assert kinds == [("Strip", None), ("Send", "danger"), ("Send", "card")]
     danger = plain_text(reply.actions[1].message.paragraphs)  # type: ignore[union-attr]
     assert danger.startswith("Call 999 now.")
@@ -187,13 +190,21 @@ def test_every_card_and_result_keeps_999_in_view(tg: Platform, rules: DVRules) -
 # ---------------------------------------------------------------------- one load, one save
 
 
-def test_each_turn_loads_once_and_saves_at_most_once(tg: Platform, store: CountingStore,
-                                                      rules: DVRules) -> None:
+def test_each_turn_loads_once_and_saves_at_most_once(
+    tg: Platform, store: CountingStore, rules: DVRules
+) -> None:
     open_flow(tg, "referral")
     seen = []
-    for event in (lambda: tg.press("No"), lambda: tg.press("Yes"), lambda: tg.say("1"),
-                  lambda: tg.press("More"), lambda: tg.say("summary"), lambda: tg.say("result"),
-                  lambda: tg.press("Referrals", kind="result"), lambda: tg.say("back")):
+    for event in (
+        lambda: tg.press("No"),
+        lambda: tg.press("Yes"),
+        lambda: tg.say("1"),
+        lambda: tg.press("More"),
+        lambda: tg.say("summary"),
+        lambda: tg.say("result"),
+        lambda: tg.press("Referrals", kind="result"),
+        lambda: tg.say("back"),
+    ):
         store.loads = store.saves = 0
         event()
         seen.append((store.loads, store.saves))
@@ -251,8 +262,9 @@ def test_a_referral_run_pages_its_result_behind_buttons(tg: Platform, rules: DVR
         assert line in plain_text(tg.shown[result_id].paragraphs)
 
 
-def test_more_folds_out_help_definition_and_source_on_the_same_card(tg: Platform,
-                                                                    rules: DVRules) -> None:
+def test_more_folds_out_help_definition_and_source_on_the_same_card(
+    tg: Platform, rules: DVRules
+) -> None:
     open_flow(tg, "referral")
     tg.press("No")
     tg.press("Yes")
@@ -287,8 +299,14 @@ def test_a_button_from_an_earlier_card_changes_nothing(tg: Platform, rules: DVRu
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.one_of(st.text(max_size=100), st.binary(max_size=80).map(lambda b: b.decode("latin-1")),
-                 st.none(), st.integers()))
+@given(
+    st.one_of(
+        st.text(max_size=100),
+        st.binary(max_size=80).map(lambda b: b.decode("latin-1")),
+        st.none(),
+        st.integers(),
+    )
+)
 def test_any_button_payload_is_parsed_or_refused_never_crashes(payload: Any) -> None:
     parsed = parse_payload(payload)
     if parsed is not None:
@@ -316,8 +334,10 @@ def test_two_quick_taps_on_a_multi_select_keep_both_choices(tg: Platform, rules:
     card_id, card = tg.card()
     toggles = [b.payload for row in card.buttons for b in row if b.label.startswith("[ ]")]
     # two presses on the same (unchanged) card, at the same moment, from two threads
-    threads = [threading.Thread(target=tg.conv.handle, args=(tg.sid, Press(p, card_id)))
-               for p in toggles[:2]]
+    threads = [
+        threading.Thread(target=tg.conv.handle, args=(tg.sid, Press(p, card_id)))
+        for p in toggles[:2]
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -333,7 +353,8 @@ def test_two_quick_taps_on_a_multi_select_keep_both_choices(tg: Platform, rules:
 
 
 def test_forget_erases_the_store_and_memo_and_deletes_recent_messages(
-        tg: Platform, rules: DVRules, store: CountingStore) -> None:
+    tg: Platform, rules: DVRules, store: CountingStore
+) -> None:
     open_flow(tg, "referral")
     tg.press("No")
     tg.say("yes")
@@ -361,8 +382,9 @@ def test_forget_erases_the_store_and_memo_and_deletes_recent_messages(
 # ---------------------------------------------------------------------- case details
 
 
-def test_a_typed_answer_is_never_echoed_and_results_name_no_answers(tg: Platform,
-                                                                    rules: DVRules) -> None:
+def test_a_typed_answer_is_never_echoed_and_results_name_no_answers(
+    tg: Platform, rules: DVRules
+) -> None:
     open_flow(tg, "referral")
     tg.press("No")
     tg.press("Yes")
@@ -375,8 +397,9 @@ def test_a_typed_answer_is_never_echoed_and_results_name_no_answers(tg: Platform
     assert "police" not in summary.lower()
 
 
-def test_answers_lists_what_was_answered_and_change_reopens_it(tg: Platform,
-                                                               rules: DVRules) -> None:
+def test_answers_lists_what_was_answered_and_change_reopens_it(
+    tg: Platform, rules: DVRules
+) -> None:
     open_flow(tg, "bvpi225")
     answers: dict[str, Any] = {}
     while (q := rules.next_question("bvpi225", answers)) is not None:
@@ -396,8 +419,9 @@ def test_answers_lists_what_was_answered_and_change_reopens_it(tg: Platform,
     assert "answers are numbered 1 to" in text_of(tg.say("change 999"))
 
 
-def test_back_keeps_later_answers_and_shows_the_earlier_answer(tg: Platform,
-                                                               rules: DVRules) -> None:
+def test_back_keeps_later_answers_and_shows_the_earlier_answer(
+    tg: Platform, rules: DVRules
+) -> None:
     open_flow(tg, "cdrp")
     tg.press("Yes")
     tg.say("3.5")
@@ -442,16 +466,22 @@ def test_the_command_table_feeds_help_and_the_telegram_menu(tg: Platform) -> Non
     assert "Commands" in text_of(tg.say("/frobnicate"))  # an unknown command is not an answer
 
 
-def test_a_citation_prints_the_document_or_the_outside_page_and_its_dates(
-        rules: DVRules) -> None:
+def test_a_citation_prints_the_document_or_the_outside_page_and_its_dates(rules: DVRules) -> None:
     seed = Citation.of(rules.kb, {"document": "ldvs2", "section": "Principles"})
     assert str(seed) == "The Second London Domestic Violence Strategy (2005), Principles"
-    outside = Citation(document="current_practice", title="Current practice fact sheet",
-                       section="Silent Solution", url="https://www.centre56.org.uk/domestic-abuse",
-                       date="n.d.", checked="2026-12-01")
-    assert str(outside) == ("Current practice fact sheet, Silent Solution, "
-                            "https://www.centre56.org.uk/domestic-abuse (undated page; "
-                            "checked 2026-12-01)")
+    outside = Citation(
+        document="current_practice",
+        title="Current practice fact sheet",
+        section="Silent Solution",
+        url="https://www.centre56.org.uk/domestic-abuse",
+        date="n.d.",
+        checked="2026-12-01",
+    )
+    assert str(outside) == (
+        "Current practice fact sheet, Silent Solution, "
+        "https://www.centre56.org.uk/domestic-abuse (undated page; "
+        "checked 2026-12-01)"
+    )
 
 
 def test_every_card_fits_the_platform_limits(rules: DVRules, tmp_path: Path) -> None:
@@ -489,7 +519,8 @@ def test_a_form_can_answer_a_multi_choice_card_at_once(tg: Platform, rules: DVRu
 
 
 def test_home_shows_what_is_in_progress_in_counts_and_saves_nothing(
-        tg: Platform, rules: DVRules, store: CountingStore) -> None:
+    tg: Platform, rules: DVRules, store: CountingStore
+) -> None:
     empty = tg.conv.home("nobody-yet")
     assert "Nothing in progress" in plain_text(empty.paragraphs)
     assert store.load("nobody-yet") is None
@@ -503,8 +534,9 @@ def test_home_shows_what_is_in_progress_in_counts_and_saves_nothing(
     labels = [b.label for row in home.buttons for b in row]
     assert labels[:2] == ["Carry on", "Result so far"] and labels[-1] == "Erase everything"
     assert any(m.kind == "result" for m in tg.turn(Press(home.buttons[0][1].payload)).messages)
-    assert any(m.kind == "forget" for m in tg.turn(
-        Press(home.buttons[-1][0].payload, None)).messages)
+    assert any(
+        m.kind == "forget" for m in tg.turn(Press(home.buttons[-1][0].payload, None)).messages
+    )
 
 
 def test_a_result_with_headings_shows_how_each_heading_stands(rules: DVRules) -> None:
@@ -526,7 +558,8 @@ def documents(reply: Reply) -> list[SendDocument]:
 
 
 def test_a_finished_self_assessment_offers_its_report_as_a_file(
-        tg: Platform, rules: DVRules, monkeypatch: pytest.MonkeyPatch) -> None:
+    tg: Platform, rules: DVRules, monkeypatch: pytest.MonkeyPatch
+) -> None:
     open_flow(tg, "minimum-standards")
     assert documents(tg.say("report")) == []  # not yet: the questions are not all answered
     assert "once every question is answered" in text_of(tg.say("report"))

@@ -41,13 +41,25 @@ def run(*args: str, input: str | None = None) -> Any:
 
 
 SOME = {
-    "minimum-standards": {"posters_in_public_areas": True, "website_information": False,
-                          "staff_training": None},
-    "cdrp": {"advocacy_service_independent": True, "advocates_fte": 3.5,
-             "plans_integrating_dv": ["local_area_agreement", "local_policing_plan"],
-             "contact_centre": "supervised_handover", "forum_budget_allocated": False},
-    "bvpi225": {"directory_of_services": True, "refuge_places": 30, "population": 250000,
-                "training_groups": ["housing", "police"], "district_council": False},
+    "minimum-standards": {
+        "posters_in_public_areas": True,
+        "website_information": False,
+        "staff_training": None,
+    },
+    "cdrp": {
+        "advocacy_service_independent": True,
+        "advocates_fte": 3.5,
+        "plans_integrating_dv": ["local_area_agreement", "local_policing_plan"],
+        "contact_centre": "supervised_handover",
+        "forum_budget_allocated": False,
+    },
+    "bvpi225": {
+        "directory_of_services": True,
+        "refuge_places": 30,
+        "population": 250000,
+        "training_groups": ["housing", "police"],
+        "district_council": False,
+    },
 }
 
 
@@ -89,7 +101,8 @@ def test_assess_json_is_the_result_contract(rules: DVRules, tmp_path: Path, flow
 
 @pytest.mark.parametrize("flow", FLOWS)
 def test_assess_text_and_markdown_read_the_same_result(
-        rules: DVRules, tmp_path: Path, flow: str) -> None:
+    rules: DVRules, tmp_path: Path, flow: str
+) -> None:
     path = write(tmp_path, SOME[flow])
     result = rules.assess(flow, SOME[flow])
     text = run("assess", flow, "--answers", path)  # text is the default
@@ -111,14 +124,19 @@ def test_assess_text_and_markdown_read_the_same_result(
 
 
 def test_assess_reads_answers_from_stdin(rules: DVRules) -> None:
-    res = run("assess", "cdrp", "--answers", "-", "--format", "json", input=json.dumps(SOME["cdrp"]))
+    res = run(
+        "assess", "cdrp", "--answers", "-", "--format", "json", input=json.dumps(SOME["cdrp"])
+    )
     assert res.exit_code == 0, res.stderr
-    assert json.loads(res.stdout)["requirements"] == json.loads(
-        rules.assess("cdrp", SOME["cdrp"]).model_dump_json())["requirements"]
+    assert (
+        json.loads(res.stdout)["requirements"]
+        == json.loads(rules.assess("cdrp", SOME["cdrp"]).model_dump_json())["requirements"]
+    )
 
 
 def test_every_answer_most_favourable_attains_level_three_at_100_percent(
-        rules: DVRules, tmp_path: Path) -> None:
+    rules: DVRules, tmp_path: Path
+) -> None:
     answers = extreme_answers(rules, "cdrp", best=True)
     assert len(answers["plans_integrating_dv"]) == 18
     res = run("assess", "cdrp", "--answers", write(tmp_path, answers), "--format", "json")
@@ -126,7 +144,10 @@ def test_every_answer_most_favourable_attains_level_three_at_100_percent(
     data = json.loads(res.stdout)
     assert data["summary"]["level_attained"] == 3
     assert [(lv["met"], lv["total"], lv["percent"], lv["attained"]) for lv in data["levels"]] == [
-        (12, 12, 100.0, True), (21, 21, 100.0, True), (17, 17, 100.0, True)]
+        (12, 12, 100.0, True),
+        (21, 21, 100.0, True),
+        (17, 17, 100.0, True),
+    ]
     assert {r["status"] for r in data["requirements"]} == {"met"}
     assert data["gaps"] == []
     text = run("assess", "cdrp", "--answers", write(tmp_path, answers)).stdout
@@ -135,44 +156,63 @@ def test_every_answer_most_favourable_attains_level_three_at_100_percent(
 
 
 def test_every_answer_least_favourable_attains_level_zero_with_nothing_met(
-        rules: DVRules, tmp_path: Path) -> None:
+    rules: DVRules, tmp_path: Path
+) -> None:
     answers = extreme_answers(rules, "cdrp", best=False)
     res = run("assess", "cdrp", "--answers", write(tmp_path, answers), "--format", "json")
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["summary"]["level_attained"] == 0
     assert [(lv["met"], lv["percent"], lv["attained"]) for lv in data["levels"]] == [
-        (0, 0.0, False)] * 3
+        (0, 0.0, False)
+    ] * 3
     assert {r["status"] for r in data["requirements"]} == {"not_met"}
     assert data["gaps"] and data["next_steps"]
 
 
-@pytest.mark.parametrize(("flow", "answers", "names"), [
-    ("cdrp", {"advocates": 2}, ["advocates:", "dvrules questions cdrp"]),
-    ("cdrp", {"advocates_fte": "two"}, ["advocates_fte:", "a number of 0 or more"]),
-    ("cdrp", {"advocates_fte": True}, ["advocates_fte:", "a number of 0 or more"]),
-    ("cdrp", {"advocates_fte": -1}, ["advocates_fte:", "a number of 0 or more"]),
-    ("cdrp", '{"advocates_fte": NaN}', ["advocates_fte:", "a number of 0 or more"]),
-    ("cdrp", {"arrest_rate_percent": 100.5}, ["arrest_rate_percent:", "from 0 to 100"]),
-    ("cdrp", {"named_dv_lead_agencies": 4.5}, ["named_dv_lead_agencies:", "a whole number"]),
-    ("cdrp", {"councillor_dv_lead": "yes"}, ["councillor_dv_lead:", "yes or no"]),
-    ("cdrp", {"contact_centre": "gold"},
-     ["contact_centre:", "none, supported, supervised_handover, high_vigilance"]),
-    ("cdrp", {"plans_integrating_dv": ["local_area_agreement", "five_year_plan"]},
-     ["plans_integrating_dv:", "local_public_service_agreement"]),
-    ("cdrp", {"plans_integrating_dv": "local_area_agreement"}, ["plans_integrating_dv:", "a list"]),
-    ("cdrp", {"population": 250000}, ["population:", "dvrules questions cdrp"]),
-    ("bvpi225", {"training_groups": ["housing", "parks"]},
-     ["training_groups:", "housing, social_services, education, health, police"]),
-    ("bvpi225", {"households": -3}, ["households:", "0 or more"]),
-    ("minimum-standards", {"staff_training": 1}, ["staff_training:", "yes or no"]),
-    ("cdrp", "{\"advocates_fte\": ", ["answers:", "not valid JSON", "object"]),
-    ("cdrp", "[true, false]", ["answers:", "JSON object of answer id to value"]),
-    ("cdrp", "\"all yes\"", ["answers:", "JSON object of answer id to value"]),
-    ("cdpr", {}, ["flow:", "'cdpr'", "minimum-standards", "cdrp", "bvpi225"]),
-])
+@pytest.mark.parametrize(
+    ("flow", "answers", "names"),
+    [
+        ("cdrp", {"advocates": 2}, ["advocates:", "dvrules questions cdrp"]),
+        ("cdrp", {"advocates_fte": "two"}, ["advocates_fte:", "a number of 0 or more"]),
+        ("cdrp", {"advocates_fte": True}, ["advocates_fte:", "a number of 0 or more"]),
+        ("cdrp", {"advocates_fte": -1}, ["advocates_fte:", "a number of 0 or more"]),
+        ("cdrp", '{"advocates_fte": NaN}', ["advocates_fte:", "a number of 0 or more"]),
+        ("cdrp", {"arrest_rate_percent": 100.5}, ["arrest_rate_percent:", "from 0 to 100"]),
+        ("cdrp", {"named_dv_lead_agencies": 4.5}, ["named_dv_lead_agencies:", "a whole number"]),
+        ("cdrp", {"councillor_dv_lead": "yes"}, ["councillor_dv_lead:", "yes or no"]),
+        (
+            "cdrp",
+            {"contact_centre": "gold"},
+            ["contact_centre:", "none, supported, supervised_handover, high_vigilance"],
+        ),
+        (
+            "cdrp",
+            {"plans_integrating_dv": ["local_area_agreement", "five_year_plan"]},
+            ["plans_integrating_dv:", "local_public_service_agreement"],
+        ),
+        (
+            "cdrp",
+            {"plans_integrating_dv": "local_area_agreement"},
+            ["plans_integrating_dv:", "a list"],
+        ),
+        ("cdrp", {"population": 250000}, ["population:", "dvrules questions cdrp"]),
+        (
+            "bvpi225",
+            {"training_groups": ["housing", "parks"]},
+            ["training_groups:", "housing, social_services, education, health, police"],
+        ),
+        ("bvpi225", {"households": -3}, ["households:", "0 or more"]),
+        ("minimum-standards", {"staff_training": 1}, ["staff_training:", "yes or no"]),
+        ("cdrp", '{"advocates_fte": ', ["answers:", "not valid JSON", "object"]),
+        ("cdrp", "[true, false]", ["answers:", "JSON object of answer id to value"]),
+        ("cdrp", '"all yes"', ["answers:", "JSON object of answer id to value"]),
+        ("cdpr", {}, ["flow:", "'cdpr'", "minimum-standards", "cdrp", "bvpi225"]),
+    ],
+)
 def test_bad_input_is_one_line_naming_the_id_and_what_is_allowed(
-        tmp_path: Path, store_dir: Path, flow: str, answers: Any, names: list[str]) -> None:
+    tmp_path: Path, store_dir: Path, flow: str, answers: Any, names: list[str]
+) -> None:
     res = run("assess", flow, "--answers", write(tmp_path, answers), "--format", "json")
     assert res.exit_code == 2
     assert res.stdout == ""
@@ -185,7 +225,8 @@ def test_bad_input_is_one_line_naming_the_id_and_what_is_allowed(
 
 
 def test_a_missing_or_unreadable_answers_file_is_one_line_and_exit_2(
-        tmp_path: Path, store_dir: Path) -> None:
+    tmp_path: Path, store_dir: Path
+) -> None:
     for path in (str(tmp_path / "nope.json"), str(tmp_path)):
         res = run("assess", "cdrp", "--answers", path)
         assert res.exit_code == 2 and res.stdout == ""
@@ -208,7 +249,11 @@ def test_questions_json_lists_the_flow_in_asking_order(rules: DVRules) -> None:
     by_id = {v["id"]: v for v in views}
     assert by_id["contact_centre"]["type"] == "choice"
     assert [c["id"] for c in by_id["contact_centre"]["choices"]] == [
-        "none", "supported", "supervised_handover", "high_vigilance"]
+        "none",
+        "supported",
+        "supervised_handover",
+        "high_vigilance",
+    ]
     assert by_id["arrest_rate_percent"]["allowed"] == "a number from 0 to 100"
     assert len(by_id["plans_integrating_dv"]["choices"]) == 18
     assert all(v["text"] and v["source"]["document"] for v in views)
@@ -292,7 +337,8 @@ def test_sessions_forget_erases_one_session(rules: DVRules, store_dir: Path) -> 
 
 
 def test_sessions_purge_erases_expired_sessions(
-        rules: DVRules, store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rules: DVRules, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     Session(rules, "cdrp", "case-1", TinyDBStore()).answer("councillor_dv_lead", True)
     assert run("sessions", "purge").stdout.strip() == "erased 0 expired session(s)"
     monkeypatch.setenv("DVRULES_SESSION_TTL_DAYS", "0.000001")  # 0.09 s (0 is refused)
@@ -322,12 +368,19 @@ def typed(value: Any) -> str:
     return str(value)
 
 
-def chat(store_dir: Path, lines: list[str], flow: str = "cdrp",
-         code: str = "KX-7") -> subprocess.CompletedProcess[str]:
+def chat(
+    store_dir: Path, lines: list[str], flow: str = "cdrp", code: str = "KX-7"
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DVRULES_DB": str(store_dir), "COLUMNS": "2000", "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "dvrules", "chat", flow, "--session", code],
-                          input="".join(f"{line}\n" for line in lines), capture_output=True,
-                          text=True, env=env, cwd=ROOT, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "dvrules", "chat", flow, "--session", code],
+        input="".join(f"{line}\n" for line in lines),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
 
 
 def flat(text: str) -> str:
@@ -336,14 +389,26 @@ def flat(text: str) -> str:
 
 
 def test_an_interrupted_chat_resumes_in_a_new_process_and_ends_as_assess_does(
-        rules: DVRules, store_dir: Path, tmp_path: Path) -> None:
+    rules: DVRules, store_dir: Path, tmp_path: Path
+) -> None:
     answers = extreme_answers(rules, "cdrp", best=True)
-    answers.update(advocates_fte=3.5, forum_budget_share_percent=20, sdvc="readiness_evidence",
-                   snapshot_surgeries=1, snapshot_ae=None, dv_coordinator="part_time_permanent",
-                   plans_integrating_dv=[  # seven: level two, not three (in canonical order)
-                       "local_area_agreement", "equality_action_plan", "local_policing_plan",
-                       "camhs_strategy", "teenage_pregnancy_strategy", "healthy_schools_plan",
-                       "sure_start_strategy"])
+    answers.update(
+        advocates_fte=3.5,
+        forum_budget_share_percent=20,
+        sdvc="readiness_evidence",
+        snapshot_surgeries=1,
+        snapshot_ae=None,
+        dv_coordinator="part_time_permanent",
+        plans_integrating_dv=[  # seven: level two, not three (in canonical order)
+            "local_area_agreement",
+            "equality_action_plan",
+            "local_policing_plan",
+            "camhs_strategy",
+            "teenage_pregnancy_strategy",
+            "healthy_schools_plan",
+            "sure_start_strategy",
+        ],
+    )
     asked: list[str] = []  # what the interview will ask, in order
     given: dict[str, Any] = {}
     while (q := rules.next_question("cdrp", given)) is not None:
@@ -357,15 +422,19 @@ def test_an_interrupted_chat_resumes_in_a_new_process_and_ends_as_assess_does(
     first = chat(store_dir, first_lines)  # stdin ends here: the terminal was closed
     assert first.returncode == 0, first.stderr
     # the refusal, in words (never quoting what was typed); then the same question again
-    assert f"please enter {rules.question_view(asked[3]).allowed}, or don't know" \
-        in flat(first.stdout)
+    assert f"please enter {rules.question_view(asked[3]).allowed}, or don't know" in flat(
+        first.stdout
+    )
     assert "lots" not in first.stdout
-    assert "Stopped. Answers so far are kept; resume with: dvrules chat cdrp --session KX-7" \
+    assert (
+        "Stopped. Answers so far are kept; resume with: dvrules chat cdrp --session KX-7"
         in first.stdout
+    )
     assert "Level attained" not in first.stdout  # no result yet
     assert "why N | summary" in flat(first.stdout)  # the commands, from the one table
     assert Session(rules, "cdrp", "KX-7", TinyDBStore()).answers == {
-        q: given[q] for q in asked[:split]}
+        q: given[q] for q in asked[:split]
+    }
 
     second = chat(store_dir, [typed(given[q]) for q in asked[split:]])
     assert second.returncode == 0, second.stderr
@@ -375,7 +444,7 @@ def test_an_interrupted_chat_resumes_in_a_new_process_and_ends_as_assess_does(
     out = flat(second.stdout)
     assert not [q for q in asked[:split] if texts[q] in out]
     assert [q for q in asked[split:] if texts[q] not in out] == []
-    assert out.index(texts[asked[split]]) < min(out.index(texts[q]) for q in asked[split + 1:])
+    assert out.index(texts[asked[split]]) < min(out.index(texts[q]) for q in asked[split + 1 :])
 
     reference = run("assess", "cdrp", "--answers", write(tmp_path, given))
     assert reference.exit_code == 0, reference.stderr
@@ -390,14 +459,26 @@ def test_an_interrupted_chat_resumes_in_a_new_process_and_ends_as_assess_does(
 
 
 def test_a_referral_chat_completes_in_the_terminal_and_ends_as_assess_does(
-        rules: DVRules, store_dir: Path, tmp_path: Path) -> None:
+    rules: DVRules, store_dir: Path, tmp_path: Path
+) -> None:
     """A midwife's case: a pregnant woman, recently separated, whose ex-partner stalks her."""
-    case = {"immediate_danger": False, "safe_to_talk": True, "role": "health",
-            "person": "victim", "victim_age_band": "18_plus", "victim_gender": "female",
-            "lgbt": False, "relationship": "ex_partner", "children_in_household": False,
-            "pregnant_or_baby_under_18_months": True, "dash_done_elsewhere": True,
-            "dash_yes_count": 11, "stalking": True, "professional_judgement_high": True,
-            "professional_judgement_reason": "stalking"}
+    case = {
+        "immediate_danger": False,
+        "safe_to_talk": True,
+        "role": "health",
+        "person": "victim",
+        "victim_age_band": "18_plus",
+        "victim_gender": "female",
+        "lgbt": False,
+        "relationship": "ex_partner",
+        "children_in_household": False,
+        "pregnant_or_baby_under_18_months": True,
+        "dash_done_elsewhere": True,
+        "dash_yes_count": 11,
+        "stalking": True,
+        "professional_judgement_high": True,
+        "professional_judgement_reason": "stalking",
+    }
     given: dict[str, Any] = {}
     while (q := rules.next_question("referral", given)) is not None:
         given[q.id] = case.get(q.id)  # everything else: don't know

@@ -25,9 +25,16 @@ def _thresholds(rules: DVRules) -> dict[str, set[float]]:
     conds += [q.ask_when for q in rules.kb.questions.values() if q.ask_when is not None]
     for cond in conds:
         for leaf in leaves(cond):
-            if isinstance(leaf, LeafTest) and leaf.op in ("at_least", "at_most", "more_than",
-                                                          "less_than", "count_at_least"):
-                found.setdefault(leaf.subject, set()).add(float(threshold(leaf.operand, rules.params)))
+            if isinstance(leaf, LeafTest) and leaf.op in (
+                "at_least",
+                "at_most",
+                "more_than",
+                "less_than",
+                "count_at_least",
+            ):
+                found.setdefault(leaf.subject, set()).add(
+                    float(threshold(leaf.operand, rules.params))
+                )
     return found
 
 
@@ -42,7 +49,9 @@ def _value(rules: DVRules, q: Question, near: set[float]) -> st.SearchStrategy[A
             points |= {t - 1, t, t + 1} if q.type == "integer" else {t - 0.01, t, t + 0.01}
         points = sorted(p for p in points if lo <= p <= hi)
         if q.type == "integer":
-            return st.sampled_from([int(p) for p in points]) | st.integers(int(lo), int(min(hi, 10**6)))
+            return st.sampled_from([int(p) for p in points]) | st.integers(
+                int(lo), int(min(hi, 10**6))
+            )
         return st.sampled_from(points) | st.floats(lo, hi, allow_nan=False)
     ids = [c.id for c in rules.kb.choices(q)]
     if q.type == "choice":
@@ -56,9 +65,12 @@ def _answers(rules: DVRules, flow: str) -> st.SearchStrategy[dict[str, Any]]:
     fields = {}
     for qid in rules.kb.flow(flow).questions:
         q = rules.kb.questions[qid]
-        fields[qid] = st.one_of(st.just("absent"), st.none(), _value(rules, q, near.get(qid, set())))
+        fields[qid] = st.one_of(
+            st.just("absent"), st.none(), _value(rules, q, near.get(qid, set()))
+        )
     return st.fixed_dictionaries(fields).map(
-        lambda d: {k: v for k, v in d.items() if v != "absent"})
+        lambda d: {k: v for k, v in d.items() if v != "absent"}
+    )
 
 
 def _check(rules: DVRules, flow: str, answers: dict[str, Any]) -> None:
@@ -75,8 +87,12 @@ def test_engine_agrees_with_the_reference_evaluator(rules: DVRules, flow: str) -
     if flow not in rules.kb.flows:
         pytest.skip(f"no {flow} flow in this knowledge base")
 
-    @settings(max_examples=600, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=600,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(_answers(rules, flow))
     def check(answers: dict[str, Any]) -> None:
         _check(rules, flow, answers)

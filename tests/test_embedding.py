@@ -44,8 +44,14 @@ def test_the_readme_example_runs_twice_in_a_row_and_writes_nothing(tmp_path: Pat
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVRULES_")}
     env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"))
     for _ in range(2):
-        run = subprocess.run([sys.executable, "-c", readme_example()], env=env, cwd=tmp_path,
-                             capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            [sys.executable, "-c", readme_example()],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert run.returncode == 0, run.stderr
         assert run.stdout.strip().startswith("advocates_fte: enter a number")
     assert list(home.rglob("*")) == [], "the example wrote to the user's data folder"
@@ -54,12 +60,21 @@ def test_the_readme_example_runs_twice_in_a_row_and_writes_nothing(tmp_path: Pat
 # ---------------------------------------------------------------------- one error base
 
 
-@pytest.mark.parametrize("cls, builtin", [
-    (AnswerError, ValueError), (KnowledgeError, ValueError), (UnknownFlowError, KeyError),
-    (UnknownItemError, KeyError), (StoreError, RuntimeError), (EngineError, RuntimeError),
-    (dvrules.SessionError, ValueError)])
+@pytest.mark.parametrize(
+    "cls, builtin",
+    [
+        (AnswerError, ValueError),
+        (KnowledgeError, ValueError),
+        (UnknownFlowError, KeyError),
+        (UnknownItemError, KeyError),
+        (StoreError, RuntimeError),
+        (EngineError, RuntimeError),
+        (dvrules.SessionError, ValueError),
+    ],
+)
 def test_every_error_is_a_dvrules_error_and_keeps_its_old_base(
-        cls: type[Exception], builtin: type[Exception]) -> None:
+    cls: type[Exception], builtin: type[Exception]
+) -> None:
     assert issubclass(cls, DVRulesError) and issubclass(cls, builtin)
 
 
@@ -68,28 +83,35 @@ def test_the_errors_are_importable_where_they_always_were() -> None:
     from dvrules.engine import EngineError as engine_error
     from dvrules.knowledge import KnowledgeError as knowledge_error
     from dvrules.store import StoreError as store_error
+
     assert (answers_error, engine_error, knowledge_error, store_error) == (
-        AnswerError, EngineError, KnowledgeError, StoreError)
+        AnswerError,
+        EngineError,
+        KnowledgeError,
+        StoreError,
+    )
 
 
 def test_an_unknown_flow_or_item_is_a_named_error_of_one_line(rules: DVRules) -> None:
     with pytest.raises(UnknownFlowError) as flow:
         rules.assess("cdrpp", {})
     assert str(flow.value).startswith("unknown flow 'cdrpp'; known flows: ") and "cdrp" in str(
-        flow.value)
+        flow.value
+    )
     with pytest.raises(UnknownFlowError):
         Session(rules, "cdrpp", "case-1", MemoryStore())
     with pytest.raises(UnknownItemError, match="^cdrp.nothing: no such item in flow cdrp$"):
         rules.explain("cdrp", {}, "cdrp.nothing")
     with pytest.raises(DVRulesError):
-        rules.assess("cdrp", {"advocates_fte": 10 ** 309})
+        rules.assess("cdrp", {"advocates_fte": 10**309})
 
 
 # ---------------------------------------------------------------------- stores
 
 
 def test_a_memory_store_keeps_sessions_in_the_process_only(
-        rules: DVRules, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rules: DVRules, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DVRULES_DB", str(tmp_path / "never"))
     store = MemoryStore()
     s = Session(rules, "cdrp", "case-1", store)
@@ -108,11 +130,13 @@ def test_a_memory_store_keeps_sessions_in_the_process_only(
 
 
 def test_a_memory_store_expires_sessions_like_the_file_store(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     store = MemoryStore(ttl_seconds=60)
     store.save("case-1", {"flows": {}})
     store.save("case-2", {"flows": {}})
     import dvrules.store as store_module
+
     later = store_module.time.time() + 120
     monkeypatch.setattr(store_module.time, "time", lambda: later)
     assert store.load("case-1") is None
@@ -128,7 +152,8 @@ def test_a_chat_runs_on_a_memory_store(rules: DVRules) -> None:
 
 
 def test_open_store_reads_what_it_is_given_or_DVRULES_STORE(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DVRULES_DB", str(tmp_path / "default"))
     monkeypatch.delenv("DVRULES_STORE", raising=False)
     default = open_store()
@@ -143,11 +168,16 @@ def test_open_store_reads_what_it_is_given_or_DVRULES_STORE(
     assert open_store().directory == tmp_path / "from-env"  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("url, says", [
-    ("redis://user:secret@host:6379/0", "redis:// stores are not available yet"),
-    ("s3://bucket/x", "s3:// is not a kind of store dvrules knows")])
+@pytest.mark.parametrize(
+    "url, says",
+    [
+        ("redis://user:secret@host:6379/0", "redis:// stores are not available yet"),
+        ("s3://bucket/x", "s3:// is not a kind of store dvrules knows"),
+    ],
+)
 def test_a_store_url_dvrules_cannot_open_is_one_line_without_its_password(
-        url: str, says: str) -> None:
+    url: str, says: str
+) -> None:
     with pytest.raises(StoreError, match=says) as caught:
         open_store(url)
     assert "secret" not in str(caught.value) and "\n" not in str(caught.value)
@@ -177,8 +207,10 @@ def test_many_dvrules_instances_share_one_engine_and_do_not_grow_memory(rules: D
     made = [DVRules(rules.kb) for _ in range(20)]
     for r in made:
         assert r.engine is rules.engine
-        assert r.assess("cdrp", {"advocacy_service_independent": True}).model_dump() == \
-            rules.assess("cdrp", {"advocacy_service_independent": True}).model_dump()
+        assert (
+            r.assess("cdrp", {"advocacy_service_independent": True}).model_dump()
+            == rules.assess("cdrp", {"advocacy_service_independent": True}).model_dump()
+        )
     del made
     gc.collect()
     assert _rss_mb() - before < 40
@@ -186,6 +218,7 @@ def test_many_dvrules_instances_share_one_engine_and_do_not_grow_memory(rules: D
 
 def test_different_parameters_or_knowledge_get_their_own_engine(rules: DVRules) -> None:
     from dvrules.engine import shared_engine
+
     assert shared_engine(rules.kb, rules.params) is rules.engine
     name, value = next(iter(rules.params.items()))
     assert shared_engine(rules.kb, {**rules.params, name: value + 1}) is not rules.engine

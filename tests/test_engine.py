@@ -28,20 +28,38 @@ SOURCE = {"document": "ldvs2", "section": "Level one"}
 def _write_kb(tmp_path: Path, outcomes: list[dict[str, Any]], n_questions: int = 3) -> Path:
     root = tmp_path / "kb"
     root.mkdir()
-    (root / "sources.yaml").write_text(yaml.safe_dump({"documents": [
-        {"id": "ldvs2", "title": "t", "publisher": "p"}]}))
-    questions = [{"id": f"q{i}", "text": f"Question {i}?", "type": "yes_no", "source": SOURCE}
-                 for i in range(n_questions)]
-    (root / "flow.yaml").write_text(yaml.safe_dump({
-        "flows": [{"id": "demo", "title": "Demo", "questions": [q["id"] for q in questions],
-                   "summary": {"kind": "count"}, "source": SOURCE}],
-        "questions": questions,
-        "requirements": [{"flow": "demo", "next_step": "Do it.", "source": SOURCE, **o}
-                         for o in outcomes]}))
+    (root / "sources.yaml").write_text(
+        yaml.safe_dump({"documents": [{"id": "ldvs2", "title": "t", "publisher": "p"}]})
+    )
+    questions = [
+        {"id": f"q{i}", "text": f"Question {i}?", "type": "yes_no", "source": SOURCE}
+        for i in range(n_questions)
+    ]
+    (root / "flow.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "flows": [
+                    {
+                        "id": "demo",
+                        "title": "Demo",
+                        "questions": [q["id"] for q in questions],
+                        "summary": {"kind": "count"},
+                        "source": SOURCE,
+                    }
+                ],
+                "questions": questions,
+                "requirements": [
+                    {"flow": "demo", "next_step": "Do it.", "source": SOURCE, **o} for o in outcomes
+                ],
+            }
+        )
+    )
     return root
 
 
-def test_more_evaluations_than_the_1024_session_cap_never_exhaust_the_engine(rules: DVRules) -> None:
+def test_more_evaluations_than_the_1024_session_cap_never_exhaust_the_engine(
+    rules: DVRules,
+) -> None:
     answers = extreme_answers(rules, "cdrp", best=True)
     facts = build_facts(rules.kb, "cdrp", answers)
     first = rules.engine.evaluate("cdrp", facts).decided
@@ -64,6 +82,7 @@ def test_an_exception_inside_a_rule_action_is_raised_not_swallowed(rules: DVRule
         def _action(self, name: str) -> Any:
             def explode(c: Any) -> None:
                 raise RuntimeError("boom")
+
             return explode
 
     engine = Failing(rules.kb, rules.params)
@@ -73,18 +92,28 @@ def test_an_exception_inside_a_rule_action_is_raised_not_swallowed(rules: DVRule
 
 
 def test_answers_no_rule_looks_at_are_accepted_without_error(tmp_path: Path) -> None:
-    kb = load_knowledge(_write_kb(tmp_path, [
-        {"id": "r.one", "title": "One", "when": {"answer": "q0", "is": True}}]))
+    kb = load_knowledge(
+        _write_kb(tmp_path, [{"id": "r.one", "title": "One", "when": {"answer": "q0", "is": True}}])
+    )
     rules = DVRules(kb)
     result = rules.assess("demo", {"q1": True, "q2": False})  # q1, q2 feed no rule
     assert result.requirements[0].status == "unknown"
 
 
 def test_two_ways_of_proving_one_outcome_yield_it_once(tmp_path: Path) -> None:
-    kb = load_knowledge(_write_kb(tmp_path, [
-        {"id": "r.base", "title": "Base", "when": {"answer": "q0", "is": True}},
-        {"id": "r.either", "title": "Either",
-         "when": {"any": [{"item": "r.base"}, {"answer": "q1", "is": True}]}}]))
+    kb = load_knowledge(
+        _write_kb(
+            tmp_path,
+            [
+                {"id": "r.base", "title": "Base", "when": {"answer": "q0", "is": True}},
+                {
+                    "id": "r.either",
+                    "title": "Either",
+                    "when": {"any": [{"item": "r.base"}, {"answer": "q1", "is": True}]},
+                },
+            ],
+        )
+    )
     rules = DVRules(kb)
     result = rules.assess("demo", {"q0": True, "q1": True})  # both alternatives fire
     assert [r.status for r in result.requirements] == ["met", "met"]
@@ -99,8 +128,9 @@ def test_a_string_never_reaches_a_numeric_comparison(rules: DVRules) -> None:
 
 def test_two_knowledge_bases_coexist_and_start_no_background_threads(tmp_path: Path) -> None:
     before = threading.active_count()
-    kb = load_knowledge(_write_kb(tmp_path, [
-        {"id": "r.one", "title": "One", "when": {"answer": "q0", "is": True}}]))
+    kb = load_knowledge(
+        _write_kb(tmp_path, [{"id": "r.one", "title": "One", "when": {"answer": "q0", "is": True}}])
+    )
     first, second = DVRules(kb), DVRules(kb)  # same ruleset names, separate private hosts
     assert first.assess("demo", {"q0": True}).summary == {"met": 1, "total": 1}
     assert second.assess("demo", {"q0": False}).summary == {"met": 0, "total": 1}
@@ -108,19 +138,35 @@ def test_two_knowledge_bases_coexist_and_start_no_background_threads(tmp_path: P
 
 
 def test_a_rule_joining_more_than_sixteen_facts_is_refused_at_load(tmp_path: Path) -> None:
-    outcomes = [{"id": f"r.part{i}", "title": f"P{i}", "when": {"answer": "q0", "is": True}}
-                for i in range(17)]
-    outcomes.append({"id": "r.all", "title": "All",
-                     "when": {"all": [{"item": f"r.part{i}"} for i in range(17)]}})
+    outcomes = [
+        {"id": f"r.part{i}", "title": f"P{i}", "when": {"answer": "q0", "is": True}}
+        for i in range(17)
+    ]
+    outcomes.append(
+        {
+            "id": "r.all",
+            "title": "All",
+            "when": {"all": [{"item": f"r.part{i}"} for i in range(17)]},
+        }
+    )
     with pytest.raises(KnowledgeError, match="r.all"):
         DVRules(load_knowledge(_write_kb(tmp_path, outcomes)))
 
 
 def test_negation_does_not_depend_on_the_order_answers_arrive(tmp_path: Path) -> None:
-    kb = load_knowledge(_write_kb(tmp_path, [
-        {"id": "r.gate", "title": "Gate", "when": {"answer": "q0", "is": True}},
-        {"id": "r.unless", "title": "Unless",
-         "when": {"all": [{"answer": "q1", "is": True}, {"not": {"item": "r.gate"}}]}}]))
+    kb = load_knowledge(
+        _write_kb(
+            tmp_path,
+            [
+                {"id": "r.gate", "title": "Gate", "when": {"answer": "q0", "is": True}},
+                {
+                    "id": "r.unless",
+                    "title": "Unless",
+                    "when": {"all": [{"answer": "q1", "is": True}, {"not": {"item": "r.gate"}}]},
+                },
+            ],
+        )
+    )
     rules = DVRules(kb)
     forward = rules.assess("demo", {"q0": True, "q1": True})
     backward = rules.assess("demo", {"q1": True, "q0": True})
@@ -137,8 +183,12 @@ def test_a_changed_answer_leaves_no_stale_outcome(rules: DVRules) -> None:
 
 
 def test_concurrent_threads_get_the_same_results_as_one_thread(rules: DVRules) -> None:
-    sets = [extreme_answers(rules, "cdrp", best=True), {"advocacy_service_independent": True, "advocates_fte": 3},
-            {"arrest_rate_percent": 64.9}, {}]
+    sets = [
+        extreme_answers(rules, "cdrp", best=True),
+        {"advocacy_service_independent": True, "advocates_fte": 3},
+        {"arrest_rate_percent": 64.9},
+        {},
+    ]
     expected = [rules.assess("cdrp", a).model_dump() for a in sets]
     wrong: list[int] = []
 
@@ -172,9 +222,11 @@ def test_a_fact_left_waiting_in_a_join_never_crashes_the_process() -> None:
         "    r.assess('cdrp', {'advocacy_service_independent': True})\n"
         "    r.assess('cdrp', {'advocates_fte': 3})\n"
         "    r.assess('bvpi225', {'refuge_places': 4})\n"
-        "print('survived')\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, check=False)
+        "print('survived')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "survived"
 
@@ -193,7 +245,9 @@ def test_a_flow_testing_more_answers_than_the_engine_can_index_is_refused(tmp_pa
     """Past about 512 answers in one flow durable_rules never returns from building the
     ruleset; the compiler refuses first, naming the flow."""
     n = 481
-    outcomes = [{"id": f"r.q{i}", "title": f"Q{i}", "when": {"answer": f"q{i}", "is": True}}
-                for i in range(n)]
+    outcomes = [
+        {"id": f"r.q{i}", "title": f"Q{i}", "when": {"answer": f"q{i}", "is": True}}
+        for i in range(n)
+    ]
     with pytest.raises(KnowledgeError, match="flow demo: tests 481 answers"):
         DVRules(load_knowledge(_write_kb(tmp_path, outcomes, n_questions=n)))

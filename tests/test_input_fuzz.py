@@ -30,18 +30,33 @@ OPTION_IDS = sorted({c.id for q in RULES.kb.questions.values() for c in RULES.kb
 
 
 def examples(default: int) -> Any:
-    return settings(max_examples=EXAMPLES or default, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.function_scoped_fixture])
+    return settings(
+        max_examples=EXAMPLES or default,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.function_scoped_fixture,
+        ],
+    )
 
 
-scalars = (st.none() | st.booleans()
-           | st.integers(min_value=-(10 ** 400), max_value=10 ** 400)
-           | st.integers(min_value=-5, max_value=2000)
-           | st.floats(allow_nan=True, allow_infinity=True)
-           | st.text(max_size=12) | st.sampled_from(OPTION_IDS))
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                      | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**400), max_value=10**400)
+    | st.integers(min_value=-5, max_value=2000)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12)
+    | st.sampled_from(OPTION_IDS)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 
 
 def _valid(qid: str, value: Any) -> None:
@@ -61,10 +76,13 @@ def test_any_value_for_any_question_is_an_answer_or_an_answer_error(qid: str, va
 
 
 @examples(300)
-@given(qid=st.sampled_from(QUESTIONS), text=st.text(max_size=40)
-       | st.from_regex(r"\A-?[0-9]{1,400}(\.[0-9]{0,3})?%?\Z"))
+@given(
+    qid=st.sampled_from(QUESTIONS),
+    text=st.text(max_size=40) | st.from_regex(r"\A-?[0-9]{1,400}(\.[0-9]{0,3})?%?\Z"),
+)
 def test_any_typed_text_for_any_question_is_an_answer_or_an_answer_error(
-        qid: str, text: str) -> None:
+    qid: str, text: str
+) -> None:
     try:
         value = parse_text(RULES.kb, qid, text)
     except AnswerError:
@@ -88,10 +106,13 @@ def test_a_session_answer_is_stored_or_refused_with_an_answer_error(data: Any) -
 
 
 def test_a_number_too_large_for_a_float_is_an_answer_error(rules: DVRules) -> None:
-    numbers = [q for q in rules.kb.flow("cdrp").questions
-               if rules.kb.questions[q].type in ("number", "integer")]
+    numbers = [
+        q
+        for q in rules.kb.flow("cdrp").questions
+        if rules.kb.questions[q].type in ("number", "integer")
+    ]
     session = Session(rules, "cdrp", "case-1", MemoryStore())
-    for huge in (10 ** 309, -(10 ** 400)):
+    for huge in (10**309, -(10**400)):
         with pytest.raises(AnswerError, match="at most 1,000,000,000"):
             session.answer(numbers[0], huge)
 
@@ -122,12 +143,18 @@ def mangle(text: str, how: str, key: str) -> bytes:
 
 
 files = st.builds(
-    lambda flow, obj, how, key, raw: (flow, raw if how == "raw" else mangle(
-        json.dumps(obj, allow_nan=True), how, key)),
-    st.sampled_from(FLOWS), st.deferred(lambda: st.sampled_from(FLOWS).flatmap(answers_objects)),
-    st.sampled_from(["plain", "plain", "bom", "duplicate", "deep", "huge", "truncate",
-                     "latin1", "raw"]),
-    st.sampled_from(QUESTIONS), st.binary(max_size=200))
+    lambda flow, obj, how, key, raw: (
+        flow,
+        raw if how == "raw" else mangle(json.dumps(obj, allow_nan=True), how, key),
+    ),
+    st.sampled_from(FLOWS),
+    st.deferred(lambda: st.sampled_from(FLOWS).flatmap(answers_objects)),
+    st.sampled_from(
+        ["plain", "plain", "bom", "duplicate", "deep", "huge", "truncate", "latin1", "raw"]
+    ),
+    st.sampled_from(QUESTIONS),
+    st.binary(max_size=200),
+)
 
 
 @pytest.fixture(scope="module")
@@ -141,12 +168,15 @@ def shared_cli() -> Any:
 @examples(200)
 @given(case=files, fmt=st.sampled_from(["json", "text"]))
 def test_a_malformed_answers_file_never_produces_a_traceback(
-        shared_cli: Any, case: tuple[str, bytes], fmt: str) -> None:
+    shared_cli: Any, case: tuple[str, bytes], fmt: str
+) -> None:
     flow, raw = case
-    result = CliRunner().invoke(cli.app, ["assess", flow, "--answers", "-", "--format", fmt],
-                                input=raw)
-    assert result.exception is None or isinstance(result.exception, SystemExit), (
-        repr(result.exception))
+    result = CliRunner().invoke(
+        cli.app, ["assess", flow, "--answers", "-", "--format", fmt], input=raw
+    )
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
     assert result.exit_code in (0, 2)
     if result.exit_code == 2:
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
@@ -159,22 +189,34 @@ def run_file(tmp_path: Path, raw: bytes, flow: str = "cdrp") -> Any:
     return CliRunner().invoke(cli.app, ["assess", flow, "--answers", str(path)])
 
 
-@pytest.mark.parametrize("raw, says", [
-    (b'{"advocates_fte": 2, "advocates_fte": 3}',
-     "advocates_fte: given more than once in the file; give each answer once"),
-    (b'{"advocates_fte": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
-     "answers: lists or objects nested more than 2 deep"),
-    (b'{"plans_integrating_dv": [["local_area_agreement"]]}',
-     "answers: lists or objects nested more than 2 deep"),
-    (b'{"advocates_fte": ' + b"1" * 310 + b"}",
-     "answers: a whole number of 310 digits is far too large"),
-    (b'{"advocates_fte": 1e400}', "advocates_fte: enter a number"),
-    (b'{"advocates_fte": NaN}', "advocates_fte: enter a number"),
-    (b'\xff\xfe{}', "answers: not UTF-8 text"),
-    (b'{"advocates_fte": 2', "answers: not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "raw, says",
+    [
+        (
+            b'{"advocates_fte": 2, "advocates_fte": 3}',
+            "advocates_fte: given more than once in the file; give each answer once",
+        ),
+        (
+            b'{"advocates_fte": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "answers: lists or objects nested more than 2 deep",
+        ),
+        (
+            b'{"plans_integrating_dv": [["local_area_agreement"]]}',
+            "answers: lists or objects nested more than 2 deep",
+        ),
+        (
+            b'{"advocates_fte": ' + b"1" * 310 + b"}",
+            "answers: a whole number of 310 digits is far too large",
+        ),
+        (b'{"advocates_fte": 1e400}', "advocates_fte: enter a number"),
+        (b'{"advocates_fte": NaN}', "advocates_fte: enter a number"),
+        (b"\xff\xfe{}", "answers: not UTF-8 text"),
+        (b'{"advocates_fte": 2', "answers: not valid JSON"),
+    ],
+)
 def test_bad_answers_files_get_one_line_and_exit_2(
-        shared_cli: Any, tmp_path: Path, raw: bytes, says: str) -> None:
+    shared_cli: Any, tmp_path: Path, raw: bytes, says: str
+) -> None:
     result = run_file(tmp_path, raw)
     assert result.exit_code == 2 and result.exception is not None
     assert isinstance(result.exception, SystemExit)
@@ -187,14 +229,16 @@ def test_an_answers_file_with_a_byte_order_mark_is_read(shared_cli: Any, tmp_pat
 
 
 def test_an_answers_file_over_1_mb_is_refused_without_reading_it_whole(
-        shared_cli: Any, tmp_path: Path) -> None:
+    shared_cli: Any, tmp_path: Path
+) -> None:
     path = tmp_path / "big.json"
     with open(path, "wb") as fh:  # 200 MB, sparse: costs no disk
         fh.truncate(200 * 1_000_000)
     result = CliRunner().invoke(cli.app, ["assess", "cdrp", "--answers", str(path)])
     assert result.exit_code == 2
-    assert result.stderr.strip() == ("answers: the file is larger than 1 MB; an answers file is "
-                                     "a few kilobytes")
+    assert result.stderr.strip() == (
+        "answers: the file is larger than 1 MB; an answers file is a few kilobytes"
+    )
     # just under the cap is read (and then judged on its content)
     with pytest.raises(AnswerError, match="not valid JSON"):
         parse_json_bytes(b" " * MAX_FILE_BYTES)

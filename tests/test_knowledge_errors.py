@@ -19,22 +19,46 @@ def _question(**extra: Any) -> dict[str, Any]:
 
 
 def _requirement(**extra: Any) -> dict[str, Any]:
-    return {"id": "demo.one", "flow": "demo", "title": "One", "next_step": "Do it.",
-            "when": {"answer": "q_one", "is": True}, "source": SOURCE, **extra}
+    return {
+        "id": "demo.one",
+        "flow": "demo",
+        "title": "One",
+        "next_step": "Do it.",
+        "when": {"answer": "q_one", "is": True},
+        "source": SOURCE,
+        **extra,
+    }
 
 
-def _kb(tmp_path: Path, questions: list[Any] | None = None,
-        requirements: list[Any] | None = None, extra_file: str | None = None) -> Path:
+def _kb(
+    tmp_path: Path,
+    questions: list[Any] | None = None,
+    requirements: list[Any] | None = None,
+    extra_file: str | None = None,
+) -> Path:
     root = tmp_path / "kb"
     root.mkdir()
-    (root / "sources.yaml").write_text(yaml.safe_dump(
-        {"documents": [{"id": "ldvs2", "title": "t", "publisher": "p"}]}))
+    (root / "sources.yaml").write_text(
+        yaml.safe_dump({"documents": [{"id": "ldvs2", "title": "t", "publisher": "p"}]})
+    )
     questions = questions if questions is not None else [_question()]
-    (root / "demo.yaml").write_text(yaml.safe_dump({
-        "flows": [{"id": "demo", "title": "Demo", "questions": [q["id"] for q in questions],
-                   "summary": {"kind": "count"}, "source": SOURCE}],
-        "questions": questions,
-        "requirements": requirements if requirements is not None else [_requirement()]}))
+    (root / "demo.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "flows": [
+                    {
+                        "id": "demo",
+                        "title": "Demo",
+                        "questions": [q["id"] for q in questions],
+                        "summary": {"kind": "count"},
+                        "source": SOURCE,
+                    }
+                ],
+                "questions": questions,
+                "requirements": requirements if requirements is not None else [_requirement()],
+            }
+        )
+    )
     if extra_file:
         (root / "extra.yaml").write_text(extra_file)
     return root
@@ -62,13 +86,20 @@ def test_a_duplicate_id_names_both_files(tmp_path: Path) -> None:
 
 def test_a_duplicate_yaml_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(KnowledgeError, match="extra.yaml.*duplicate key 'title'"):
-        load_knowledge(_kb(tmp_path, extra_file="definitions:\n- id: defn.a\n  title: A\n"
-                                                "  title: B\n  text: x\n  source: {document: ldvs2, section: s}\n"))
+        load_knowledge(
+            _kb(
+                tmp_path,
+                extra_file="definitions:\n- id: defn.a\n  title: A\n"
+                "  title: B\n  text: x\n  source: {document: ldvs2, section: s}\n",
+            )
+        )
 
 
 def test_a_dangling_reference_names_the_item(tmp_path: Path) -> None:
     req = _requirement(when={"all": [{"answer": "q_one", "is": True}, {"item": "demo.missing"}]})
-    with pytest.raises(KnowledgeError, match=r"demo.yaml: demo.one: refers to unknown item 'demo.missing'"):
+    with pytest.raises(
+        KnowledgeError, match=r"demo.yaml: demo.one: refers to unknown item 'demo.missing'"
+    ):
         load_knowledge(_kb(tmp_path, requirements=[req]))
 
 
@@ -99,8 +130,10 @@ def test_a_question_in_no_flow_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_cycle_of_item_references_is_refused(tmp_path: Path) -> None:
-    reqs = [_requirement(id="demo.a", when={"item": "demo.b"}),
-            _requirement(id="demo.b", when={"item": "demo.a"})]
+    reqs = [
+        _requirement(id="demo.a", when={"item": "demo.b"}),
+        _requirement(id="demo.b", when={"item": "demo.a"}),
+    ]
     with pytest.raises(KnowledgeError, match="cycle"):
         load_knowledge(_kb(tmp_path, requirements=reqs))
 
@@ -118,10 +151,22 @@ def _with_directory(tmp_path: Path, directory: dict[str, Any]) -> Path:
 
 
 def _directory(**service: Any) -> dict[str, Any]:
-    return {"area": "testarea", "name": "Test area", "source": SOURCE,
-            "services": [{"id": "local.advocacy", "name": "Advocacy service", "does": "Advocacy",
-                          "serves": "Survivors", "services": ["idva"], "source": SOURCE,
-                          **service}]}
+    return {
+        "area": "testarea",
+        "name": "Test area",
+        "source": SOURCE,
+        "services": [
+            {
+                "id": "local.advocacy",
+                "name": "Advocacy service",
+                "does": "Advocacy",
+                "serves": "Survivors",
+                "services": ["idva"],
+                "source": SOURCE,
+                **service,
+            }
+        ],
+    }
 
 
 def test_a_directory_entry_with_an_unknown_key_names_the_file_and_entry(tmp_path: Path) -> None:
@@ -143,42 +188,88 @@ def test_an_unknown_area_is_refused_with_the_known_areas(tmp_path: Path) -> None
 
 def _with_fact_sheet(tmp_path: Path, source: dict[str, Any]) -> Path:
     root = _kb(tmp_path, requirements=[_requirement(source=source)])
-    (root / "sources.yaml").write_text(yaml.safe_dump({"documents": [
-        {"id": "ldvs2", "title": "t", "publisher": "p"},
-        {"id": "sheet", "title": "t", "publisher": "p", "kind": "fact_sheet",
-         "notes_file": "sheet.md"}]}))
+    (root / "sources.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "documents": [
+                    {"id": "ldvs2", "title": "t", "publisher": "p"},
+                    {
+                        "id": "sheet",
+                        "title": "t",
+                        "publisher": "p",
+                        "kind": "fact_sheet",
+                        "notes_file": "sheet.md",
+                    },
+                ]
+            }
+        )
+    )
     return root
 
 
 def test_a_fact_sheet_fact_without_its_page_address_is_refused(tmp_path: Path) -> None:
     with pytest.raises(KnowledgeError, match=r"demo.one: a fact from sheet cites the page .*url"):
-        load_knowledge(_with_fact_sheet(tmp_path, {"document": "sheet", "section": "1. Law",
-                                                    "last_reviewed": "2026-12-01"}))
+        load_knowledge(
+            _with_fact_sheet(
+                tmp_path, {"document": "sheet", "section": "1. Law", "last_reviewed": "2026-12-01"}
+            )
+        )
 
 
 def test_a_fact_sheet_fact_with_its_page_and_dates_loads(tmp_path: Path) -> None:
-    kb = load_knowledge(_with_fact_sheet(tmp_path, {
-        "document": "sheet", "section": "1. Law", "url": "https://example.org/page",
-        "date": "n.d.", "last_reviewed": "2026-12-01"}))
+    kb = load_knowledge(
+        _with_fact_sheet(
+            tmp_path,
+            {
+                "document": "sheet",
+                "section": "1. Law",
+                "url": "https://example.org/page",
+                "date": "n.d.",
+                "last_reviewed": "2026-12-01",
+            },
+        )
+    )
     assert kb.outcomes["demo.one"].source.url == "https://example.org/page"
     assert "https://example.org/page (n.d.)" in kb.outcomes["demo.one"].source.cite()
 
 
-@pytest.mark.parametrize(("field", "value"), [("last_reviewed", "1 Dec 2026"),
-                                              ("date", "sometime"), ("url", "not a url")])
-def test_a_citation_with_a_malformed_date_or_address_is_refused(tmp_path: Path, field: str,
-                                                                value: str) -> None:
-    src = {"document": "sheet", "section": "1. Law", "url": "https://example.org/page",
-           "date": "2024-11", "last_reviewed": "2026-12-01", field: value}
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("last_reviewed", "1 Dec 2026"), ("date", "sometime"), ("url", "not a url")],
+)
+def test_a_citation_with_a_malformed_date_or_address_is_refused(
+    tmp_path: Path, field: str, value: str
+) -> None:
+    src = {
+        "document": "sheet",
+        "section": "1. Law",
+        "url": "https://example.org/page",
+        "date": "2024-11",
+        "last_reviewed": "2026-12-01",
+        field: value,
+    }
     with pytest.raises(KnowledgeError) as err:
         load_knowledge(_with_fact_sheet(tmp_path, src))
     assert "demo.one" in str(err.value) and field in str(err.value)
 
 
 def test_a_retired_answer_must_name_real_replacements(tmp_path: Path) -> None:
-    extra = yaml.safe_dump({"retired": [{"id": "q_old", "flow": "demo", "replaced_by": ["q_new"],
-                                         "note": "split in two", "source": SOURCE}]})
-    with pytest.raises(KnowledgeError, match="q_old: replacement 'q_new' is not a question of flow demo"):
+    extra = yaml.safe_dump(
+        {
+            "retired": [
+                {
+                    "id": "q_old",
+                    "flow": "demo",
+                    "replaced_by": ["q_new"],
+                    "note": "split in two",
+                    "source": SOURCE,
+                }
+            ]
+        }
+    )
+    with pytest.raises(
+        KnowledgeError, match="q_old: replacement 'q_new' is not a question of flow demo"
+    ):
         load_knowledge(_kb(tmp_path, extra_file=extra))
 
 
@@ -189,11 +280,13 @@ def _cli(*args: str) -> Any:
     from typer.testing import CliRunner
 
     import dvrules.cli as cli
+
     return CliRunner().invoke(cli.app, list(args))
 
 
 def test_an_answers_file_still_using_fgm_is_refused_in_one_line_naming_both_replacements(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "answers.json"
     path.write_text('{"immediate_danger": false, "fgm": true}', encoding="utf-8")
     res = _cli("assess", "referral", "--answers", str(path))
@@ -205,6 +298,7 @@ def test_an_answers_file_still_using_fgm_is_refused_in_one_line_naming_both_repl
 
 def test_kb_stats_lists_every_contact_and_outside_fact_with_its_review_date() -> None:
     import json
+
     res = _cli("kb", "stats", "--format", "json", "--today", "2026-12-01")
     assert res.exit_code == 0, res.stderr
     rows = {r["id"]: r for r in json.loads(res.stdout)["reviewed"]}
@@ -235,19 +329,27 @@ def test_a_version_outside_the_manifest_is_refused_naming_the_file(tmp_path: Pat
 
 def test_the_version_comes_from_the_manifest(tmp_path: Path) -> None:
     root = _kb(tmp_path)
-    (root / "manifest.yaml").write_text(f'version: "1.2.3"\ncontent_sha256: {content_digest(root)}\n')
+    (root / "manifest.yaml").write_text(
+        f'version: "1.2.3"\ncontent_sha256: {content_digest(root)}\n'
+    )
     assert load_knowledge(root).version == "1.2.3"
-    assert version_problems(root) == ["CHANGELOG.md: no entry '## 1.2.3' for the version in "
-                                      "manifest.yaml"]
+    assert version_problems(root) == [
+        "CHANGELOG.md: no entry '## 1.2.3' for the version in manifest.yaml"
+    ]
 
 
 def test_a_knowledge_change_without_a_new_version_is_caught_with_the_digest_to_set(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     root = _kb(tmp_path)
-    (root / "manifest.yaml").write_text(f'version: "1.2.3"\ncontent_sha256: {content_digest(root)}\n')
+    (root / "manifest.yaml").write_text(
+        f'version: "1.2.3"\ncontent_sha256: {content_digest(root)}\n'
+    )
     (root / "CHANGELOG.md").write_text("## 1.2.3\n- first\n")
     assert version_problems(root) == []
-    (root / "demo.yaml").write_text((root / "demo.yaml").read_text().replace("Do it.", "Do it now."))
+    (root / "demo.yaml").write_text(
+        (root / "demo.yaml").read_text().replace("Do it.", "Do it now.")
+    )
     [problem] = version_problems(root)
     assert "changed since version 1.2.3" in problem and content_digest(root) in problem
 

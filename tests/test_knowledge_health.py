@@ -33,19 +33,25 @@ def seed_texts(rules: DVRules) -> dict[str, str]:
         if os.environ.get("CI"):
             pytest.fail(f"{SEEDS} is missing; CI must run with shared/ beside the repository")
         pytest.skip("source documents (shared/seeds) are not beside this checkout")
-    return {d.id: _norm((SEEDS / d.seed_file).read_text(encoding="utf-8"))
-            for d in rules.kb.documents.values() if d.seed_file}
+    return {
+        d.id: _norm((SEEDS / d.seed_file).read_text(encoding="utf-8"))
+        for d in rules.kb.documents.values()
+        if d.seed_file
+    }
 
 
 def _all_sources(kb: KnowledgeBase):
     yield from kb.citations()
 
 
-def test_every_cited_section_is_a_heading_found_in_its_document(rules: DVRules,
-                                                                 seed_texts: dict[str, str]) -> None:
-    missing = [f"{item}: {src.document} / {src.section!r}"
-               for item, src in _all_sources(rules.kb)
-               if src.document in seed_texts and _norm(src.section) not in seed_texts[src.document]]
+def test_every_cited_section_is_a_heading_found_in_its_document(
+    rules: DVRules, seed_texts: dict[str, str]
+) -> None:
+    missing = [
+        f"{item}: {src.document} / {src.section!r}"
+        for item, src in _all_sources(rules.kb)
+        if src.document in seed_texts and _norm(src.section) not in seed_texts[src.document]
+    ]
     assert not missing, "sections not found in the cited document:\n" + "\n".join(missing)
 
 
@@ -53,18 +59,27 @@ def test_every_cited_footnote_exists_in_its_document(rules: DVRules) -> None:
     if not SEEDS.is_dir():
         pytest.skip("source documents are not beside this checkout")
     digits = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")  # mpa writes footnote marks raised
-    raw = {d.id: (SEEDS / d.seed_file).read_text(encoding="utf-8").translate(digits)
-           for d in rules.kb.documents.values() if d.seed_file}
-    missing = [f"{item}: {src.document} footnote {src.footnote}"
-               for item, src in _all_sources(rules.kb)
-               if src.footnote is not None and src.document in raw
-               and not re.search(rf"(?m)^\W*{src.footnote}\s", raw[src.document])]
+    raw = {
+        d.id: (SEEDS / d.seed_file).read_text(encoding="utf-8").translate(digits)
+        for d in rules.kb.documents.values()
+        if d.seed_file
+    }
+    missing = [
+        f"{item}: {src.document} footnote {src.footnote}"
+        for item, src in _all_sources(rules.kb)
+        if src.footnote is not None
+        and src.document in raw
+        and not re.search(rf"(?m)^\W*{src.footnote}\s", raw[src.document])
+    ]
     assert not missing, "\n".join(missing)
 
 
 def test_every_cited_document_is_listed(rules: DVRules) -> None:
-    unknown = [f"{item}: {src.document}" for item, src in _all_sources(rules.kb)
-               if src.document not in rules.kb.documents]
+    unknown = [
+        f"{item}: {src.document}"
+        for item, src in _all_sources(rules.kb)
+        if src.document not in rules.kb.documents
+    ]
     assert not unknown
 
 
@@ -77,12 +92,20 @@ def test_every_question_is_used_by_an_outcome_a_value_or_another_question(rules:
                 used.update(kb.value_inputs(leaf.subject))
         if isinstance(o, Pathway):
             for rule in o.urgency_rules:
-                used.update(q for leaf in leaves(rule.when) if isinstance(leaf, LeafTest)
-                            for q in kb.value_inputs(leaf.subject))
+                used.update(
+                    q
+                    for leaf in leaves(rule.when)
+                    if isinstance(leaf, LeafTest)
+                    for q in kb.value_inputs(leaf.subject)
+                )
     for q in kb.questions.values():  # a gate that decides whether another question is asked
         if q.ask_when is not None:
-            used.update(i for leaf in leaves(q.ask_when) if isinstance(leaf, LeafTest)
-                        for i in kb.value_inputs(leaf.subject))
+            used.update(
+                i
+                for leaf in leaves(q.ask_when)
+                if isinstance(leaf, LeafTest)
+                for i in kb.value_inputs(leaf.subject)
+            )
     unused = sorted(set(kb.questions) - used)
     assert not unused, f"questions that no outcome depends on: {unused}"
 
@@ -112,23 +135,52 @@ def test_the_core_counts_match_the_source_documents(rules: DVRules) -> None:
 
 
 def test_public_answer_ids_are_kept(rules: DVRules) -> None:
-    ms = ["posters_in_public_areas", "information_in_three_languages_or_formats",
-          "website_information", "staff_training", "dv_personnel_policy",
-          "public_role_statement", "named_lead_in_job_description",
-          "response_monitoring_and_data_sharing", "partnership_developments_communicated"]
+    ms = [
+        "posters_in_public_areas",
+        "information_in_three_languages_or_formats",
+        "website_information",
+        "staff_training",
+        "dv_personnel_policy",
+        "public_role_statement",
+        "named_lead_in_job_description",
+        "response_monitoring_and_data_sharing",
+        "partnership_developments_communicated",
+    ]
     assert rules.kb.flow("minimum-standards").questions == ms
-    bvpi = ["directory_of_services", "refuge_places", "population", "dv_coordinator_funded",
-            "multi_agency_strategy", "forum_meetings_per_year", "info_sharing_protocol_agreed",
-            "sanctuary_scheme", "repeat_homelessness_reduced", "tenancy_dv_eviction_clause",
-            "education_pack", "training_groups", "district_council", "households",
-            "senior_officer_designated", "sanctuary_with_neighbouring_authority"]
+    bvpi = [
+        "directory_of_services",
+        "refuge_places",
+        "population",
+        "dv_coordinator_funded",
+        "multi_agency_strategy",
+        "forum_meetings_per_year",
+        "info_sharing_protocol_agreed",
+        "sanctuary_scheme",
+        "repeat_homelessness_reduced",
+        "tenancy_dv_eviction_clause",
+        "education_pack",
+        "training_groups",
+        "district_council",
+        "households",
+        "senior_officer_designated",
+        "sanctuary_with_neighbouring_authority",
+    ]
     assert set(bvpi) <= set(rules.kb.flow("bvpi225").questions)
     mains = [q for q in rules.kb.flow("bvpi225").questions if q in bvpi[:12]]
     assert mains == bvpi[:12], "BVPI 225 questions one to eleven are asked in order"
-    cdrp = ["advocacy_service_independent", "advocates_fte", "bvpi225_score",
-            "arrest_rate_percent", "plans_integrating_dv", "contact_centre", "sdvc",
-            "dv_coordinator", "snapshot_surgeries", "snapshot_ae",
-            "perpetrator_referral_routes_respect"]
+    cdrp = [
+        "advocacy_service_independent",
+        "advocates_fte",
+        "bvpi225_score",
+        "arrest_rate_percent",
+        "plans_integrating_dv",
+        "contact_centre",
+        "sdvc",
+        "dv_coordinator",
+        "snapshot_surgeries",
+        "snapshot_ae",
+        "perpetrator_referral_routes_respect",
+    ]
     assert set(cdrp) <= set(rules.kb.flow("cdrp").questions)
 
 
@@ -147,22 +199,30 @@ def fact_sheets(rules: DVRules) -> dict[str, str]:
         if os.environ.get("CI"):
             pytest.fail(f"{NOTES} is missing; CI must run with shared/ beside the repository")
         pytest.skip("shared/notes is not beside this checkout")
-    return {d.id: (NOTES / d.notes_file).read_text(encoding="utf-8")
-            for d in rules.kb.documents.values() if d.kind == "fact_sheet" and d.notes_file}
+    return {
+        d.id: (NOTES / d.notes_file).read_text(encoding="utf-8")
+        for d in rules.kb.documents.values()
+        if d.kind == "fact_sheet" and d.notes_file
+    }
 
 
 @pytest.fixture(scope="module")
 def table_numbers(fact_sheets: dict[str, str]) -> set[str]:
     """Every phone number (as digits) in the tables of the fact sheets: the only ones allowed."""
-    rows = [line for text in fact_sheets.values() for line in text.splitlines()
-            if line.lstrip().startswith("|")]
+    rows = [
+        line
+        for text in fact_sheets.values()
+        for line in text.splitlines()
+        if line.lstrip().startswith("|")
+    ]
     numbers = {_digits(m) for row in rows for m in LONG_NUMBER.findall(row)}
     numbers |= {m for row in rows for m in re.findall(r"\b(?:999|101)\b", row)}
     return numbers
 
 
 def test_no_phone_number_in_knowledge_is_missing_from_the_fact_sheet_tables(
-        table_numbers: set[str]) -> None:
+    table_numbers: set[str],
+) -> None:
     assert {"08082000247", "999", "101"} <= table_numbers  # the tables were read
     found: dict[str, str] = {}
     for path in sorted((ROOT / "knowledge").rglob("*.yaml")):
@@ -172,8 +232,9 @@ def test_no_phone_number_in_knowledge_is_missing_from_the_fact_sheet_tables(
     assert not missing, f"phone numbers not in the fact sheet's tables: {missing}"
 
 
-def test_every_contact_phone_is_one_the_fact_sheet_tables_give(rules: DVRules,
-                                                               table_numbers: set[str]) -> None:
+def test_every_contact_phone_is_one_the_fact_sheet_tables_give(
+    rules: DVRules, table_numbers: set[str]
+) -> None:
     for c in rules.kb.contacts.values():
         if c.phone:
             assert _digits(c.phone) in table_numbers, c.id
@@ -181,8 +242,10 @@ def test_every_contact_phone_is_one_the_fact_sheet_tables_give(rules: DVRules,
     for d in rules.kb.directories.values():
         for s in d.services:
             if s.contact and s.contact.phone:
-                pytest.fail(f"{s.id}: local phone numbers are only kept when a document gives "
-                            "them; none of the seed documents' numbers are shipped")
+                pytest.fail(
+                    f"{s.id}: local phone numbers are only kept when a document gives "
+                    "them; none of the seed documents' numbers are shipped"
+                )
 
 
 def test_every_outside_fact_cites_its_url(rules: DVRules, fact_sheets: dict[str, str]) -> None:
@@ -220,14 +283,15 @@ def test_the_fgm_answer_is_retired_in_favour_of_its_two_replacements(rules: DVRu
     assert "fgm" not in rules.kb.questions
 
 
-def test_knowledge_paraphrases_rather_than_copies_the_documents(rules: DVRules,
-                                                                seed_texts: dict[str, str]) -> None:
+def test_knowledge_paraphrases_rather_than_copies_the_documents(
+    rules: DVRules, seed_texts: dict[str, str]
+) -> None:
     """No run of 14 words is copied from a source document (names and lists excepted)."""
     corpus = " ".join(seed_texts.values())
     shingles = set()
     words = corpus.split()
     for i in range(len(words) - 13):
-        shingles.add(" ".join(words[i:i + 14]))
+        shingles.add(" ".join(words[i : i + 14]))
     texts = []
     kb = rules.kb
     for q in kb.questions.values():
@@ -240,22 +304,32 @@ def test_knowledge_paraphrases_rather_than_copies_the_documents(rules: DVRules,
     for item, text in texts:
         w = _norm(text).split()
         for i in range(len(w) - 13):
-            if " ".join(w[i:i + 14]) in shingles:
-                copied.append(f"{item}: {' '.join(w[i:i + 14])}")
+            if " ".join(w[i : i + 14]) in shingles:
+                copied.append(f"{item}: {' '.join(w[i : i + 14])}")
                 break
     assert not copied, "text copied from a source document:\n" + "\n".join(copied)
 
 
 def test_every_requirement_says_what_to_do_next(rules: DVRules) -> None:
-    for r in (o for o in rules.kb.outcomes.values() if rules.kb.outcome_kind[o.id] == "requirements"):
+    for r in (
+        o for o in rules.kb.outcomes.values() if rules.kb.outcome_kind[o.id] == "requirements"
+    ):
         assert len(r.next_step.split()) >= 3, r.id
 
 
 def test_referrals_to_local_services_say_how_to_find_one_where_no_directory_names_it(
-        rules: DVRules) -> None:
+    rules: DVRules,
+) -> None:
     """The specialist domestic abuse service, MARAC and IDVA (issue 8 point 5), and the other
     local-only routes, tell the worker how to find the local service."""
-    for pid in ("local_specialist_da_service", "marac", "idva", "adult_safeguarding", "sarc", "nrm"):
+    for pid in (
+        "local_specialist_da_service",
+        "marac",
+        "idva",
+        "adult_safeguarding",
+        "sarc",
+        "nrm",
+    ):
         p = rules.kb.outcomes[f"pathway.{pid}"]
         assert isinstance(p, Pathway) and p.find_local, pid
     kinds = {k for d in rules.kb.directories.values() for s in d.services for k in s.services}

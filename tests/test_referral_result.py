@@ -17,15 +17,28 @@ from dvrules.results import DO_NOW_STEPS, ReferralResult, cite
 
 from .conftest import extreme_answers
 
-ADULT_VICTIM = {"immediate_danger": False, "safe_to_talk": True, "role": "health",
-                "person": "victim", "victim_age_band": "18_plus", "victim_gender": "female",
-                "relationship": "intimate_partner"}
+ADULT_VICTIM = {
+    "immediate_danger": False,
+    "safe_to_talk": True,
+    "role": "health",
+    "person": "victim",
+    "victim_age_band": "18_plus",
+    "victim_gender": "female",
+    "relationship": "intimate_partner",
+}
 # High risk by professional judgement, children at home, a forced marriage: more same-day
 # referrals than fit on one screen.
-CROWDED = {**ADULT_VICTIM, "children_in_household": True, "dash_done_elsewhere": True,
-           "dash_yes_count": 5, "professional_judgement_high": True,
-           "professional_judgement_reason": "perpetrator_release", "forced_marriage": True,
-           "honour_based": True, "consent_to_share": "yes"}
+CROWDED = {
+    **ADULT_VICTIM,
+    "children_in_household": True,
+    "dash_done_elsewhere": True,
+    "dash_yes_count": 5,
+    "professional_judgement_high": True,
+    "professional_judgement_reason": "perpetrator_release",
+    "forced_marriage": True,
+    "honour_based": True,
+    "consent_to_share": "yes",
+}
 
 
 def referral(rules: DVRules, answers: dict[str, Any]) -> ReferralResult:
@@ -68,30 +81,41 @@ def test_do_now_holds_only_same_day_referrals_in_result_order(rules: DVRules) ->
     assert all(s.urgency in ("immediate", "today") for s in result.do_now)
     # the steps follow the referrals' order (urgency, then the knowledge's order)
     assert in_steps == [rid for rid in same_day if rid in in_steps]
-    assert in_steps == same_day[:len(in_steps)]
+    assert in_steps == same_day[: len(in_steps)]
 
 
 def test_marac_and_idva_are_one_step_naming_the_criteria_and_the_chosen_reason(
-        rules: DVRules) -> None:
+    rules: DVRules,
+) -> None:
     result = referral(rules, CROWDED)
     step = next(s for s in result.do_now if s.referral == "marac")
     assert step.also == ["idva"]
-    label = next(c.label for c in rules.kb.choices(rules.kb.questions["professional_judgement_reason"])
-                 if c.id == "perpetrator_release")
+    label = next(
+        c.label
+        for c in rules.kb.choices(rules.kb.questions["professional_judgement_reason"])
+        if c.id == "perpetrator_release"
+    )
     assert label in step.text
     criterion = rules.kb.outcomes["marac.professional_judgement"].title
     assert criterion in step.text
 
 
 def test_a_routine_only_result_still_tells_the_worker_what_to_do(rules: DVRules) -> None:
-    person = {**ADULT_VICTIM, "dash_done_elsewhere": True, "dash_yes_count": 3,
-              "professional_judgement_high": False, "police_callouts_12_months": 0,
-              "previous_marac_within_12_months": False}
+    person = {
+        **ADULT_VICTIM,
+        "dash_done_elsewhere": True,
+        "dash_yes_count": 3,
+        "professional_judgement_high": False,
+        "police_callouts_12_months": 0,
+        "previous_marac_within_12_months": False,
+    }
     result = referral(rules, interview(rules, person))
     assert result.complete
     assert all(r.urgency == "routine" for r in result.referrals)
     assert 1 <= len(result.do_now) <= DO_NOW_STEPS
-    assert [s.referral for s in result.do_now] == [r.id for r in result.referrals][:len(result.do_now)]
+    assert [s.referral for s in result.do_now] == [r.id for r in result.referrals][
+        : len(result.do_now)
+    ]
 
 
 def test_a_step_carries_the_contacts_of_its_referrals(rules: DVRules) -> None:
@@ -113,8 +137,11 @@ def test_a_local_area_names_its_own_services_in_the_steps() -> None:
 # ---------------------------------------------------------------------- consent once
 
 
-@pytest.mark.parametrize("answers", [CROWDED, {**CROWDED, "immediate_danger": True}],
-                         ids=["high risk", "immediate danger"])
+@pytest.mark.parametrize(
+    "answers",
+    [CROWDED, {**CROWDED, "immediate_danger": True}],
+    ids=["high risk", "immediate danger"],
+)
 def test_the_consent_rule_is_stated_once(rules: DVRules, answers: dict[str, Any]) -> None:
     result = referral(rules, answers)
     assert result.consent is not None and len(result.consent.applies_to) > 1
@@ -133,13 +160,18 @@ def test_the_consent_rule_cites_where_the_rule_comes_from_not_a_referral(rules: 
     assert result.consent.source == {"document": "domain_notes", "section": "Risk identification"}
 
 
-def test_the_shared_consent_rule_is_the_general_one_whatever_the_referrals(
-        rules: DVRules) -> None:
+def test_the_shared_consent_rule_is_the_general_one_whatever_the_referrals(rules: DVRules) -> None:
     # A friend's result has few referrals, each with a rule of its own or the general one:
     # the rule stated once is always the general rule, never one referral's special case.
     general = {p.consent for p in rules.kb.outcomes_of("referral", "pathways")}
-    results = [referral(rules, a) for a in (CROWDED, {**ADULT_VICTIM, "person": "concerned_other"},
-                                            {"immediate_danger": True})]
+    results = [
+        referral(rules, a)
+        for a in (
+            CROWDED,
+            {**ADULT_VICTIM, "person": "concerned_other"},
+            {"immediate_danger": True},
+        )
+    ]
     shared = {r.consent.text for r in results if r.consent is not None}
     assert len(shared) == 1 and shared <= general
 
@@ -178,9 +210,22 @@ def test_marac_criteria_come_with_their_titles(rules: DVRules) -> None:
 
 
 # Fields read by machines only; every other string in a result is read by a person.
-MACHINE_KEYS = {"id", "referral", "also", "marac_criteria", "judgement_reason_id", "applies_to",
-                "source", "urgency", "level", "flow", "knowledge_version", "phone", "url",
-                "last_reviewed"}
+MACHINE_KEYS = {
+    "id",
+    "referral",
+    "also",
+    "marac_criteria",
+    "judgement_reason_id",
+    "applies_to",
+    "source",
+    "urgency",
+    "level",
+    "flow",
+    "knowledge_version",
+    "phone",
+    "url",
+    "last_reviewed",
+}
 
 
 def _human_text(value: Any, key: str = "") -> list[str]:
@@ -206,13 +251,18 @@ def _raw_ids(rules: DVRules) -> set[str]:
 
 @pytest.mark.parametrize("case", ["crowded", "immediate danger", "every yes", "every no"])
 def test_no_raw_ids_in_text_a_person_reads(rules: DVRules, case: str) -> None:
-    answers = {"crowded": CROWDED, "immediate danger": {**CROWDED, "immediate_danger": True},
-               "every yes": extreme_answers(rules, "referral", True),
-               "every no": extreme_answers(rules, "referral", False)}[case]
+    answers = {
+        "crowded": CROWDED,
+        "immediate danger": {**CROWDED, "immediate_danger": True},
+        "every yes": extreme_answers(rules, "referral", True),
+        "every no": extreme_answers(rules, "referral", False),
+    }[case]
     texts = _human_text(referral(rules, answers).model_dump())
-    pattern = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, sorted(_raw_ids(rules), key=len,
-                                                                          reverse=True)))
-                         + r")(?![\w.])")
+    pattern = re.compile(
+        r"(?<![\w.])("
+        + "|".join(map(re.escape, sorted(_raw_ids(rules), key=len, reverse=True)))
+        + r")(?![\w.])"
+    )
     leaked = sorted({m.group(1) for t in texts for m in pattern.finditer(t)})
     assert leaked == []
 
@@ -252,7 +302,8 @@ def test_questions_remaining_counts_what_the_planner_still_wants(rules: DVRules)
 
 
 def test_a_referral_says_how_to_find_the_local_service_only_when_none_is_named(
-        rules: DVRules) -> None:
+    rules: DVRules,
+) -> None:
     marac = rules.kb.outcomes["pathway.marac"]
     how = marac.find_local  # type: ignore[union-attr]
     assert how
@@ -265,14 +316,19 @@ def test_a_referral_says_how_to_find_the_local_service_only_when_none_is_named(
 
 
 def test_an_outside_source_is_cited_with_its_url_and_when_it_was_checked(rules: DVRules) -> None:
-    answers = [CROWDED, {**CROWDED, "immediate_danger": True},
-               extreme_answers(rules, "referral", True), extreme_answers(rules, "referral", False)]
+    answers = [
+        CROWDED,
+        {**CROWDED, "immediate_danger": True},
+        extreme_answers(rules, "referral", True),
+        extreme_answers(rules, "referral", False),
+    ]
     cited = [src for a in answers for src in _sources(referral(rules, a).model_dump())]
     outside = {d.id for d in rules.kb.documents.values() if d.kind == "fact_sheet"}
     assert outside
     from_outside = [s for s in cited if s["document"] in outside]
-    from_outside += [cite(o.source) for o in rules.kb.outcomes_of("referral")
-                     if o.source.document in outside]
+    from_outside += [
+        cite(o.source) for o in rules.kb.outcomes_of("referral") if o.source.document in outside
+    ]
     assert from_outside, "nothing in the referral flow cites the fact sheet"
     assert all(s.get("url") and s.get("last_reviewed") for s in from_outside)
 
@@ -286,9 +342,9 @@ def _sources(value: Any) -> list[dict[str, Any]]:
     return []
 
 
-
 def test_every_first_step_carries_its_reasons_and_names_the_item_with_its_source(
-        rules: DVRules) -> None:
+    rules: DVRules,
+) -> None:
     from dvrules.chat import Composer
     from dvrules.chat.messages import plain_text
 

@@ -44,10 +44,16 @@ def _rules_for(rules: DVRules, case: dict[str, Any]) -> DVRules:
 
 
 def test_every_scenario_uses_only_known_keys() -> None:
-    bad = [f"{c.id}: {sorted(set(c.values[1]) - SCENARIO_KEYS)}"
-           for c in CASES if set(c.values[1]) - SCENARIO_KEYS]
-    bad += [f"{c.id}: expect {sorted(set(c.values[1]['expect']) - EXPECT_KEYS)}"
-            for c in CASES if set(c.values[1]["expect"]) - EXPECT_KEYS]
+    bad = [
+        f"{c.id}: {sorted(set(c.values[1]) - SCENARIO_KEYS)}"
+        for c in CASES
+        if set(c.values[1]) - SCENARIO_KEYS
+    ]
+    bad += [
+        f"{c.id}: expect {sorted(set(c.values[1]['expect']) - EXPECT_KEYS)}"
+        for c in CASES
+        if set(c.values[1]["expect"]) - EXPECT_KEYS
+    ]
     people = [c.values[1]["person"] for c in CASES if "person" in c.values[1]]
     bad += [f"person {p!r} is marked twice" for p in people if people.count(p) > 1]
     assert not bad, "\n".join(bad)
@@ -84,8 +90,10 @@ def test_scenario(rules: DVRules, flow: str, case: dict[str, Any]) -> None:
     statuses.update({r["id"]: r["status"] for r in result.get("monitoring") or []})
     if flow == "referral" or "requirements" not in result:
         ev = rules.evaluate(flow, rules.effective_answers(flow, answers))[1]
-        statuses = {o.id: {True: "met", False: "not_met", None: "unknown"}[ev.status(o.id)]
-                    for o in rules.kb.outcomes_of(flow)}
+        statuses = {
+            o.id: {True: "met", False: "not_met", None: "unknown"}[ev.status(o.id)]
+            for o in rules.kb.outcomes_of(flow)
+        }
     for item, want in (expect.get("status") or {}).items():
         assert item in statuses, f"{item} is not an outcome of {flow}"
         assert statuses[item] == want, f"{item}: {statuses[item]} != {want}"
@@ -124,24 +132,56 @@ def test_every_outcome_is_shown_holding_by_some_scenario(rules: DVRules) -> None
         for item, status in (param.values[1]["expect"].get("status") or {}).items():
             seen.setdefault(item, set()).add(status)
     never_met = [o.id for o in rules.kb.outcomes.values() if "met" not in seen.get(o.id, set())]
-    never_failed = [o.id for o in rules.kb.outcomes.values()
-                    if rules.kb.outcome_kind[o.id] == "requirements"
-                    and "not_met" not in seen.get(o.id, set())]
+    never_failed = [
+        o.id
+        for o in rules.kb.outcomes.values()
+        if rules.kb.outcome_kind[o.id] == "requirements" and "not_met" not in seen.get(o.id, set())
+    ]
     assert never_met == [] and never_failed == []
 
 
 # The public ids issue 8 added: each is shown holding and not holding by some scenario, and each
 # new answer is given both ways.
-ISSUE8_OUTCOMES = [f"pathway.{p}" for p in (
-    "adult_safeguarding", "dvds_right_to_ask", "police_protection_notice", "report_to_police",
-    "forced_marriage_protection_order", "fgm_mandatory_report", "nrm", "stalking_service", "sarc",
-    "pre_birth_referral", "migrant_victims_concession", "local_specialist_da_service")]
+ISSUE8_OUTCOMES = [
+    f"pathway.{p}"
+    for p in (
+        "adult_safeguarding",
+        "dvds_right_to_ask",
+        "police_protection_notice",
+        "report_to_police",
+        "forced_marriage_protection_order",
+        "fgm_mandatory_report",
+        "nrm",
+        "stalking_service",
+        "sarc",
+        "pre_birth_referral",
+        "migrant_victims_concession",
+        "local_specialist_da_service",
+    )
+]
 ISSUE8_OUTCOMES.append("warning.forced_marriage_one_chance")
-ISSUE8_ANSWERS = ["care_and_support_needs", "fgm_at_risk", "fgm_known_under_18", "currently_pregnant"]
-ISSUE8_PEOPLE = {"older_woman_son_care_needs", "forced_marriage_19", "fgm_15_nurse", "fgm_15_housing",
-                 "friend_new_partner", "trafficked_adult", "pregnant_high_risk", "spousal_visa_nrpf",
-                 "strangulation_standard", "stalking", "rape_by_partner", "male_victim_separating",
-                 "police_abuser_at_home", "medium_local_service"}
+ISSUE8_ANSWERS = [
+    "care_and_support_needs",
+    "fgm_at_risk",
+    "fgm_known_under_18",
+    "currently_pregnant",
+]
+ISSUE8_PEOPLE = {
+    "older_woman_son_care_needs",
+    "forced_marriage_19",
+    "fgm_15_nurse",
+    "fgm_15_housing",
+    "friend_new_partner",
+    "trafficked_adult",
+    "pregnant_high_risk",
+    "spousal_visa_nrpf",
+    "strangulation_standard",
+    "stalking",
+    "rape_by_partner",
+    "male_victim_separating",
+    "police_abuser_at_home",
+    "medium_local_service",
+}
 
 
 def test_every_issue_8_id_is_shown_on_both_sides_by_scenarios(rules: DVRules) -> None:

@@ -48,7 +48,8 @@ def test_dvrules_schema_prints_a_flows_answers_schema_and_the_result() -> None:
 
 @pytest.mark.parametrize("flow", ["cdrp", "bvpi225", "minimum-standards", "referral"])
 def test_the_answers_schema_accepts_what_assess_accepts_and_refuses_what_it_refuses(
-        rules: DVRules, flow: str) -> None:
+    rules: DVRules, flow: str
+) -> None:
     model = answers_model(rules, flow)
     for best in (True, False):
         answers = extreme_answers(rules, flow, best)

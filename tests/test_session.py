@@ -33,8 +33,11 @@ def mixed_answers(rules: DVRules, flow: str, seed: int) -> dict[str, Any]:
             out[qid] = rnd.randint(int(q.min or 0), int(q.max if q.max is not None else 12))
         elif pick == "middle" and q.type in ("choice", "multi_choice"):
             ids = [c.id for c in rules.kb.choices(q)]
-            out[qid] = rnd.choice(ids) if q.type == "choice" else sorted(
-                rnd.sample(ids, rnd.randint(0, len(ids))), key=ids.index)
+            out[qid] = (
+                rnd.choice(ids)
+                if q.type == "choice"
+                else sorted(rnd.sample(ids, rnd.randint(0, len(ids))), key=ids.index)
+            )
         else:
             out[qid] = (best if pick == "best" else worst)[qid]
     return out
@@ -54,8 +57,9 @@ def interview(s: Session, answers: dict[str, Any], stop_after: int | None = None
 
 
 def status(result: Any, item: str) -> str:
-    return next(r.status for r in [*result.requirements, *(result.monitoring or [])]
-                if r.id == item)
+    return next(
+        r.status for r in [*result.requirements, *(result.monitoring or [])] if r.id == item
+    )
 
 
 @pytest.fixture
@@ -79,16 +83,23 @@ def test_minimum_standards_asks_all_nine_in_order(rules: DVRules, store: TinyDBS
     s = Session(rules, "minimum-standards", "case-1", store)
     asked = interview(s, extreme_answers(rules, "minimum-standards", True))
     assert asked == [
-        "posters_in_public_areas", "information_in_three_languages_or_formats",
-        "website_information", "staff_training", "dv_personnel_policy", "public_role_statement",
-        "named_lead_in_job_description", "response_monitoring_and_data_sharing",
-        "partnership_developments_communicated"]
+        "posters_in_public_areas",
+        "information_in_three_languages_or_formats",
+        "website_information",
+        "staff_training",
+        "dv_personnel_policy",
+        "public_role_statement",
+        "named_lead_in_job_description",
+        "response_monitoring_and_data_sharing",
+        "partnership_developments_communicated",
+    ]
     assert s.result().summary == {"met": 9, "total": 9}
 
 
 @pytest.mark.parametrize("allocated", [True, False])
 def test_the_budget_share_is_asked_only_when_a_budget_is_allocated(
-        rules: DVRules, store: TinyDBStore, allocated: bool) -> None:
+    rules: DVRules, store: TinyDBStore, allocated: bool
+) -> None:
     answers = extreme_answers(rules, "cdrp", True)
     answers["forum_budget_allocated"] = allocated
     asked = interview(Session(rules, "cdrp", "case-1", store), answers)
@@ -98,7 +109,9 @@ def test_the_budget_share_is_asked_only_when_a_budget_is_allocated(
         assert asked[i + 1] == "forum_budget_share_percent"
 
 
-def test_after_no_budget_the_next_question_is_not_the_share(rules: DVRules, store: TinyDBStore) -> None:
+def test_after_no_budget_the_next_question_is_not_the_share(
+    rules: DVRules, store: TinyDBStore
+) -> None:
     s = Session(rules, "cdrp", "case-1", store)
     order = rules.kb.flow("cdrp").questions
     for qid in order[: order.index("forum_budget_allocated")]:
@@ -112,7 +125,8 @@ def test_after_no_budget_the_next_question_is_not_the_share(rules: DVRules, stor
 
 @pytest.mark.parametrize("independent", [True, False, None])
 def test_advocates_are_counted_only_when_there_may_be_an_independent_service(
-        rules: DVRules, store: TinyDBStore, independent: bool | None) -> None:
+    rules: DVRules, store: TinyDBStore, independent: bool | None
+) -> None:
     s = Session(rules, "cdrp", "case-1", store)
     s.answer("advocacy_service_independent", independent)
     next_id = s.next_question().id  # type: ignore[union-attr]
@@ -140,7 +154,8 @@ def test_a_question_shows_what_a_channel_needs(rules: DVRules, store: TinyDBStor
 
 
 def test_back_shows_the_previous_question_again_and_keeps_every_answer(
-        rules: DVRules, store: TinyDBStore) -> None:
+    rules: DVRules, store: TinyDBStore
+) -> None:
     s = Session(rules, "cdrp", "case-1", store)
     s.answer("advocacy_service_independent", True)
     s.answer("advocates_fte", 3)
@@ -211,8 +226,10 @@ def test_a_turn_loads_once_and_saves_at_most_once(rules: DVRules, tmp_path: Path
     assert (store.loads, store.saves) == (1, 1)
     assert len(Session(rules, "cdrp", "case-3", store).answers) == 3
 
+
 def test_skip_records_dont_know_and_the_requirement_stays_unknown(
-        rules: DVRules, store: TinyDBStore) -> None:
+    rules: DVRules, store: TinyDBStore
+) -> None:
     s = Session(rules, "cdrp", "case-1", store)
     s.skip("arrest_rate_percent")
     assert s.answers == {"arrest_rate_percent": None}
@@ -227,7 +244,9 @@ def test_skip_records_dont_know_and_the_requirement_stays_unknown(
     assert "arrest_rate_percent" not in interview(s, {})
 
 
-def test_changing_an_earlier_answer_leaves_no_stale_outcome(rules: DVRules, store: TinyDBStore) -> None:
+def test_changing_an_earlier_answer_leaves_no_stale_outcome(
+    rules: DVRules, store: TinyDBStore
+) -> None:
     best = extreme_answers(rules, "cdrp", True)
     s = Session(rules, "cdrp", "case-1", store)
     interview(s, best)
@@ -237,7 +256,11 @@ def test_changing_an_earlier_answer_leaves_no_stale_outcome(rules: DVRules, stor
     s.change("forum_budget_allocated", False)
     result = s.result()
     assert result.summary["level_attained"] == 0
-    for item in ("cdrp.l1.forum_budget", "cdrp.l2.forum_budget_share", "cdrp.l3.forum_budget_share"):
+    for item in (
+        "cdrp.l1.forum_budget",
+        "cdrp.l2.forum_budget_share",
+        "cdrp.l3.forum_budget_share",
+    ):
         assert status(result, item) == "not_met"
     # the same as a fresh assessment of the answers as they now stand
     assert result == rules.assess("cdrp", {**given, "forum_budget_allocated": False})
@@ -263,17 +286,25 @@ def test_change_needs_an_earlier_answer(rules: DVRules, store: TinyDBStore) -> N
 # ---------------------------------------------------------------------- refusals
 
 
-@pytest.mark.parametrize(("qid", "typed", "sentence"), [
-    ("advocacy_service_independent", "maybe", "enter yes or no"),
-    ("advocates_fte", "three", "enter a number of 0 or more"),
-    ("advocates_fte", "-1", "enter a number of 0 or more"),
-    ("named_dv_lead_agencies", "2.5", "enter a whole number of 0 or more"),
-    ("arrest_rate_percent", "101", "enter a number from 0 to 100"),
-    ("contact_centre", "gold", "enter one of: none, supported, supervised_handover, high_vigilance"),
-    ("sdvc", "9", "enter one of: none, readiness_evidence, in_place"),
-])
+@pytest.mark.parametrize(
+    ("qid", "typed", "sentence"),
+    [
+        ("advocacy_service_independent", "maybe", "enter yes or no"),
+        ("advocates_fte", "three", "enter a number of 0 or more"),
+        ("advocates_fte", "-1", "enter a number of 0 or more"),
+        ("named_dv_lead_agencies", "2.5", "enter a whole number of 0 or more"),
+        ("arrest_rate_percent", "101", "enter a number from 0 to 100"),
+        (
+            "contact_centre",
+            "gold",
+            "enter one of: none, supported, supervised_handover, high_vigilance",
+        ),
+        ("sdvc", "9", "enter one of: none, readiness_evidence, in_place"),
+    ],
+)
 def test_a_typed_answer_that_does_not_fit_is_refused_in_words_and_changes_nothing(
-        rules: DVRules, store: TinyDBStore, qid: str, typed: str, sentence: str) -> None:
+    rules: DVRules, store: TinyDBStore, qid: str, typed: str, sentence: str
+) -> None:
     s = Session(rules, "cdrp", "case-1", store)
     s.answer("councillor_dv_lead", True)
     before = {p.name: p.read_bytes() for p in store.directory.iterdir()}
@@ -286,7 +317,9 @@ def test_a_typed_answer_that_does_not_fit_is_refused_in_words_and_changes_nothin
     assert Session(rules, "cdrp", "case-1", TinyDBStore()).answers == {"councillor_dv_lead": True}
 
 
-def test_a_list_answer_naming_an_unknown_plan_is_refused(rules: DVRules, store: TinyDBStore) -> None:
+def test_a_list_answer_naming_an_unknown_plan_is_refused(
+    rules: DVRules, store: TinyDBStore
+) -> None:
     s = Session(rules, "cdrp", "case-1", store)
     with pytest.raises(AnswerError) as err:
         s.answer_text("plans_integrating_dv", "local_area_agreement, five_year_plan")
@@ -308,11 +341,14 @@ def test_typed_answers_are_read_as_people_type_them(rules: DVRules, store: TinyD
     s.answer_text("plans_integrating_dv", "local_area_agreement, local_policing_plan")
     s.answer_text("councillor_dv_lead", "don't know")
     assert s.answers == {
-        "advocacy_service_independent": True, "advocates_fte": 2.5,
-        "named_dv_lead_agencies": 1000, "contact_centre": "high_vigilance",
+        "advocacy_service_independent": True,
+        "advocates_fte": 2.5,
+        "named_dv_lead_agencies": 1000,
+        "contact_centre": "high_vigilance",
         "sdvc": "readiness_evidence",
         "plans_integrating_dv": ["local_area_agreement", "local_policing_plan"],
-        "councillor_dv_lead": None}
+        "councillor_dv_lead": None,
+    }
 
 
 # ---------------------------------------------------------------------- resuming
@@ -349,17 +385,29 @@ def test_flows_of_one_session_keep_their_own_answers(rules: DVRules, store: Tiny
 def _bvpi225_answers(rules: DVRules) -> dict[str, Any]:
     """Everything achieved except questions 1 and 10: 9 of 11, a score of 81.8."""
     answers = extreme_answers(rules, "bvpi225", True)
-    answers.update(directory_of_services=False, education_pack=False, district_council=False,
-                   refuge_places=30, population=250000)
+    answers.update(
+        directory_of_services=False,
+        education_pack=False,
+        district_council=False,
+        refuge_places=30,
+        population=250000,
+    )
     return answers
 
 
 def test_a_finished_bvpi225_score_is_prefilled_into_cdrp_and_not_asked(
-        rules: DVRules, store: TinyDBStore) -> None:
+    rules: DVRules, store: TinyDBStore
+) -> None:
     answers = _bvpi225_answers(rules)
     bv = Session(rules, "bvpi225", "case-x", store)
     interview(bv, answers)
-    assert bv.result().summary == {"yes": 9, "total": 11, "score": 81.8, "unknown": 0, "score_max": 81.8}
+    assert bv.result().summary == {
+        "yes": 9,
+        "total": 11,
+        "score": 81.8,
+        "unknown": 0,
+        "score_max": 81.8,
+    }
 
     cdrp = Session(rules, "cdrp", "case-x", store)
     assert cdrp.answers == {"bvpi225_score": 81.8}
@@ -375,7 +423,8 @@ def test_a_finished_bvpi225_score_is_prefilled_into_cdrp_and_not_asked(
 
 
 def test_the_prefilled_score_follows_a_redone_bvpi225_but_not_over_a_persons_answer(
-        rules: DVRules, store: TinyDBStore) -> None:
+    rules: DVRules, store: TinyDBStore
+) -> None:
     answers = _bvpi225_answers(rules)
     bv = Session(rules, "bvpi225", "case-x", store)
     interview(bv, answers)
@@ -399,7 +448,8 @@ def test_the_prefilled_score_follows_a_redone_bvpi225_but_not_over_a_persons_ans
 
 
 def test_no_score_is_prefilled_from_an_unfinished_or_undecided_bvpi225(
-        rules: DVRules, store: TinyDBStore) -> None:
+    rules: DVRules, store: TinyDBStore
+) -> None:
     answers = _bvpi225_answers(rules)
     bv = Session(rules, "bvpi225", "case-x", store)
     interview(bv, answers, stop_after=5)
@@ -446,7 +496,8 @@ def test_a_session_without_a_store_keeps_answers_in_memory(rules: DVRules) -> No
 
 @pytest.mark.parametrize("kind", ["best", "worst", "mixed-1", "mixed-2", "mixed-3"])
 def test_session_result_equals_assess_for_the_same_answers(
-        rules: DVRules, store: TinyDBStore, kind: str) -> None:
+    rules: DVRules, store: TinyDBStore, kind: str
+) -> None:
     for flow in rules.kb.flows:
         if kind in ("best", "worst"):
             answers = extreme_answers(rules, flow, kind == "best")

@@ -41,13 +41,22 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
 
 def test_a_saved_record_loads_back_unchanged(store_dir: Path) -> None:
     store = TinyDBStore()
-    record = {"flows": {"cdrp": {"answers": {"advocacy_service_independent": True,
-                                             "advocates_fte": 2.5,
-                                             "plans_integrating_dv": ["local_area_agreement"],
-                                             "arrest_rate_percent": None},
-                                 "history": ["advocacy_service_independent"],
-                                 "prefilled": {}, "completed": False}},
-              "current": "cdrp"}
+    record = {
+        "flows": {
+            "cdrp": {
+                "answers": {
+                    "advocacy_service_independent": True,
+                    "advocates_fte": 2.5,
+                    "plans_integrating_dv": ["local_area_agreement"],
+                    "arrest_rate_percent": None,
+                },
+                "history": ["advocacy_service_independent"],
+                "prefilled": {},
+                "completed": False,
+            }
+        },
+        "current": "cdrp",
+    }
     store.save("case-1", record)
     loaded = store.load("case-1")
     assert loaded is not None
@@ -86,7 +95,8 @@ def _replace_fails(src: Any, dst: Any) -> None:
 
 @pytest.mark.parametrize("breaks", ["json.dump", "os.replace"])
 def test_a_crash_mid_write_leaves_the_previous_version_intact(
-        store_dir: Path, monkeypatch: pytest.MonkeyPatch, breaks: str) -> None:
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch, breaks: str
+) -> None:
     store = TinyDBStore()
     store.save("case-1", {"flows": {"cdrp": {"answers": {"advocacy_service_independent": True}}}})
     before = {n: (store_dir / n).read_bytes() for n in files(store_dir)}
@@ -96,7 +106,9 @@ def test_a_crash_mid_write_leaves_the_previous_version_intact(
             m.setattr(store_module.json, "dump", _dump_half_then_fail)
         else:
             m.setattr(store_module.os, "replace", _replace_fails)
-        store.save("case-1", {"flows": {"cdrp": {"answers": {"advocacy_service_independent": False}}}})
+        store.save(
+            "case-1", {"flows": {"cdrp": {"answers": {"advocacy_service_independent": False}}}}
+        )
 
     after = {n: (store_dir / n).read_bytes() for n in files(store_dir)}
     assert after == before, "the file changed, or a temporary file was left behind"
@@ -106,7 +118,8 @@ def test_a_crash_mid_write_leaves_the_previous_version_intact(
 
 
 def test_a_crash_during_an_answer_keeps_the_earlier_answers(
-        store_dir: Path, rules: DVRules, monkeypatch: pytest.MonkeyPatch) -> None:
+    store_dir: Path, rules: DVRules, monkeypatch: pytest.MonkeyPatch
+) -> None:
     s = Session(rules, "minimum-standards", "case-1", TinyDBStore())
     s.answer("posters_in_public_areas", True)
     with monkeypatch.context() as m, pytest.raises(StoreError):
@@ -138,8 +151,10 @@ def test_two_processes_answering_one_session_lose_nothing(store_dir: Path, rules
     Session(rules, "cdrp", "shared-case", TinyDBStore())  # created before the race
     ctx = multiprocessing.get_context("fork")
     start = ctx.Event()
-    procs = [ctx.Process(target=_answer_in_turn, args=(str(store_dir), qids, rounds, start))
-             for qids in (mine, theirs)]
+    procs = [
+        ctx.Process(target=_answer_in_turn, args=(str(store_dir), qids, rounds, start))
+        for qids in (mine, theirs)
+    ]
     for p in procs:
         p.start()
     start.set()
@@ -189,7 +204,8 @@ def test_writers_waiting_on_an_erased_session_still_enter_one_at_a_time(store_di
 
 
 def test_a_damaged_session_file_is_refused_and_left_as_it_is(
-        store_dir: Path, rules: DVRules) -> None:
+    store_dir: Path, rules: DVRules
+) -> None:
     store = TinyDBStore()
     Session(rules, "cdrp", "case-bad", store).answer("advocacy_service_independent", True)
     Session(rules, "cdrp", "case-good", store).answer("advocacy_service_independent", False)
@@ -211,10 +227,19 @@ def test_a_damaged_session_file_is_refused_and_left_as_it_is(
     assert good.answers == {"advocacy_service_independent": False}
 
 
-@pytest.mark.parametrize("content", ["[1, 2]", '{"session": [1, 2]}', '{"session": {"1": 5}}',
-                                     '{"session": {"one": {}}}', '"text"'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "[1, 2]",
+        '{"session": [1, 2]}',
+        '{"session": {"1": 5}}',
+        '{"session": {"one": {}}}',
+        '"text"',
+    ],
+)
 def test_a_file_of_valid_json_but_the_wrong_shape_is_damage_too(
-        store_dir: Path, content: str) -> None:
+    store_dir: Path, content: str
+) -> None:
     store = TinyDBStore()
     store.save("case-1", {"flows": {}})
     store._path("case-1").write_text(content)
@@ -227,7 +252,8 @@ def test_a_file_of_valid_json_but_the_wrong_shape_is_damage_too(
 
 
 def test_a_session_older_than_the_time_to_live_loads_as_none_and_is_erased(
-        store_dir: Path, monkeypatch: pytest.MonkeyPatch, clock: types.SimpleNamespace) -> None:
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch, clock: types.SimpleNamespace
+) -> None:
     monkeypatch.setenv("DVRULES_SESSION_TTL_DAYS", "2")
     store = TinyDBStore()
     store.save("case-1", {"flows": {"cdrp": {"answers": {"councillor_dv_lead": True}}}})
@@ -242,8 +268,7 @@ def test_a_session_older_than_the_time_to_live_loads_as_none_and_is_erased(
     assert store.count() == 0
 
 
-def test_the_default_time_to_live_is_30_days(
-        store_dir: Path, clock: types.SimpleNamespace) -> None:
+def test_the_default_time_to_live_is_30_days(store_dir: Path, clock: types.SimpleNamespace) -> None:
     store = TinyDBStore()
     store.save("case-1", {"flows": {}})
     clock.now += 29 * DAY
@@ -253,7 +278,8 @@ def test_the_default_time_to_live_is_30_days(
 
 
 def test_an_expired_session_starts_afresh_in_an_interview(
-        store_dir: Path, rules: DVRules, clock: types.SimpleNamespace) -> None:
+    store_dir: Path, rules: DVRules, clock: types.SimpleNamespace
+) -> None:
     Session(rules, "cdrp", "case-1", TinyDBStore()).answer("advocacy_service_independent", True)
     clock.now += 31 * DAY
     s = Session(rules, "cdrp", "case-1", TinyDBStore())
@@ -262,7 +288,8 @@ def test_an_expired_session_starts_afresh_in_an_interview(
 
 
 def test_purge_erases_only_expired_sessions_and_counts_them(
-        store_dir: Path, clock: types.SimpleNamespace) -> None:
+    store_dir: Path, clock: types.SimpleNamespace
+) -> None:
     store = TinyDBStore()
     for sid in ("old-1", "old-2", "old-3"):
         store.save(sid, {"flows": {}})
@@ -278,7 +305,8 @@ def test_purge_erases_only_expired_sessions_and_counts_them(
 
 
 def test_an_unreadable_time_to_live_setting_is_a_store_error(
-        store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DVRULES_SESSION_TTL_DAYS", "thirty")
     with pytest.raises(StoreError, match="DVRULES_SESSION_TTL_DAYS"):
         TinyDBStore()
@@ -300,10 +328,24 @@ def test_session_ids_never_appear_on_disk(store_dir: Path, rules: DVRules) -> No
     assert TinyDBStore().count() == 2
 
 
-@pytest.mark.parametrize("bad", ["../etc/passwd", "a/b", "..", "case 1", "", "x" * 65,
-                                 "C:\\cases\\1", "case\n1", "case1\n", "case\x001"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "../etc/passwd",
+        "a/b",
+        "..",
+        "case 1",
+        "",
+        "x" * 65,
+        "C:\\cases\\1",
+        "case\n1",
+        "case1\n",
+        "case\x001",
+    ],
+)
 def test_case_codes_with_path_characters_are_refused(
-        store_dir: Path, rules: DVRules, bad: str) -> None:
+    store_dir: Path, rules: DVRules, bad: str
+) -> None:
     with pytest.raises(SessionError, match="session id"):
         Session(rules, "cdrp", bad, TinyDBStore())
     assert not store_dir.exists() or files(store_dir) == []
@@ -317,5 +359,6 @@ def test_forget_erases_the_session_and_its_lock(store_dir: Path, rules: DVRules)
     s.forget()
     assert TinyDBStore().load("case-1") is None
     assert {p.stem for p in store_dir.iterdir()} - {".secret"} == {
-        TinyDBStore()._path("case-2").stem}
+        TinyDBStore()._path("case-2").stem
+    }
     assert keep.answers == {"advocacy_service_independent": False}

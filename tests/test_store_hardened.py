@@ -52,8 +52,7 @@ def _write_forever(directory: str, ready: Any) -> None:
         store.save(sid, {"flows": {"cdrp": {"answers": {"advocates_fte": n}}}, "n": n})
 
 
-def test_kill_9_during_writes_leaves_whole_sessions_and_no_temporary_files(
-        tmp_path: Path) -> None:
+def test_kill_9_during_writes_leaves_whole_sessions_and_no_temporary_files(tmp_path: Path) -> None:
     """Many writers killed at random moments: every session file left is a whole version,
     nothing named .tmp- survives the next opening of the store, and a written answer is never
     found in a leftover file."""
@@ -63,7 +62,7 @@ def test_kill_9_during_writes_leaves_whole_sessions_and_no_temporary_files(
     rng = random.Random(13)
     runs, left_before_open = 40, 0
     deadline = time.monotonic() + 20  # bounded whatever the machine's load
-    for run in range(runs):
+    for run in range(runs):  # noqa: B007 (the count is read after the loop)
         if time.monotonic() > deadline:
             break
         ready = ctx.Event()
@@ -127,7 +126,8 @@ def test_a_temporary_file_of_a_write_in_progress_is_left_alone(store_dir: Path) 
 
 
 def test_the_directory_is_fsynced_after_the_rename(
-        store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = TinyDBStore()
     store.save("case-1", {"flows": {}})
     events: list[str] = []
@@ -153,14 +153,21 @@ def test_the_directory_is_fsynced_after_the_rename(
 def _fails(code: int) -> Any:
     def fail(*args: Any, **kwargs: Any) -> None:
         raise OSError(code, os.strerror(code))
+
     return fail
 
 
-@pytest.mark.parametrize("code, says", [(errno.ENOSPC, "the disk is full"),
-                                        (errno.EROFS, "the disk is read-only"),
-                                        (errno.EACCES, "permission denied")])
+@pytest.mark.parametrize(
+    "code, says",
+    [
+        (errno.ENOSPC, "the disk is full"),
+        (errno.EROFS, "the disk is read-only"),
+        (errno.EACCES, "permission denied"),
+    ],
+)
 def test_a_full_or_read_only_disk_is_one_clear_store_error(
-        store_dir: Path, monkeypatch: pytest.MonkeyPatch, code: int, says: str) -> None:
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch, code: int, says: str
+) -> None:
     store = TinyDBStore()
     store.save("case-1", {"flows": {"cdrp": {"answers": {"advocates_fte": 1}}}})
     with monkeypatch.context() as m:
@@ -181,15 +188,25 @@ def test_a_store_on_a_read_only_file_system_cannot_be_created(tmp_path: Path) ->
 
 
 def _cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dvrules", *args], input=stdin, text=True,
-                          capture_output=True, env={**os.environ, **env}, timeout=120, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "dvrules", *args],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        env={**os.environ, **env},
+        timeout=120,
+        cwd=ROOT,
+    )
 
 
 def test_the_cli_says_one_line_when_the_store_cannot_be_used(tmp_path: Path) -> None:
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("")
-    for args in (["sessions", "forget", "case-1"], ["sessions", "purge"],
-                 ["chat", "cdrp", "--session", "case-1"]):
+    for args in (
+        ["sessions", "forget", "case-1"],
+        ["sessions", "purge"],
+        ["chat", "cdrp", "--session", "case-1"],
+    ):
         run = _cli(*args, env={"DVRULES_DB": str(not_a_dir / "sessions")})
         assert run.returncode == 2, run.stderr
         assert "Traceback" not in run.stderr
@@ -202,13 +219,15 @@ def test_the_cli_says_one_line_when_the_store_cannot_be_used(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-1", "thirty", "1e308", "  "])
 def test_the_time_to_live_must_be_a_positive_finite_number_of_days(
-        store_dir: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
     monkeypatch.setenv("DVRULES_SESSION_TTL_DAYS", value)
     if not value.strip():  # blank: the default
         assert TinyDBStore().ttl_seconds == 30 * 86400
         return
-    with pytest.raises(StoreError, match="DVRULES_SESSION_TTL_DAYS: .* is not a positive "
-                                         "number of days"):
+    with pytest.raises(
+        StoreError, match="DVRULES_SESSION_TTL_DAYS: .* is not a positive number of days"
+    ):
         TinyDBStore()
 
 
@@ -219,7 +238,8 @@ def test_a_time_to_live_given_in_code_is_checked_too(store_dir: Path, value: Any
 
 
 def test_a_fractional_time_to_live_is_allowed(
-        store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DVRULES_SESSION_TTL_DAYS", "0.5")
     assert TinyDBStore().ttl_seconds == 43200
 
@@ -228,7 +248,8 @@ def test_a_fractional_time_to_live_is_allowed(
 
 
 def test_file_names_are_keyed_so_a_case_code_cannot_be_recovered(
-        tmp_path: Path, rules: DVRules) -> None:
+    tmp_path: Path, rules: DVRules
+) -> None:
     one, two = TinyDBStore(tmp_path / "one"), TinyDBStore(tmp_path / "two")
     for store in (one, two):
         Session(rules, "cdrp", "case-1", store).answer("advocacy_service_independent", True)
@@ -241,7 +262,8 @@ def test_file_names_are_keyed_so_a_case_code_cannot_be_recovered(
     assert len(secret.read_text().strip()) == 64
     # the key is kept: a new store object over the same directory finds the session
     assert Session(rules, "cdrp", "case-1", TinyDBStore(one.directory)).answers == {
-        "advocacy_service_independent": True}
+        "advocacy_service_independent": True
+    }
 
 
 def test_two_processes_creating_a_store_at_once_agree_on_its_key(tmp_path: Path) -> None:
@@ -260,13 +282,23 @@ def test_two_processes_creating_a_store_at_once_agree_on_its_key(tmp_path: Path)
 
 
 def test_a_store_from_before_keyed_names_moves_each_session_when_it_is_next_loaded(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     directory = tmp_path / "store"
     directory.mkdir()
     old_name = hashlib.sha256(b"case-old").hexdigest()[:40] + ".json"
-    (directory / old_name).write_text(json.dumps(
-        {"session": {"1": {"flows": {"cdrp": {"answers": {"advocates_fte": 2}}},
-                           "updated": time.time()}}}))
+    (directory / old_name).write_text(
+        json.dumps(
+            {
+                "session": {
+                    "1": {
+                        "flows": {"cdrp": {"answers": {"advocates_fte": 2}}},
+                        "updated": time.time(),
+                    }
+                }
+            }
+        )
+    )
     forgotten = hashlib.sha256(b"case-gone").hexdigest()[:40] + ".json"
     (directory / forgotten).write_text((directory / old_name).read_text())
     store = TinyDBStore(directory)
@@ -288,7 +320,8 @@ def _damage(store: TinyDBStore, sid: str, rules: DVRules) -> None:
 
 
 def test_a_damaged_session_is_reported_and_its_owner_can_erase_it(
-        store_dir: Path, rules: DVRules) -> None:
+    store_dir: Path, rules: DVRules
+) -> None:
     store = TinyDBStore()
     _damage(store, "case-bad", rules)
     with pytest.raises(DamagedSessionError, match="damaged"):
@@ -298,7 +331,8 @@ def test_a_damaged_session_is_reported_and_its_owner_can_erase_it(
 
 
 def test_a_chat_with_a_damaged_session_says_so_and_erases_it_on_request(
-        store_dir: Path, rules: DVRules) -> None:
+    store_dir: Path, rules: DVRules
+) -> None:
     store = TinyDBStore()
     _damage(store, "chat-1", rules)
     conversation = Conversation(rules, store)
@@ -313,11 +347,14 @@ def test_a_chat_with_a_damaged_session_says_so_and_erases_it_on_request(
     erased = conversation.press("chat-1", yes.payload)
     assert erased.forgotten and "Erased" in erased.messages[0].plain()
     assert not store._path("chat-1").exists()
-    assert "damaged" not in " ".join(m.plain() for m in conversation.text("chat-1", "start").messages)
+    assert "damaged" not in " ".join(
+        m.plain() for m in conversation.text("chat-1", "start").messages
+    )
 
 
 def test_a_chat_whose_store_fails_says_so_without_a_traceback(
-        store_dir: Path, rules: DVRules, monkeypatch: pytest.MonkeyPatch) -> None:
+    store_dir: Path, rules: DVRules, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = TinyDBStore()
     conversation = Conversation(rules, store)
     monkeypatch.setattr(store_module, "_lock_file", _fails(errno.EIO))
@@ -328,7 +365,8 @@ def test_a_chat_whose_store_fails_says_so_without_a_traceback(
 
 
 def test_the_terminal_chat_names_the_command_that_erases_a_damaged_session(
-        store_dir: Path, rules: DVRules) -> None:
+    store_dir: Path, rules: DVRules
+) -> None:
     _damage(TinyDBStore(), "case-bad", rules)
     run = _cli("chat", "cdrp", "--session", "case-bad", env={"DVRULES_DB": str(store_dir)})
     assert run.returncode == 2 and "Traceback" not in run.stderr
@@ -340,7 +378,8 @@ def test_the_terminal_chat_names_the_command_that_erases_a_damaged_session(
 
 
 def test_the_home_page_of_a_damaged_session_offers_to_erase_it(
-        store_dir: Path, rules: DVRules) -> None:
+    store_dir: Path, rules: DVRules
+) -> None:
     store = TinyDBStore()
     _damage(store, "chat-3", rules)
     home = Conversation(rules, store).home("chat-3")

@@ -51,24 +51,29 @@ class KeptAssessment(BaseModel):
 
 
 def default_dir() -> Path:
-    return Path(os.environ.get("DVRULES_ASSESSMENTS")
-                or Path(user_data_dir("dvrules")) / "assessments")
+    return Path(
+        os.environ.get("DVRULES_ASSESSMENTS") or Path(user_data_dir("dvrules")) / "assessments"
+    )
 
 
 def check_period(period: str) -> str:
     """``2026-27`` (a financial year, the second part the year after) or ``2026``."""
     m = PERIOD.fullmatch(period.strip())
     if not m or (m.group(2) is not None and int(m.group(2)) != (int(m.group(1)) + 1) % 100):
-        raise AssessmentError(f"period: {period!r} is not a period; write a year such as 2026 or a "
-                              "financial year such as 2026-27")
+        raise AssessmentError(
+            f"period: {period!r} is not a period; write a year such as 2026 or a "
+            "financial year such as 2026-27"
+        )
     return m.group(0)
 
 
 def check_area(area: str) -> str:
     area = " ".join(area.split())
     if not AREA.fullmatch(area):
-        raise AssessmentError(f"area: {area!r} is not an area name; use up to 80 letters, digits, "
-                              "spaces and & ' . , ( ) - (the partnership or borough, e.g. Camden)")
+        raise AssessmentError(
+            f"area: {area!r} is not an area name; use up to 80 letters, digits, "
+            "spaces and & ' . , ( ) - (the partnership or borough, e.g. Camden)"
+        )
     return area
 
 
@@ -77,13 +82,16 @@ def check_role(role: str | None) -> str | None:
         return None
     role = " ".join(role.split())
     if not ROLE.fullmatch(role):
-        raise AssessmentError(f"role: {role!r} is not a role; use up to 60 letters, digits and "
-                              "spaces, e.g. DV co-ordinator (a role, never a name)")
+        raise AssessmentError(
+            f"role: {role!r} is not a role; use up to 60 letters, digits and "
+            "spaces, e.g. DV co-ordinator (a role, never a name)"
+        )
     return role
 
 
-def check_evidence(rules: DVRules, flow: str, notes: Any,
-                   answers: Mapping[str, Any]) -> dict[str, str]:
+def check_evidence(
+    rules: DVRules, flow: str, notes: Any, answers: Mapping[str, Any]
+) -> dict[str, str]:
     """An optional note per answer, saying where the evidence is (self-assessment flows only)."""
     if notes is None:
         return {}
@@ -93,8 +101,10 @@ def check_evidence(rules: DVRules, flow: str, notes: Any,
     out = {}
     for qid, note in notes.items():
         if qid not in asked:
-            raise AssessmentError(f"evidence: {qid}: no such question in flow {flow}; the answer "
-                                  f"ids are listed by: dvrules questions {flow}")
+            raise AssessmentError(
+                f"evidence: {qid}: no such question in flow {flow}; the answer "
+                f"ids are listed by: dvrules questions {flow}"
+            )
         if qid not in answers:
             raise AssessmentError(f"evidence: {qid}: there is no answer for it to support")
         if not isinstance(note, str) or not note.strip() or len(note) > MAX_NOTE:
@@ -105,12 +115,15 @@ def check_evidence(rules: DVRules, flow: str, notes: Any,
 
 def self_assessment(rules: DVRules, flow: str) -> str:
     if flow not in rules.kb.flows:
-        raise AssessmentError(f"flow: {flow!r} is not a flow; choose one of: "
-                              f"{', '.join(rules.kb.flows)}")
+        raise AssessmentError(
+            f"flow: {flow!r} is not a flow; choose one of: {', '.join(rules.kb.flows)}"
+        )
     if rules.kb.flow(flow).summary.kind == "referral":
-        raise AssessmentError(f"{flow}: only self-assessments of a partnership or agency are kept; "
-                              "case answers of the referral flow are never kept (case sessions "
-                              "expire and can be erased with: dvrules sessions forget)")
+        raise AssessmentError(
+            f"{flow}: only self-assessments of a partnership or agency are kept; "
+            "case answers of the referral flow are never kept (case sessions "
+            "expire and can be erased with: dvrules sessions forget)"
+        )
     return flow
 
 
@@ -127,13 +140,24 @@ class AssessmentStore:
 
     def _path(self, assessment_id: str) -> Path:
         if not ASSESSMENT_ID.fullmatch(assessment_id):
-            raise AssessmentError(f"{assessment_id!r} is not an assessment id; ids look like "
-                                  "cdrp-camden-2026-27 (see: dvrules assessments list)")
+            raise AssessmentError(
+                f"{assessment_id!r} is not an assessment id; ids look like "
+                "cdrp-camden-2026-27 (see: dvrules assessments list)"
+            )
         return self.directory / f"{assessment_id}.json"
 
-    def save(self, rules: DVRules, flow: str, answers: Mapping[str, Any], *, area: str,
-             period: str, evidence: Any = None, role: str | None = None,
-             replace: bool = False) -> KeptAssessment:
+    def save(
+        self,
+        rules: DVRules,
+        flow: str,
+        answers: Mapping[str, Any],
+        *,
+        area: str,
+        period: str,
+        evidence: Any = None,
+        role: str | None = None,
+        replace: bool = False,
+    ) -> KeptAssessment:
         """Check everything, then write atomically; refuses to overwrite unless ``replace``."""
         self_assessment(rules, flow)
         area, period, role = check_area(area), check_period(period), check_role(role)
@@ -142,13 +166,23 @@ class AssessmentStore:
         except AnswerError as exc:
             raise AssessmentError(f"answers: {exc}") from None
         notes = check_evidence(rules, flow, evidence, valid)
-        kept = KeptAssessment(id=f"{flow}-{slug(area)}-{period}", flow=flow, area=area,
-                              period=period, answers=valid, evidence=notes, role=role,
-                              knowledge_version=rules.kb.version, saved=time.time())
+        kept = KeptAssessment(
+            id=f"{flow}-{slug(area)}-{period}",
+            flow=flow,
+            area=area,
+            period=period,
+            answers=valid,
+            evidence=notes,
+            role=role,
+            knowledge_version=rules.kb.version,
+            saved=time.time(),
+        )
         path = self._path(kept.id)
         if path.exists() and not replace:
-            raise AssessmentError(f"{kept.id} is already kept; add --replace to overwrite it, or "
-                                  f"delete it first with: dvrules assessments delete {kept.id}")
+            raise AssessmentError(
+                f"{kept.id} is already kept; add --replace to overwrite it, or "
+                f"delete it first with: dvrules assessments delete {kept.id}"
+            )
         self._write(path, kept.model_dump_json(indent=2))
         return kept
 
@@ -167,24 +201,28 @@ class AssessmentStore:
         except OSError as exc:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-            raise AssessmentError(f"cannot write {path.name}: {exc.strerror}; nothing was "
-                                  "changed") from None
+            raise AssessmentError(
+                f"cannot write {path.name}: {exc.strerror}; nothing was changed"
+            ) from None
 
     def load(self, assessment_id: str) -> KeptAssessment:
         path = self._path(assessment_id)
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise AssessmentError(f"{assessment_id}: no such kept assessment (see: dvrules "
-                                  "assessments list)") from None
+            raise AssessmentError(
+                f"{assessment_id}: no such kept assessment (see: dvrules assessments list)"
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise AssessmentError(
-                f"{assessment_id}: cannot read it ({exc.__class__.__name__})") from None
+                f"{assessment_id}: cannot read it ({exc.__class__.__name__})"
+            ) from None
         try:
             return KeptAssessment.model_validate_json(text)
         except ValidationError:
-            raise AssessmentError(f"{assessment_id}: the file {path.name} is damaged; it was left "
-                                  "as it is") from None
+            raise AssessmentError(
+                f"{assessment_id}: the file {path.name} is damaged; it was left as it is"
+            ) from None
 
     def all(self) -> list[KeptAssessment]:
         """Every readable kept assessment, by flow, area and period (damaged files skipped)."""
@@ -209,8 +247,11 @@ class AssessmentStore:
 
     def previous(self, kept: KeptAssessment) -> KeptAssessment | None:
         """The latest kept assessment of the same flow and area from an earlier period."""
-        earlier = [k for k in self.all() if k.flow == kept.flow
-                   and slug(k.area) == slug(kept.area) and k.period < kept.period]
+        earlier = [
+            k
+            for k in self.all()
+            if k.flow == kept.flow and slug(k.area) == slug(kept.area) and k.period < kept.period
+        ]
         return earlier[-1] if earlier else None
 
 

@@ -12,7 +12,7 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -32,15 +32,18 @@ from dvrules.audit.assessments import (
     read_json,
     self_assessment,
 )
-from dvrules.cli_output import ListFormat, console, err_console, fail
-from dvrules.audit.compare import compare, markdown as compare_markdown
+from dvrules.audit.compare import compare
+from dvrules.audit.compare import markdown as compare_markdown
 from dvrules.audit.pack import report_document
 from dvrules.audit.view import Audit, build, headline
+from dvrules.cli_output import ListFormat, console, err_console, fail
 from dvrules.knowledge import KnowledgeError
 from dvrules.results import AssessmentResult
 
-assessments_app = typer.Typer(no_args_is_help=True, help=(
-    "Keep self-assessments (no expiry) for the annual audit; never case answers."))
+assessments_app = typer.Typer(
+    no_args_is_help=True,
+    help=("Keep self-assessments (no expiry) for the annual audit; never case answers."),
+)
 
 
 class ReportFormat(str, Enum):
@@ -86,7 +89,7 @@ def _answers_file(path: str) -> dict[str, Any]:
     return data
 
 
-def _source(flow: str, answers: Optional[str], assessment: Optional[str]) -> Source:
+def _source(flow: str, answers: str | None, assessment: str | None) -> Source:
     if (answers is None) == (assessment is None):
         raise AssessmentError("give exactly one of --answers FILE or --assessment ID")
     if assessment is not None:
@@ -106,8 +109,10 @@ def _file_or_id(flow: str, ref: str) -> Source:
         return _source(flow, None, ref)
     except AssessmentError as exc:
         if "no such kept" in str(exc) or "not an assessment id" in str(exc):
-            raise AssessmentError(f"{ref}: neither an answers file nor a kept assessment id "
-                                  "(see: dvrules assessments list)") from None
+            raise AssessmentError(
+                f"{ref}: neither an answers file nor a kept assessment id "
+                "(see: dvrules assessments list)"
+            ) from None
         raise
 
 
@@ -134,15 +139,17 @@ def _write(out: str, data: str | bytes, binary: bool = False) -> None:
 
 @assessments_app.command("save")
 def assessments_save(
-        flow: str,
-        answers: str = typer.Option(..., "--answers", help="JSON answers file, or - for stdin"),
-        area: str = typer.Option(..., "--area", help="The partnership or borough, e.g. Camden."),
-        period: str = typer.Option(..., "--period", help="e.g. 2026-27 (or a year, 2026)."),
-        evidence: Optional[str] = typer.Option(
-            None, "--evidence", help="JSON file: answer id to a short note on the evidence."),
-        role: Optional[str] = typer.Option(
-            None, "--role", help="Who answered, as a role (e.g. DV co-ordinator), never a name."),
-        replace: bool = typer.Option(False, "--replace", help="Overwrite a kept assessment.")
+    flow: str,
+    answers: str = typer.Option(..., "--answers", help="JSON answers file, or - for stdin"),
+    area: str = typer.Option(..., "--area", help="The partnership or borough, e.g. Camden."),
+    period: str = typer.Option(..., "--period", help="e.g. 2026-27 (or a year, 2026)."),
+    evidence: str | None = typer.Option(
+        None, "--evidence", help="JSON file: answer id to a short note on the evidence."
+    ),
+    role: str | None = typer.Option(
+        None, "--role", help="Who answered, as a role (e.g. DV co-ordinator), never a name."
+    ),
+    replace: bool = typer.Option(False, "--replace", help="Overwrite a kept assessment."),
 ) -> None:
     """Keep a self-assessment (no expiry) for the audit and next year's comparison."""
     rules = _rules()
@@ -150,8 +157,9 @@ def assessments_save(
         self_assessment(rules, flow)
         data = _answers_file(answers)
         notes = read_json(evidence, "evidence") if evidence is not None else None
-        kept = _store().save(rules, flow, data, area=area, period=period, evidence=notes,
-                             role=role, replace=replace)
+        kept = _store().save(
+            rules, flow, data, area=area, period=period, evidence=notes, role=role, replace=replace
+        )
     except AssessmentError as exc:
         fail(str(exc))
     console.print(f"kept: {kept.id}")
@@ -163,17 +171,35 @@ def assessments_list(format: ListFormat = typer.Option(ListFormat.text, "--forma
     store = _store()
     kept = store.all()
     if store.damaged:
-        err_console.print(f"{store.damaged} damaged file(s) in {escape(str(store.directory))} "
-                          "left as they are and not listed")
+        err_console.print(
+            f"{store.damaged} damaged file(s) in {escape(str(store.directory))} "
+            "left as they are and not listed"
+        )
     if format is ListFormat.json:
-        sys.stdout.write(json.dumps([{"id": k.id, "flow": k.flow, "area": k.area,
-                                      "period": k.period, "role": k.role,
-                                      "knowledge_version": k.knowledge_version,
-                                      "saved": _when(k.saved)} for k in kept], indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps(
+                [
+                    {
+                        "id": k.id,
+                        "flow": k.flow,
+                        "area": k.area,
+                        "period": k.period,
+                        "role": k.role,
+                        "knowledge_version": k.knowledge_version,
+                        "saved": _when(k.saved),
+                    }
+                    for k in kept
+                ],
+                indent=2,
+            )
+            + "\n"
+        )
         return
     if not kept:
-        console.print("no kept assessments (keep one with: dvrules assessments save FLOW "
-                      "--answers FILE --area AREA --period PERIOD)")
+        console.print(
+            "no kept assessments (keep one with: dvrules assessments save FLOW "
+            "--answers FILE --area AREA --period PERIOD)"
+        )
         return
     table = Table("id", "flow", "area", "period", "saved")
     for k in kept:
@@ -186,8 +212,9 @@ def _when(ts: float) -> str:
 
 
 @assessments_app.command("show")
-def assessments_show(assessment_id: str,
-                     format: ListFormat = typer.Option(ListFormat.text, "--format")) -> None:
+def assessments_show(
+    assessment_id: str, format: ListFormat = typer.Option(ListFormat.text, "--format")
+) -> None:
     """Show a kept assessment: who answered (role), when, its headline and its answers."""
     rules = _rules()
     try:
@@ -197,24 +224,35 @@ def assessments_show(assessment_id: str,
         fail(str(exc))
     assert isinstance(result, AssessmentResult)
     if format is ListFormat.json:
-        sys.stdout.write(json.dumps({**kept.model_dump(), "saved": _when(kept.saved),
-                                     "summary": result.summary}, indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps(
+                {**kept.model_dump(), "saved": _when(kept.saved), "summary": result.summary},
+                indent=2,
+            )
+            + "\n"
+        )
         return
     console.print(f"[bold]{escape(kept.id)}[/bold]: {escape(rules.kb.flow(kept.flow).title)}")
-    console.print(f"area {escape(kept.area)}, period {kept.period}, saved {_when(kept.saved)}, "
-                  f"knowledge {kept.knowledge_version}"
-                  + (f", answered by {escape(kept.role)}" if kept.role else ""))
+    console.print(
+        f"area {escape(kept.area)}, period {kept.period}, saved {_when(kept.saved)}, "
+        f"knowledge {kept.knowledge_version}"
+        + (f", answered by {escape(kept.role)}" if kept.role else "")
+    )
     console.print(escape(headline(result)))
     for qid, value in kept.answers.items():
         note = kept.evidence.get(qid)
-        console.print(f"  {qid}: {escape(json.dumps(value))}"
-                      + (f"  [dim](evidence: {escape(note)})[/dim]" if note else ""),
-                      soft_wrap=True)
+        console.print(
+            f"  {qid}: {escape(json.dumps(value))}"
+            + (f"  [dim](evidence: {escape(note)})[/dim]" if note else ""),
+            soft_wrap=True,
+        )
 
 
 @assessments_app.command("export")
-def assessments_export(assessment_id: str, out: str = typer.Option(
-        "-", "--out", help="File to write (default: standard output).")) -> None:
+def assessments_export(
+    assessment_id: str,
+    out: str = typer.Option("-", "--out", help="File to write (default: standard output)."),
+) -> None:
     """Write a kept assessment's answers as JSON (usable again with --answers)."""
     try:
         kept = _store().load(assessment_id)
@@ -241,25 +279,25 @@ ASSESSMENT = typer.Option(None, "--assessment", help="A kept assessment id.")
 OUT = typer.Option(..., "--out", help="File to write (- for standard output, text formats).")
 
 
-def _meta(src: Source, area: Optional[str], period: Optional[str],
-          role: Optional[str]) -> dict[str, Any]:
+def _meta(src: Source, area: str | None, period: str | None, role: str | None) -> dict[str, Any]:
     """Area, period, role and evidence notes: given on the command line, else the kept ones."""
     kept = src.kept
-    return {"area": check_area(area) if area else (kept.area if kept else None),
-            "period": check_period(period) if period else (kept.period if kept else None),
-            "role": check_role(role) if role else (kept.role if kept else None),
-            "evidence": kept.evidence if kept else None}
+    return {
+        "area": check_area(area) if area else (kept.area if kept else None),
+        "period": check_period(period) if period else (kept.period if kept else None),
+        "role": check_role(role) if role else (kept.role if kept else None),
+        "evidence": kept.evidence if kept else None,
+    }
 
 
-def _audit(rules: DVRules, flow: str, src: Source, area: Optional[str],
-           period: Optional[str]) -> Audit:
+def _audit(rules: DVRules, flow: str, src: Source, area: str | None, period: str | None) -> Audit:
     try:
         return build(rules, flow, src.answers, **_meta(src, area, period, None))
     except AnswerError as exc:
         raise AssessmentError(f"answers: {exc}") from None
 
 
-def _before(rules: DVRules, flow: str, src: Source, previous: Optional[str]) -> Source | None:
+def _before(rules: DVRules, flow: str, src: Source, previous: str | None) -> Source | None:
     """The previous period: given with --previous, or the kept one before a kept assessment."""
     before: Source | None = None
     if previous is not None:
@@ -276,15 +314,21 @@ def _before(rules: DVRules, flow: str, src: Source, previous: Optional[str]) -> 
     return before
 
 
-def report(flow: str, answers: Optional[str] = ANSWERS, assessment: Optional[str] = ASSESSMENT,
-           format: ReportFormat = typer.Option(ReportFormat.html, "--format"),
-           out: str = OUT,
-           area: Optional[str] = typer.Option(None, "--area", help="Area shown on the report."),
-           period: Optional[str] = typer.Option(None, "--period", help="e.g. 2026-27."),
-           role: Optional[str] = typer.Option(None, "--role", help="Who answered (a role)."),
-           previous: Optional[str] = typer.Option(
-               None, "--previous", help="Last period's answers file or kept id (kept "
-               "assessments find it themselves).")) -> None:
+def report(
+    flow: str,
+    answers: str | None = ANSWERS,
+    assessment: str | None = ASSESSMENT,
+    format: ReportFormat = typer.Option(ReportFormat.html, "--format"),
+    out: str = OUT,
+    area: str | None = typer.Option(None, "--area", help="Area shown on the report."),
+    period: str | None = typer.Option(None, "--period", help="e.g. 2026-27."),
+    role: str | None = typer.Option(None, "--role", help="Who answered (a role)."),
+    previous: str | None = typer.Option(
+        None,
+        "--previous",
+        help="Last period's answers file or kept id (kept assessments find it themselves).",
+    ),
+) -> None:
     """A board-ready report: summary chart, change since last period, gaps, RAG table."""
     rules = _rules()
     binary = format is ReportFormat.pdf
@@ -296,9 +340,15 @@ def report(flow: str, answers: Optional[str] = ANSWERS, assessment: Optional[str
         meta = _meta(src, area, period, role)
         before = _before(rules, flow, src, previous)
         try:
-            doc = report_document(rules, flow, src.answers, format=format.value, **meta,
-                                  previous=before.answers if before else None,
-                                  previous_label=before.label if before else "")
+            doc = report_document(
+                rules,
+                flow,
+                src.answers,
+                format=format.value,
+                **meta,
+                previous=before.answers if before else None,
+                previous_label=before.label if before else "",
+            )
         except AnswerError as exc:
             raise AssessmentError(f"answers: {exc}") from None
     except (AssessmentError, render.PdfError) as exc:
@@ -306,13 +356,17 @@ def report(flow: str, answers: Optional[str] = ANSWERS, assessment: Optional[str
     _write(out, doc.data if binary else doc.data.decode("utf-8"), binary=binary)
 
 
-def plan(flow: str, answers: Optional[str] = ANSWERS, assessment: Optional[str] = ASSESSMENT,
-         format: PlanFormat = typer.Option(PlanFormat.csv, "--format"),
-         out: str = OUT,
-         area: Optional[str] = typer.Option(None, "--area", help="Area shown on the plan."),
-         period: Optional[str] = typer.Option(
-             None, "--period", help="The period assessed, e.g. 2026-27 (dates the targets).")
-         ) -> None:
+def plan(
+    flow: str,
+    answers: str | None = ANSWERS,
+    assessment: str | None = ASSESSMENT,
+    format: PlanFormat = typer.Option(PlanFormat.csv, "--format"),
+    out: str = OUT,
+    area: str | None = typer.Option(None, "--area", help="Area shown on the plan."),
+    period: str | None = typer.Option(
+        None, "--period", help="The period assessed, e.g. 2026-27 (dates the targets)."
+    ),
+) -> None:
     """An action plan in Camden's columns, one row per gap, next level first, SMART-checked."""
     rules = _rules()
     try:
@@ -330,12 +384,13 @@ def plan(flow: str, answers: Optional[str] = ANSWERS, assessment: Optional[str] 
         _write(out, plans.to_xlsx(rows, audit), binary=True)
 
 
-def compare_cmd(flow: str,
-                before: str = typer.Option(..., "--before", help="Answers file or kept id."),
-                after: str = typer.Option(..., "--after", help="Answers file or kept id."),
-                format: CompareFormat = typer.Option(CompareFormat.markdown, "--format"),
-                out: str = typer.Option("-", "--out", help="File to write (default: stdout).")
-                ) -> None:
+def compare_cmd(
+    flow: str,
+    before: str = typer.Option(..., "--before", help="Answers file or kept id."),
+    after: str = typer.Option(..., "--after", help="Answers file or kept id."),
+    format: CompareFormat = typer.Option(CompareFormat.markdown, "--format"),
+    out: str = typer.Option("-", "--out", help="File to write (default: stdout)."),
+) -> None:
     """Year on year: status changes, level or score change, changed answers, still missing."""
     rules = _rules()
     try:
@@ -343,8 +398,13 @@ def compare_cmd(flow: str,
         b, a = _file_or_id(flow, before), _file_or_id(flow, after)
         cmp = compare(rules, flow, b.answers, a.answers, b.label, a.label)
         before_result = rules.assess(flow, b.answers)
-        audit = build(rules, flow, a.answers, area=a.kept.area if a.kept else None,
-                      period=a.kept.period if a.kept else None)
+        audit = build(
+            rules,
+            flow,
+            a.answers,
+            area=a.kept.area if a.kept else None,
+            period=a.kept.period if a.kept else None,
+        )
     except AnswerError as exc:
         fail(f"answers: {exc}")
     except AssessmentError as exc:

@@ -31,12 +31,19 @@ class Document:
     data: bytes
 
 
-def report_document(rules: DVRules, flow: str, answers: Mapping[str, Any], *,
-                    format: Literal["html", "pdf", "markdown"] = "pdf",
-                    area: str | None = None, period: str | None = None,
-                    role: str | None = None, evidence: Mapping[str, str] | None = None,
-                    previous: Mapping[str, Any] | None = None,
-                    previous_label: str = "previous period") -> Document:
+def report_document(
+    rules: DVRules,
+    flow: str,
+    answers: Mapping[str, Any],
+    *,
+    format: Literal["html", "pdf", "markdown"] = "pdf",
+    area: str | None = None,
+    period: str | None = None,
+    role: str | None = None,
+    evidence: Mapping[str, str] | None = None,
+    previous: Mapping[str, Any] | None = None,
+    previous_label: str = "previous period",
+) -> Document:
     """The report as a file's bytes. Raises ``AssessmentError`` (referral flow),
     ``AnswerError`` (bad answers) or ``render.PdfError`` (no Chromium for a PDF)."""
     self_assessment(rules, flow)
@@ -46,8 +53,12 @@ def report_document(rules: DVRules, flow: str, answers: Mapping[str, Any], *,
         cmp = compare(rules, flow, previous, answers, previous_label, period or "this period")
         before = rules.assess(flow, previous)
         assert isinstance(before, AssessmentResult)
-    stem = "-".join(re.sub(r"[^a-z0-9]+", "-", x.lower()).strip("-")
-                    for x in (flow, area, period) if x) + "-report"
+    stem = (
+        "-".join(
+            re.sub(r"[^a-z0-9]+", "-", x.lower()).strip("-") for x in (flow, area, period) if x
+        )
+        + "-report"
+    )
     if format == "markdown":
         data = render.markdown(audit, cmp).encode("utf-8")
     else:

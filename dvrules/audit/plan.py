@@ -16,8 +16,17 @@ from dvrules.api import DVRules
 from dvrules.audit.compare import esc
 from dvrules.audit.view import Audit, RequirementRow
 
-COLUMNS = ["Ref", "Outcome", "Activity", "Baseline", "Performance measure", "Lead", "Outputs",
-           "Funding", "SMART check"]
+COLUMNS = [
+    "Ref",
+    "Outcome",
+    "Activity",
+    "Baseline",
+    "Performance measure",
+    "Lead",
+    "Outputs",
+    "Funding",
+    "SMART check",
+]
 
 
 class PlanRow(BaseModel):
@@ -32,8 +41,17 @@ class PlanRow(BaseModel):
     smart: str
 
     def cells(self) -> list[str]:
-        return [self.ref, self.outcome, self.activity, self.baseline, self.performance_measure,
-                self.lead, self.outputs, self.funding, self.smart]
+        return [
+            self.ref,
+            self.outcome,
+            self.activity,
+            self.baseline,
+            self.performance_measure,
+            self.lead,
+            self.outputs,
+            self.funding,
+            self.smart,
+        ]
 
 
 def next_period(period: str | None, years: int) -> str | None:
@@ -65,10 +83,15 @@ def _row(rules: DVRules, r: RequirementRow, target: str | None) -> PlanRow:
     baseline = "; ".join(f"{a.label}: {a.value}" for a in r.answers) or "not known yet"
     measure = r.measure + (f" (by the {target} assessment)" if target else "")
     level = f"Level {r.level}: " if r.level else ""
-    return PlanRow(ref=r.ref, outcome=f"{level}{r.title}", activity=activity, baseline=baseline,
-                   performance_measure=measure,
-                   outputs=f"Evidence for the next assessment that this is met ({r.source})",
-                   smart=smart_check(bool(open_answers), target is not None))
+    return PlanRow(
+        ref=r.ref,
+        outcome=f"{level}{r.title}",
+        activity=activity,
+        baseline=baseline,
+        performance_measure=measure,
+        outputs=f"Evidence for the next assessment that this is met ({r.source})",
+        smart=smart_check(bool(open_answers), target is not None),
+    )
 
 
 def smart_check(baseline_open: bool, dated: bool) -> str:
@@ -81,7 +104,8 @@ def smart_check(baseline_open: bool, dated: bool) -> str:
     has = ["Specific"]
     todo = []
     (todo if baseline_open else has).append(
-        "Measurable" + (" (find out the baseline)" if baseline_open else ""))
+        "Measurable" + (" (find out the baseline)" if baseline_open else "")
+    )
     todo.append("Achievable (add a lead and funding)")
     has.append("Relevant")
     (has if dated else todo).append("Time-bound" + ("" if dated else " (give --period)"))
@@ -104,10 +128,15 @@ def _safe_cell(text: str) -> str:
 
 def to_markdown(plan: list[PlanRow], audit: Audit) -> str:
     where = ", ".join(x for x in (audit.area, audit.period) if x)
-    out = [f"# Action plan: {audit.title}" + (f" ({where})" if where else ""), "",
-           f"{audit.headline}. Made on {audit.date} with knowledge version "
-           f"{audit.knowledge_version}. Lead and Funding are for the partnership to fill in.", "",
-           "| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+    out = [
+        f"# Action plan: {audit.title}" + (f" ({where})" if where else ""),
+        "",
+        f"{audit.headline}. Made on {audit.date} with knowledge version "
+        f"{audit.knowledge_version}. Lead and Funding are for the partnership to fill in.",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + " --- |" * len(COLUMNS),
+    ]
     out += ["| " + " | ".join(esc(c) for c in r.cells()) + " |" for r in plan]
     if not plan:
         out.append("| " + " | ".join(["No gaps"] + [""] * (len(COLUMNS) - 1)) + " |")
@@ -118,16 +147,21 @@ def to_xlsx(plan: list[PlanRow], audit: Audit) -> bytes:
     import xlsxwriter
 
     buf = io.BytesIO()
-    book = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False,
-                                     "strings_to_urls": False})
-    book.set_properties({"title": f"Action plan: {audit.title}",
-                         "comments": f"dvrules knowledge version {audit.knowledge_version}"})
+    book = xlsxwriter.Workbook(
+        buf, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
+    )
+    book.set_properties(
+        {
+            "title": f"Action plan: {audit.title}",
+            "comments": f"dvrules knowledge version {audit.knowledge_version}",
+        }
+    )
     sheet = book.add_worksheet("Action plan")
-    head = book.add_format({"bold": True, "bg_color": "#DDDDDD", "text_wrap": True,
-                            "valign": "top", "border": 1})
+    head = book.add_format(
+        {"bold": True, "bg_color": "#DDDDDD", "text_wrap": True, "valign": "top", "border": 1}
+    )
     cell = book.add_format({"text_wrap": True, "valign": "top", "border": 1})
-    fill = book.add_format({"text_wrap": True, "valign": "top", "border": 1,
-                            "bg_color": "#FFF3C4"})
+    fill = book.add_format({"text_wrap": True, "valign": "top", "border": 1, "bg_color": "#FFF3C4"})
     widths = [8, 40, 50, 40, 40, 20, 40, 20, 40]
     for i, (name, width) in enumerate(zip(COLUMNS, widths)):
         sheet.set_column(i, i, width)

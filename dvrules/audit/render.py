@@ -31,42 +31,71 @@ def _template(name: str) -> str:
     return resources.files("dvrules.audit").joinpath("templates", name).read_text(encoding="utf-8")
 
 
-def html(audit: Audit, cmp: Comparison | None = None,
-         before: AssessmentResult | None = None) -> str:
+def html(
+    audit: Audit, cmp: Comparison | None = None, before: AssessmentResult | None = None
+) -> str:
     from jinja2 import Environment
 
     env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
     page = env.from_string(_template("report.html.j2"))
-    change = (charts.change_chart(before, audit.result, cmp.before_label, cmp.after_label)
-              if cmp is not None and before is not None else "")
-    return page.render(a=audit, cmp=cmp, css=_template("report.css"),
-                       summary_chart=charts.summary_chart(audit.result), change_chart=change,
-                       rag=RAG, words=STATUS_WORDS, level_rag=LEVEL_RAG, level_words=LEVEL_WORDS)
+    change = (
+        charts.change_chart(before, audit.result, cmp.before_label, cmp.after_label)
+        if cmp is not None and before is not None
+        else ""
+    )
+    return page.render(
+        a=audit,
+        cmp=cmp,
+        css=_template("report.css"),
+        summary_chart=charts.summary_chart(audit.result),
+        change_chart=change,
+        rag=RAG,
+        words=STATUS_WORDS,
+        level_rag=LEVEL_RAG,
+        level_words=LEVEL_WORDS,
+    )
 
 
 def markdown(audit: Audit, cmp: Comparison | None = None) -> str:
     out = [f"# {audit.title}", ""]
-    out += [f"- **Area:** {audit.area or 'not given'}",
-            f"- **Period:** {audit.period or 'not given'}",
-            f"- **Date:** {audit.date}"]
+    out += [
+        f"- **Area:** {audit.area or 'not given'}",
+        f"- **Period:** {audit.period or 'not given'}",
+        f"- **Date:** {audit.date}",
+    ]
     if audit.role:
         out.append(f"- **Answered by:** {audit.role}")
-    out += [f"- **Knowledge version:** {audit.knowledge_version}", "", "## Summary", "",
-            f"**{audit.headline}**", ""]
+    out += [
+        f"- **Knowledge version:** {audit.knowledge_version}",
+        "",
+        "## Summary",
+        "",
+        f"**{audit.headline}**",
+        "",
+    ]
     if audit.result.levels:
-        out += ["| Level | Met | Not met | Not known yet | Requirements | Status |",
-                "| --- | ---: | ---: | ---: | ---: | --- |"]
-        out += [f"| Level {lv.level} | {lv.met} | {lv.not_met} | {lv.unknown} | {lv.total} | "
-                f"{LEVEL_WORDS[lv.status]} |" for lv in audit.result.levels]
+        out += [
+            "| Level | Met | Not met | Not known yet | Requirements | Status |",
+            "| --- | ---: | ---: | ---: | ---: | --- |",
+        ]
+        out += [
+            f"| Level {lv.level} | {lv.met} | {lv.not_met} | {lv.unknown} | {lv.total} | "
+            f"{LEVEL_WORDS[lv.status]} |"
+            for lv in audit.result.levels
+        ]
         out.append("")
     out += ["A requirement whose answer is not known yet is never counted as not met.", ""]
     if cmp is not None:
         out += [f"## Change since {cmp.before_label}", "", cmp.headline, ""]
         if cmp.items:
-            out += [f"| Requirement | {esc(cmp.before_label)} | {esc(cmp.after_label)} |",
-                    "| --- | --- | --- |"]
-            out += [f"| {esc(i.title)} | {STATUS_WORDS[i.before]} | {STATUS_WORDS[i.after]} |"
-                    for i in cmp.items]
+            out += [
+                f"| Requirement | {esc(cmp.before_label)} | {esc(cmp.after_label)} |",
+                "| --- | --- | --- |",
+            ]
+            out += [
+                f"| {esc(i.title)} | {STATUS_WORDS[i.before]} | {STATUS_WORDS[i.after]} |"
+                for i in cmp.items
+            ]
             out.append("")
         if cmp.answers:
             out += ["Answers that changed:", ""]
@@ -85,18 +114,26 @@ def markdown(audit: Audit, cmp: Comparison | None = None) -> str:
         out.append("")
     if not audit.gap_groups:
         out += ["No gaps: every requirement is met.", ""]
-    out += ["## Every requirement", "",
-            "| Ref | Requirement | Status | Answers behind it | Source |",
-            "| --- | --- | --- | --- | --- |"]
+    out += [
+        "## Every requirement",
+        "",
+        "| Ref | Requirement | Status | Answers behind it | Source |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for r in audit.rows + audit.monitoring:
-        answers = "; ".join(f"{a.label}: {a.value}" + (f" (evidence: {a.evidence})"
-                                                        if a.evidence else "")
-                            for a in r.answers)
+        answers = "; ".join(
+            f"{a.label}: {a.value}" + (f" (evidence: {a.evidence})" if a.evidence else "")
+            for a in r.answers
+        )
         title = r.title + ("" if r.scored else " (monitored, not scored)")
-        out.append(f"| {r.ref} | {esc(title)} | {r.status_text} | {esc(answers)} | "
-                   f"{esc(r.source)} |")
-    out += ["", f"Made with dvrules, knowledge version {audit.knowledge_version}, on "
-            f"{audit.date}. **In immediate danger: call 999.**"]
+        out.append(
+            f"| {r.ref} | {esc(title)} | {r.status_text} | {esc(answers)} | {esc(r.source)} |"
+        )
+    out += [
+        "",
+        f"Made with dvrules, knowledge version {audit.knowledge_version}, on "
+        f"{audit.date}. **In immediate danger: call 999.**",
+    ]
     return "\n".join(out) + "\n"
 
 
@@ -117,10 +154,19 @@ def chromium() -> str | None:
 
 def chromium_args(binary: str, profile: str) -> list[str]:
     """Headless, sandbox off (containers), and nothing that reaches the network."""
-    return [binary, "--headless", "--no-sandbox", "--disable-gpu",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-first-run", "--disable-extensions", "--disable-dev-shm-usage",
-            f"--user-data-dir={profile}"]
+    return [
+        binary,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+    ]
 
 
 def pdf(page: str, out: Path, timeout: float = 120) -> None:
@@ -132,14 +178,19 @@ def pdf_bytes(page: str, timeout: float = 120) -> bytes:
     """The HTML page printed as A4 PDF by headless Chromium (fresh profile, no network)."""
     binary = chromium()
     if binary is None:
-        raise PdfError("pdf: needs Chromium (Debian: apt-get install chromium; or set "
-                       "DVRULES_CHROMIUM); or make --format html and print it from a browser")
+        raise PdfError(
+            "pdf: needs Chromium (Debian: apt-get install chromium; or set "
+            "DVRULES_CHROMIUM); or make --format html and print it from a browser"
+        )
     with tempfile.TemporaryDirectory(prefix="dvrules-pdf-") as tmp:
         src = Path(tmp) / "report.html"
         src.write_text(page, encoding="utf-8")
         target = Path(tmp) / "report.pdf"
         args = chromium_args(binary, str(Path(tmp) / "profile")) + [
-            "--no-pdf-header-footer", f"--print-to-pdf={target}", src.as_uri()]
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={target}",
+            src.as_uri(),
+        ]
         try:
             done = subprocess.run(args, capture_output=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
@@ -152,8 +203,9 @@ def pdf_bytes(page: str, timeout: float = 120) -> bytes:
 def write_atomic(out: Path, data: bytes) -> None:
     """Write ``out`` whole or not at all (a temporary file beside it, then renamed)."""
     out = Path(out)
-    fd, tmp = tempfile.mkstemp(dir=out.parent if str(out.parent) else ".",
-                               prefix=f".{out.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(
+        dir=out.parent if str(out.parent) else ".", prefix=f".{out.name}.", suffix=".tmp"
+    )
     try:
         umask = os.umask(0)
         os.umask(umask)

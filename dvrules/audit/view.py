@@ -93,8 +93,11 @@ def show_answer(rules: DVRules, qid: str, answers: Mapping[str, Answer]) -> str:
         return f"{_fmt(value)} {q.unit}" if q.unit else _fmt(value)
     labels = {c.id: c.label for c in rules.kb.choices(q)}
     if isinstance(value, list):
-        return f"{len(value)} chosen: " + "; ".join(labels.get(v, v) for v in value) if value \
+        return (
+            f"{len(value)} chosen: " + "; ".join(labels.get(v, v) for v in value)
+            if value
             else "none chosen"
+        )
     return labels.get(value, str(value))
 
 
@@ -106,8 +109,12 @@ def _test_text(rules: DVRules, t: Test) -> str:
         labels = {c.id: c.label for c in rules.kb.choices(q)}
     else:
         label, unit, labels = rules.kb.values[t.subject].title, None, {}
-    words = {"at_least": "at least", "at_most": "at most", "more_than": "more than",
-             "less_than": "less than"}
+    words = {
+        "at_least": "at least",
+        "at_most": "at most",
+        "more_than": "more than",
+        "less_than": "less than",
+    }
     if t.op in words:
         return f"{label}: {words[t.op]} {_fmt(want)}" + (f" {unit}" if unit else "")
     if t.op == "is_":
@@ -159,8 +166,10 @@ def headline(result: AssessmentResult) -> str:
         unknown = sum(lv.unknown for lv in levels)
         text = f"Level attained: {s['level_attained']} of {len(levels)}"
         if s.get("level_possible", s["level_attained"]) > s["level_attained"]:
-            text += (f"; level {s['level_possible']} still possible "
-                     f"({unknown} requirement{'s' if unknown != 1 else ''} not known yet)")
+            text += (
+                f"; level {s['level_possible']} still possible "
+                f"({unknown} requirement{'s' if unknown != 1 else ''} not known yet)"
+            )
         return text
     if "score" in s:
         text = f"BVPI 225 score: {s['score']}% ({s['yes']} of {s['total']} fully achieved)"
@@ -169,12 +178,21 @@ def headline(result: AssessmentResult) -> str:
         return text
     unknown = sum(1 for r in result.requirements if r.status == "unknown")
     return f"Standards met: {s['met']} of {s['total']}" + (
-        f" ({unknown} not known yet)" if unknown else "")
+        f" ({unknown} not known yet)" if unknown else ""
+    )
 
 
-def build(rules: DVRules, flow: str, answers: Mapping[str, Answer], *, area: str | None = None,
-          period: str | None = None, role: str | None = None,
-          evidence: Mapping[str, str] | None = None, today: dt.date | None = None) -> Audit:
+def build(
+    rules: DVRules,
+    flow: str,
+    answers: Mapping[str, Answer],
+    *,
+    area: str | None = None,
+    period: str | None = None,
+    role: str | None = None,
+    evidence: Mapping[str, str] | None = None,
+    today: dt.date | None = None,
+) -> Audit:
     result = rules.assess(flow, answers)
     assert isinstance(result, AssessmentResult)
     evidence = evidence or {}
@@ -187,24 +205,50 @@ def build(rules: DVRules, flow: str, answers: Mapping[str, Answer], *, area: str
         r = rules.kb.outcomes[rr.id]
         assert isinstance(r, Requirement)
         counters[r.level] = counters.get(r.level, 0) + 1
-        ans = [AnswerRow(id=q, label=rules.kb.questions[q].short or rules.kb.questions[q].text,
-                         value=show_answer(rules, q, kept), evidence=evidence.get(q))
-               for q in inputs(rules, r) if q in shown]
+        ans = [
+            AnswerRow(
+                id=q,
+                label=rules.kb.questions[q].short or rules.kb.questions[q].text,
+                value=show_answer(rules, q, kept),
+                evidence=evidence.get(q),
+            )
+            for q in inputs(rules, r)
+            if q in shown
+        ]
         return RequirementRow(
-            id=r.id, ref=_ref(r, counters[r.level]) if scored else f"M{counters[r.level]:02d}",
-            title=r.title, level=r.level, status=rr.status, status_text=STATUS_WORDS[rr.status],
-            rag=RAG[rr.status], answers=ans, because=rr.because, measure=measure(rules, r),
-            next_step=r.next_step, source=cite_text(rules, rr.source), scored=scored)
+            id=r.id,
+            ref=_ref(r, counters[r.level]) if scored else f"M{counters[r.level]:02d}",
+            title=r.title,
+            level=r.level,
+            status=rr.status,
+            status_text=STATUS_WORDS[rr.status],
+            rag=RAG[rr.status],
+            answers=ans,
+            because=rr.because,
+            measure=measure(rules, r),
+            next_step=r.next_step,
+            source=cite_text(rules, rr.source),
+            scored=scored,
+        )
 
     rows = [row(rr) for rr in result.requirements]
     counters.clear()
     monitoring = [row(rr, scored=False) for rr in result.monitoring or []]
-    return Audit(flow=flow, gaps_heading="Gaps, next level first" if result.levels else "Gaps",
-                 title=rules.kb.flow(flow).title, area=area, period=period,
-                 date=(today or dt.date.today()).isoformat(), role=role,
-                 knowledge_version=result.knowledge_version, headline=headline(result),
-                 result=result, rows=rows, monitoring=monitoring,
-                 gap_groups=gap_groups(result, rows))
+    return Audit(
+        flow=flow,
+        gaps_heading="Gaps, next level first" if result.levels else "Gaps",
+        title=rules.kb.flow(flow).title,
+        area=area,
+        period=period,
+        date=(today or dt.date.today()).isoformat(),
+        role=role,
+        knowledge_version=result.knowledge_version,
+        headline=headline(result),
+        result=result,
+        rows=rows,
+        monitoring=monitoring,
+        gap_groups=gap_groups(result, rows),
+    )
 
 
 def gap_groups(result: AssessmentResult, rows: list[RequirementRow]) -> list[GapGroup]:
@@ -215,8 +259,9 @@ def gap_groups(result: AssessmentResult, rows: list[RequirementRow]) -> list[Gap
         attained = result.summary["level_attained"]
         groups = []
         for lv in range(attained + 1, len(result.levels) + 1):
-            at = sorted((r for r in open_rows if r.level == lv),
-                        key=lambda r: r.status != "unknown")
+            at = sorted(
+                (r for r in open_rows if r.level == lv), key=lambda r: r.status != "unknown"
+            )
             if not at:
                 continue
             step = lv - attained

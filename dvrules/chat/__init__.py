@@ -6,7 +6,14 @@ table of commands and ``Citation`` the one citation format. No chat SDK is impor
 """
 
 from dvrules.chat.citation import Citation
-from dvrules.chat.commands import COMMANDS, Command, CommandSpec, help_lines, menu_commands, parse_command
+from dvrules.chat.commands import (
+    COMMANDS,
+    Command,
+    CommandSpec,
+    help_lines,
+    menu_commands,
+    parse_command,
+)
 from dvrules.chat.compose import Composer, ResultItem, ResultView
 from dvrules.chat.conversation import (
     MAX_PAYLOAD_BYTES,
@@ -44,10 +51,48 @@ from dvrules.chat.messages import (
 )
 
 __all__ = [
-    "Action", "Button", "COMMANDS", "Citation", "Command", "CommandSpec", "Composer",
-    "Conversation", "Delete", "EMERGENCY", "Edit", "Event", "FAILED", "MAX_PAYLOAD_BYTES",
-    "Message", "OutMessage", "PRIVACY", "PRIVATE_ONLY", "Paragraph", "Press", "REFUSED", "Reply",
-    "ResultItem", "ResultView", "Send", "SendDocument", "Span", "Strip", "Text", "b", "choices_payload", "help_lines", "i", "log_id",
-    "menu_commands", "pack", "par", "parse_command", "parse_payload", "plain_text",
-    "session_id", "short_label", "utf16_len", "wrap",
+    "Action",
+    "Button",
+    "COMMANDS",
+    "Citation",
+    "Command",
+    "CommandSpec",
+    "Composer",
+    "Conversation",
+    "Delete",
+    "EMERGENCY",
+    "Edit",
+    "Event",
+    "FAILED",
+    "MAX_PAYLOAD_BYTES",
+    "Message",
+    "OutMessage",
+    "PRIVACY",
+    "PRIVATE_ONLY",
+    "Paragraph",
+    "Press",
+    "REFUSED",
+    "Reply",
+    "ResultItem",
+    "ResultView",
+    "Send",
+    "SendDocument",
+    "Span",
+    "Strip",
+    "Text",
+    "b",
+    "choices_payload",
+    "help_lines",
+    "i",
+    "log_id",
+    "menu_commands",
+    "pack",
+    "par",
+    "parse_command",
+    "parse_payload",
+    "plain_text",
+    "session_id",
+    "short_label",
+    "utf16_len",
+    "wrap",
 ]

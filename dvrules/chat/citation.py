@@ -28,17 +28,25 @@ class Citation(BaseModel):
     checked: str | None = None  # when the fact was last checked against the page (ISO date)
 
     @classmethod
-    def of(cls, kb: KnowledgeBase, source: Mapping[str, Any]) -> "Citation":
+    def of(cls, kb: KnowledgeBase, source: Mapping[str, Any]) -> Citation:
         doc_id = str(source.get("document", ""))
         doc = kb.documents.get(doc_id)
-        checked = (source.get("last_reviewed") or source.get("checked")
-                   or (getattr(doc, "last_reviewed", None) if source.get("url") else None))
+        checked = (
+            source.get("last_reviewed")
+            or source.get("checked")
+            or (getattr(doc, "last_reviewed", None) if source.get("url") else None)
+        )
         date = source.get("date")
-        return cls(document=doc_id, title=doc.title if doc else doc_id or "unknown source",
-                   year=doc.year if doc else None, section=source.get("section"),
-                   footnote=source.get("footnote"),
-                   url=source.get("url") or (getattr(doc, "url", None) if doc else None),
-                   date=str(date) if date else None, checked=str(checked) if checked else None)
+        return cls(
+            document=doc_id,
+            title=doc.title if doc else doc_id or "unknown source",
+            year=doc.year if doc else None,
+            section=source.get("section"),
+            footnote=source.get("footnote"),
+            url=source.get("url") or (getattr(doc, "url", None) if doc else None),
+            date=str(date) if date else None,
+            checked=str(checked) if checked else None,
+        )
 
     def __str__(self) -> str:
         text = self.title + (f" ({self.year})" if self.year else "")

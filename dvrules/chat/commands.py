@@ -23,7 +23,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("start", "choose an assessment, or carry on with one", aliases=("menu",)),
     CommandSpec("help", "commands, and in immediate danger call 999"),
     CommandSpec("back", "look again at the previous question (later answers are kept)"),
-    CommandSpec("skip", "answer \"don't know\" to this question"),
+    CommandSpec("skip", 'answer "don\'t know" to this question'),
     CommandSpec("keep", "keep the answer you are looking at again, and carry on"),
     CommandSpec("answers", "list what has been answered, numbered"),
     CommandSpec("change", "change answer N of that list (or by its id)", arg="N"),
@@ -32,14 +32,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("why", "why item N of the result is as it is, and its source", arg="N"),
     CommandSpec("summary", "how far you have got (counts only)"),
     CommandSpec("more", "show the question's help, definition and source"),
-    CommandSpec("cancel", "stop for now (answers are kept until they expire)",
-                aliases=("quit", "exit", "stop")),
+    CommandSpec(
+        "cancel",
+        "stop for now (answers are kept until they expire)",
+        aliases=("quit", "exit", "stop"),
+    ),
     CommandSpec("forget", "erase everything stored for this chat, now"),
 )
 
 _BY_NAME = {name: c for c in COMMANDS for name in (c.name, *c.aliases)}
-_COMMAND = re.compile(r"^/?(?P<name>[a-z]+)(?:@[A-Za-z0-9_]{1,64})?(?:\s+(?P<arg>.*))?$",
-                      re.IGNORECASE | re.DOTALL)
+_COMMAND = re.compile(
+    r"^/?(?P<name>[a-z]+)(?:@[A-Za-z0-9_]{1,64})?(?:\s+(?P<arg>.*))?$", re.IGNORECASE | re.DOTALL
+)
 
 
 @dataclass(frozen=True)

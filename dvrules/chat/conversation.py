@@ -118,8 +118,7 @@ class Reply:
         """Record the platform id of a message sent for ``action`` (a Send, or an Edit the
         platform refused and that was sent anew)."""
         chat = self._chat
-        if chat is None or message_id is None or not isinstance(action, (Send, Edit,
-                                                                         SendDocument)):
+        if chat is None or message_id is None or not isinstance(action, (Send, Edit, SendDocument)):
             return
         mid = str(message_id)
         _remember_sent(chat, mid)  # a document too: forget deletes it where the app allows
@@ -200,9 +199,16 @@ class Conversation:
 
     PURGE_EVERY_SECONDS = 3600
 
-    def __init__(self, rules: DVRules, store: SessionStore, flows: list[str] | None = None,
-                 delete_within: float | None = 48 * 3600 - 60, paged: bool = True,
-                 area: str | None = None, period: str | None = None):
+    def __init__(
+        self,
+        rules: DVRules,
+        store: SessionStore,
+        flows: list[str] | None = None,
+        delete_within: float | None = 48 * 3600 - 60,
+        paged: bool = True,
+        area: str | None = None,
+        period: str | None = None,
+    ):
         self.rules, self.kb, self.store = rules, rules.kb, store
         self.area, self.period = area, period  # named on self-assessment reports (terminal)
         self.flows = flows or list(rules.kb.flows)
@@ -235,35 +241,75 @@ class Conversation:
         reply = Reply()
         if not isinstance(exc, DamagedSessionError):
             log.warning("store unavailable (session %s): %s", log_id(sid), exc)
-            reply.actions.append(Send(Message([par(
-                "Your answers cannot be read or saved just now (a problem with the server's "
-                "storage). Nothing was changed; please try again later. " + EMERGENCY)])))
+            reply.actions.append(
+                Send(
+                    Message(
+                        [
+                            par(
+                                "Your answers cannot be read or saved just now (a problem with the server's "
+                                "storage). Nothing was changed; please try again later. "
+                                + EMERGENCY
+                            )
+                        ]
+                    )
+                )
+            )
             return reply
         log.warning("damaged session file (session %s)", log_id(sid))
-        text = event.text.strip().lower() if isinstance(event, Text) and isinstance(
-            event.text, str) else ""
+        text = (
+            event.text.strip().lower()
+            if isinstance(event, Text) and isinstance(event.text, str)
+            else ""
+        )
         payload = event.payload if isinstance(event, Press) else None
         parsed = parse_payload(payload) if payload is not None else None
         confirmed = text in ("forget now", "forget yes", "/forget now") or (
-            parsed is not None and parsed[0] == "forget" and parsed[1]["answer"] == "y")
+            parsed is not None and parsed[0] == "forget" and parsed[1]["answer"] == "y"
+        )
         if confirmed:
             self.store.delete(sid)
             self.rules.forget_recent()
             reply.forgotten = True
-            reply.actions.append(Send(Message([par(
-                "Erased. Nothing from this chat is stored any more. Type start to begin "
-                "again. " + EMERGENCY)], kind="forget")))
+            reply.actions.append(
+                Send(
+                    Message(
+                        [
+                            par(
+                                "Erased. Nothing from this chat is stored any more. Type start to begin "
+                                "again. " + EMERGENCY
+                            )
+                        ],
+                        kind="forget",
+                    )
+                )
+            )
             return reply
         if parsed is not None and parsed[0] == "forget":
             reply.notice = "Kept. Nothing was erased."
             return reply
-        reply.actions.append(Send(Message(
-            [par("Your saved answers are damaged and cannot be read, so I cannot carry on "
-                 "with them."),
-             par("Erase them to start again: tap the button or type forget now. "
-                 + EMERGENCY)],
-            [[Button("Yes, erase now", _payload("g", 0, "y")),
-              Button("No, keep", _payload("g", 0, "n"))]], kind="forget")))
+        reply.actions.append(
+            Send(
+                Message(
+                    [
+                        par(
+                            "Your saved answers are damaged and cannot be read, so I cannot carry on "
+                            "with them."
+                        ),
+                        par(
+                            "Erase them to start again: tap the button or type forget now. "
+                            + EMERGENCY
+                        ),
+                    ],
+                    [
+                        [
+                            Button("Yes, erase now", _payload("g", 0, "y")),
+                            Button("No, keep", _payload("g", 0, "n")),
+                        ]
+                    ],
+                    kind="forget",
+                )
+            )
+        )
         return reply
 
     @contextlib.contextmanager
@@ -369,9 +415,11 @@ class _Turn:
         s = self.session(flow)
         q = s.next_question()
         if q is None:
-            self.info("This assessment is finished. Type result to see it, answers to list "
-                      "the answers, change and a number to change one, or start to choose "
-                      "another.")
+            self.info(
+                "This assessment is finished. Type result to see it, answers to list "
+                "the answers, change and a number to change one, or start to choose "
+                "another."
+            )
             return
         try:
             s.answer_text(q.id, text)
@@ -405,9 +453,10 @@ class _Turn:
         if name == "cancel":
             self.strip_card()
             self.t.leave()
-            self.info("Stopped. Your answers are kept for now (they expire if unused) so you "
-                      "can carry on later with start; type forget to erase them now. "
-                      + EMERGENCY)
+            self.info(
+                "Stopped. Your answers are kept for now (they expire if unused) so you "
+                "can carry on later with start; type forget to erase them now. " + EMERGENCY
+            )
         elif name == "back":
             self.back(s)
         elif name == "skip":
@@ -442,8 +491,9 @@ class _Turn:
             self.why(s, cmd.arg)
 
     def start(self, note: str | None = None) -> None:
-        self.send(self.compose.start(self.conv.flows, self.flow(),
-                                     lambda f: _payload("f", f), note=note))
+        self.send(
+            self.compose.start(self.conv.flows, self.flow(), lambda f: _payload("f", f), note=note)
+        )
 
     def back(self, s: Session) -> None:
         try:
@@ -470,8 +520,10 @@ class _Turn:
             qid = arg
         if qid is None:
             span = f"1 to {len(order)}" if order else "none yet"
-            self.info(f"Type change and the number of an answer (answers are numbered {span}); "
-                      "type answers to list them.")
+            self.info(
+                f"Type change and the number of an answer (answers are numbered {span}); "
+                "type answers to list them."
+            )
             return
         s.revisit(qid)
         q = s.next_question()
@@ -492,8 +544,10 @@ class _Turn:
             item = view.items[int(m.group(1)) - 1]
         if item is None:
             span = f"1 to {len(view.items)}" if view.items else "none yet"
-            self.info(f"Type why and the number of an item in the result, in figures (items "
-                      f"are numbered {span}); type result to see them.")
+            self.info(
+                f"Type why and the number of an item in the result, in figures (items "
+                f"are numbered {span}); type result to see them."
+            )
             return
         self.send(self.compose.why(item))
 
@@ -503,8 +557,10 @@ class _Turn:
         parsed = parse_payload(event.payload)
         if parsed is None:
             log.info("refused a malformed button payload")
-            self.reply.notice = ("Sorry, I didn't recognise that button, so nothing was "
-                                 "changed. Type start to carry on.")
+            self.reply.notice = (
+                "Sorry, I didn't recognise that button, so nothing was "
+                "changed. Type start to carry on."
+            )
             return
         kind, f = parsed
         origin = str(event.message_id) if event.message_id is not None else None
@@ -599,9 +655,11 @@ class _Turn:
             return
         if kind == "choices":
             mask = int(f["mask"], 16)
-            value: object = ([c.id for n, c in enumerate(q.choices) if mask >> n & 1]
-                             if q.type == "multi_choice" and not mask >> len(q.choices)
-                             else _INVALID)
+            value: object = (
+                [c.id for n, c in enumerate(q.choices) if mask >> n & 1]
+                if q.type == "multi_choice" and not mask >> len(q.choices)
+                else _INVALID
+            )
         else:
             value = self.button_value(q, f["value"])
         if value is _INVALID:
@@ -639,8 +697,11 @@ class _Turn:
 
     def after_answer(self, s: Session, qid: str) -> None:
         (self.chat.get("selected") or {}).pop(qid, None)
-        danger = (qid == DANGER_QUESTION and s.answers.get(qid) is True
-                  and not self.alerted(s.flow, DANGER_QUESTION))
+        danger = (
+            qid == DANGER_QUESTION
+            and s.answers.get(qid) is True
+            and not self.alerted(s.flow, DANGER_QUESTION)
+        )
         if danger:
             self.mark_alerted(s.flow, DANGER_QUESTION)
             # safety first: a standalone message before any further question
@@ -659,8 +720,12 @@ class _Turn:
             self.reply.actions.append(Edit(card["id"], done))
         else:
             self.send(done)
-        self.chat["card"] = {"id": card.get("id") if not send_new else None,
-                             "serial": self.serial(), "flow": s.flow, "qid": None}
+        self.chat["card"] = {
+            "id": card.get("id") if not send_new else None,
+            "serial": self.serial(),
+            "flow": s.flow,
+            "qid": None,
+        }
         self.send_result(s, complete=True)
 
     def alerted(self, flow: str, key: str) -> bool:
@@ -681,15 +746,33 @@ class _Turn:
         texts = ([note] if note else []) + [
             "This assessment is finished: there is nothing left to ask. Type result to see it, "
             "answers to list the answers, change and a number to change one, or start to "
-            "choose another."]
-        self.send(self.compose.info(*texts, buttons=[[
-            Button("Result", _payload("n", serial, "result")),
-            Button("Back", _payload("n", serial, "back"))]] if flow else []))
+            "choose another."
+        ]
+        self.send(
+            self.compose.info(
+                *texts,
+                buttons=[
+                    [
+                        Button("Result", _payload("n", serial, "result")),
+                        Button("Back", _payload("n", serial, "back")),
+                    ]
+                ]
+                if flow
+                else [],
+            )
+        )
 
     # -------------------------------------------------------------- the card
 
-    def show_card(self, s: Session, q: QuestionView, *, note: str | None = None,
-                  more: bool | None = None, send_new: bool = False) -> None:
+    def show_card(
+        self,
+        s: Session,
+        q: QuestionView,
+        *,
+        note: str | None = None,
+        more: bool | None = None,
+        send_new: bool = False,
+    ) -> None:
         card = self.chat.get("card") or {}
         same = card.get("qid") == q.id and card.get("flow") == s.flow
         serial = card["serial"] if same and "serial" in card else self.serial()
@@ -704,13 +787,23 @@ class _Turn:
             if q.type == "multi_choice" and not same and isinstance(value, list):
                 chosen = self.chat.setdefault("selected", {})[q.id] = list(value)
         applies = self.compose.applies_now(s.result()) if s.flow == "referral" else []
-        msg = self.compose.card(q, buttons=self.card_buttons(q, serial, chosen, more,
-                                                              previous is not None),
-                                selected=chosen, more=more, note=note, previous=previous,
-                                applies=applies)
-        msg.meta = {"flow": s.flow, "question": q.id, "type": q.type, "serial": serial,
-                    "options": [c.label for c in q.choices],
-                    "selected": [n for n, c in enumerate(q.choices) if c.id in chosen]}
+        msg = self.compose.card(
+            q,
+            buttons=self.card_buttons(q, serial, chosen, more, previous is not None),
+            selected=chosen,
+            more=more,
+            note=note,
+            previous=previous,
+            applies=applies,
+        )
+        msg.meta = {
+            "flow": s.flow,
+            "question": q.id,
+            "type": q.type,
+            "serial": serial,
+            "options": [c.label for c in q.choices],
+            "selected": [n for n, c in enumerate(q.choices) if c.id in chosen],
+        }
         old = card.get("id")
         if old and not send_new:
             self.reply.actions.append(Edit(old, msg))
@@ -719,32 +812,48 @@ class _Turn:
                 self.reply.actions.append(Strip(old))
             self.send(msg)
             old = None
-        self.chat["card"] = {"id": old, "serial": serial, "flow": s.flow, "qid": q.id,
-                             "more": more}
+        self.chat["card"] = {"id": old, "serial": serial, "flow": s.flow, "qid": q.id, "more": more}
 
-    def card_buttons(self, q: QuestionView, serial: int, chosen: list[str], more: bool,
-                     revisiting: bool) -> list[list[Button]]:
+    def card_buttons(
+        self, q: QuestionView, serial: int, chosen: list[str], more: bool, revisiting: bool
+    ) -> list[list[Button]]:
         rows: list[list[Button]] = []
         if q.type == "yes_no":
-            rows.append([Button("Yes", _payload("a", serial, "y")),
-                         Button("No", _payload("a", serial, "n"))])
+            rows.append(
+                [
+                    Button("Yes", _payload("a", serial, "y")),
+                    Button("No", _payload("a", serial, "n")),
+                ]
+            )
         elif q.type == "choice":
-            rows += [[Button(short_label(f"{n}. {c.label}"), _payload("a", serial, f"c{n - 1}"))]
-                     for n, c in enumerate(q.choices, 1)]
+            rows += [
+                [Button(short_label(f"{n}. {c.label}"), _payload("a", serial, f"c{n - 1}"))]
+                for n, c in enumerate(q.choices, 1)
+            ]
         elif q.type == "multi_choice":
             for n, c in enumerate(q.choices, 1):
                 mark = "[x]" if c.id in chosen else "[ ]"
-                rows.append([Button(short_label(f"{mark} {n}. {c.label}"),
-                                    _payload("t", serial, n - 1))])
-            rows.append([Button(f"Done ({len(chosen)} chosen)", _payload("a", serial, "d")),
-                         Button("None of these", _payload("a", serial, "x"))])
+                rows.append(
+                    [Button(short_label(f"{mark} {n}. {c.label}"), _payload("t", serial, n - 1))]
+                )
+            rows.append(
+                [
+                    Button(f"Done ({len(chosen)} chosen)", _payload("a", serial, "d")),
+                    Button("None of these", _payload("a", serial, "x")),
+                ]
+            )
         if revisiting:
             rows.append([Button("Keep answer", _payload("n", serial, "keep"))])
-        rows.append([Button("Don't know", _payload("a", serial, "k")),
-                     Button("Back", _payload("n", serial, "back")),
-                     Button("Help", _payload("n", serial, "help")),
-                     Button("Less" if more else "More", _payload("n", serial,
-                                                                 "less" if more else "more"))])
+        rows.append(
+            [
+                Button("Don't know", _payload("a", serial, "k")),
+                Button("Back", _payload("n", serial, "back")),
+                Button("Help", _payload("n", serial, "help")),
+                Button(
+                    "Less" if more else "More", _payload("n", serial, "less" if more else "more")
+                ),
+            ]
+        )
         return rows
 
     # -------------------------------------------------------------- results
@@ -761,30 +870,49 @@ class _Turn:
         old = (self.chat.get("result") or {}).get("id")
         if old:
             self.reply.actions.append(Strip(old))
-        self.chat["result"] = {"id": None, "serial": serial, "flow": s.flow,
-                               "report": complete and self.reportable(s.flow)}
+        self.chat["result"] = {
+            "id": None,
+            "serial": serial,
+            "flow": s.flow,
+            "report": complete and self.reportable(s.flow),
+        }
         if not self.conv.paged:
-            self.send(Message(self.compose.full_result(s.result(), complete=complete),
-                              kind="result", protect=True))
+            self.send(
+                Message(
+                    self.compose.full_result(s.result(), complete=complete),
+                    kind="result",
+                    protect=True,
+                )
+            )
             return
         self.send(self.result_message(view, serial, 0))
 
     def result_message(self, view: ResultView, serial: int, page: int) -> Message:
         name = view.names[page]
-        return self.compose.result_page(view, name, self.page_buttons(view, serial, page),
-                                        first=page == 0)
+        return self.compose.result_page(
+            view, name, self.page_buttons(view, serial, page), first=page == 0
+        )
 
     def page_buttons(self, view: ResultView, serial: int, page: int | None) -> list[list[Button]]:
         names = view.names
-        rows = [[Button(name if n != page else f"· {name}", _payload("p", serial, n))
-                 for n, name in enumerate(names) if view.pages[name] or n == 0]]
+        rows = [
+            [
+                Button(name if n != page else f"· {name}", _payload("p", serial, n))
+                for n, name in enumerate(names)
+                if view.pages[name] or n == 0
+            ]
+        ]
         # the first page previews the next one: its items get the Why buttons
-        shown = names[min(page, len(names) - 1) if page else min(1, len(names) - 1)] \
-            if page is not None else None
+        shown = (
+            names[min(page, len(names) - 1) if page else min(1, len(names) - 1)]
+            if page is not None
+            else None
+        )
         numbers = [it.number for it in view.items if shown is None or it.page == shown][:10]
         for start in range(0, len(numbers), 5):
-            rows.append([Button(f"Why {n}", _payload("w", serial, n))
-                         for n in numbers[start:start + 5]])
+            rows.append(
+                [Button(f"Why {n}", _payload("w", serial, n)) for n in numbers[start : start + 5]]
+            )
         if (self.chat.get("result") or {}).get("report"):
             rows.append([Button("Report", _payload("r", serial))])
         return rows
@@ -799,29 +927,49 @@ class _Turn:
         """The finished self-assessment's report as a file: PDF where Chromium is installed,
         else the same page as HTML (the note says which)."""
         if not self.reportable(s.flow):
-            self.info("A report file is only made for a self-assessment of a partnership or "
-                      "agency; case answers are never written to a file. Type result to see "
-                      "the result.")
+            self.info(
+                "A report file is only made for a self-assessment of a partnership or "
+                "agency; case answers are never written to a file. Type result to see "
+                "the result."
+            )
             return
         if s.next_question() is not None:
-            self.info("The report is made once every question is answered (don't know is an "
-                      "answer). Type result for the result so far.")
+            self.info(
+                "The report is made once every question is answered (don't know is an "
+                "answer). Type result for the result so far."
+            )
             return
         from dvrules.audit import render
         from dvrules.audit.pack import report_document
 
         def document(kind: str) -> Any:
-            return report_document(self.conv.rules, s.flow, s.answers, format=kind,
-                                   area=self.conv.area, period=self.conv.period)
+            return report_document(
+                self.conv.rules,
+                s.flow,
+                s.answers,
+                format=kind,
+                area=self.conv.area,
+                period=self.conv.period,
+            )
+
         try:
-            doc, note = document("pdf"), ("Here is the report as a PDF, ready for your board: "
-                                          "summary chart, gaps to work on and every requirement "
-                                          "with the answers behind it and its source.")
+            doc, note = (
+                document("pdf"),
+                (
+                    "Here is the report as a PDF, ready for your board: "
+                    "summary chart, gaps to work on and every requirement "
+                    "with the answers behind it and its source."
+                ),
+            )
         except render.PdfError:
-            doc, note = document("html"), (
-                "Here is the report as a web page (HTML): a PDF cannot be made here, as "
-                "Chromium is not installed where dvrules runs. Open it in a browser and print "
-                "it, or save it as PDF from there.")
+            doc, note = (
+                document("html"),
+                (
+                    "Here is the report as a web page (HTML): a PDF cannot be made here, as "
+                    "Chromium is not installed where dvrules runs. Open it in a browser and print "
+                    "it, or save it as PDF from there."
+                ),
+            )
         self.info(note)
         self.reply.actions.append(SendDocument(doc.name, doc.mime, doc.data))
 
@@ -830,24 +978,46 @@ class _Turn:
     def ask_forget(self) -> None:
         serial = self.serial()
         self.chat["forget"] = serial
-        self.send(Message(
-            [par("Erase everything this chat has stored?"),
-             par("Your answers to every assessment will be erased now and cannot be brought "
-                 "back, and the messages I sent here will be deleted where the app allows.")],
-            [[Button("Yes, erase now", _payload("g", serial, "y")),
-              Button("No, keep", _payload("g", serial, "n"))]], kind="forget"))
+        self.send(
+            Message(
+                [
+                    par("Erase everything this chat has stored?"),
+                    par(
+                        "Your answers to every assessment will be erased now and cannot be brought "
+                        "back, and the messages I sent here will be deleted where the app allows."
+                    ),
+                ],
+                [
+                    [
+                        Button("Yes, erase now", _payload("g", serial, "y")),
+                        Button("No, keep", _payload("g", serial, "n")),
+                    ]
+                ],
+                kind="forget",
+            )
+        )
 
     def forget(self) -> None:
         now = time.time()
         within = self.conv.delete_within
-        ids = [(m, at) for m, at in self.chat.get("sent") or []
-               if within is None or now - at < within]
+        ids = [
+            (m, at) for m, at in self.chat.get("sent") or [] if within is None or now - at < within
+        ]
         self.t.forget()
         self.reply.forgotten = True
         self.reply.actions += [Delete(m, at) for m, at in ids]
         log.info("session erased on request")
-        self.send(Message([par("Erased. Nothing from this chat is stored any more. Type start "
-                               "to begin again. " + EMERGENCY)], kind="forget"))
+        self.send(
+            Message(
+                [
+                    par(
+                        "Erased. Nothing from this chat is stored any more. Type start "
+                        "to begin again. " + EMERGENCY
+                    )
+                ],
+                kind="forget",
+            )
+        )
 
 
 def _cannot_read(q: QuestionView, exc: AnswerError, buttons: bool = True) -> str:
@@ -856,8 +1026,7 @@ def _cannot_read(q: QuestionView, exc: AnswerError, buttons: bool = True) -> str
         return f"I couldn't read that as one of the options: {tap}type its number."
     if q.type == "multi_choice":
         taps = "tap them, or " if buttons else ""
-        return (f"I couldn't read that as options: {taps}type their numbers, like 1 3 4 "
-                "(or none).")
+        return f"I couldn't read that as options: {taps}type their numbers, like 1 3 4 (or none)."
     return f"I couldn't read that as an answer: please enter {q.allowed}, or don't know."
 
 

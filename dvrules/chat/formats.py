@@ -33,8 +33,7 @@ def markdown(paragraphs: Sequence[Paragraph]) -> str:
         else:
             out.append("".join(_md(s.text, s.bold, s.italic) for s in p).rstrip("\n"))
     # a line break inside a paragraph is a hard break in Markdown (two spaces before it)
-    return "\n\n".join(part.replace("\n", "  \n").replace("  \n  \n", "\n\n")
-                         for part in out)
+    return "\n\n".join(part.replace("\n", "  \n").replace("  \n  \n", "\n\n") for part in out)
 
 
 def _md(text: str, bold: bool, italic: bool) -> str:

@@ -7,12 +7,18 @@ import hmac
 
 from dvrules.chat.messages import EMERGENCY
 
-REFUSED = ("Sorry, this bot is only open to people its administrators have added, so I can't "
-           "help here. " + EMERGENCY)
-PRIVATE_ONLY = ("I only work in a private chat with one person, to keep case details out of "
-                "groups. " + EMERGENCY)
-FAILED = ("Sorry, something went wrong on my side and nothing was changed. Please try again, "
-          "or type start. " + EMERGENCY)
+REFUSED = (
+    "Sorry, this bot is only open to people its administrators have added, so I can't "
+    "help here. " + EMERGENCY
+)
+PRIVATE_ONLY = (
+    "I only work in a private chat with one person, to keep case details out of "
+    "groups. " + EMERGENCY
+)
+FAILED = (
+    "Sorry, something went wrong on my side and nothing was changed. Please try again, "
+    "or type start. " + EMERGENCY
+)
 
 
 def session_id(prefix: str, secret: str, *platform_ids: str) -> str:

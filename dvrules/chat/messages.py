@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 EMERGENCY = "In immediate danger: call 999."
-PRIVACY = ("Please do not enter names, addresses, dates of birth or any other detail that could "
-           "identify someone: I only need the answers to my questions.")
+PRIVACY = (
+    "Please do not enter names, addresses, dates of birth or any other detail that could "
+    "identify someone: I only need the answers to my questions."
+)
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,13 @@ def plain_text(paragraphs: Sequence[Paragraph]) -> str:
 # ---------------------------------------------------------------------- splitting
 
 
-def pack(paragraphs: Sequence[Paragraph], limit: int, fmt: Callable[[Paragraph], str],
-         measure: Callable[[str], int] = len, sep: str = "\n\n") -> list[str]:
+def pack(
+    paragraphs: Sequence[Paragraph],
+    limit: int,
+    fmt: Callable[[Paragraph], str],
+    measure: Callable[[str], int] = len,
+    sep: str = "\n\n",
+) -> list[str]:
     """Format paragraphs and join them into as few chunks as fit ``limit`` each.
 
     Chunks break only between paragraphs; a paragraph longer than the limit on its own is
@@ -106,8 +113,9 @@ def pack(paragraphs: Sequence[Paragraph], limit: int, fmt: Callable[[Paragraph],
     return _join_within(pieces, sep, limit, measure)
 
 
-def _join_within(pieces: Sequence[str], sep: str, limit: int,
-                 measure: Callable[[str], int]) -> list[str]:
+def _join_within(
+    pieces: Sequence[str], sep: str, limit: int, measure: Callable[[str], int]
+) -> list[str]:
     """Join pieces greedily with ``sep`` into chunks of at most ``limit`` (each piece fits)."""
     chunks: list[str] = []
     current = ""
@@ -124,8 +132,9 @@ def _join_within(pieces: Sequence[str], sep: str, limit: int,
     return chunks
 
 
-def _fit(p: Paragraph, limit: int, fmt: Callable[[Paragraph], str],
-         measure: Callable[[str], int]) -> list[str]:
+def _fit(
+    p: Paragraph, limit: int, fmt: Callable[[Paragraph], str], measure: Callable[[str], int]
+) -> list[str]:
     whole = fmt(p)
     if measure(whole) <= limit:
         return [whole]
@@ -148,8 +157,9 @@ def _fit(p: Paragraph, limit: int, fmt: Callable[[Paragraph], str],
     return _join_within(pieces, "\n", limit, measure)
 
 
-def _cut_words(text: str, limit: int, fmt: Callable[[Paragraph], str],
-               measure: Callable[[str], int]) -> list[str]:
+def _cut_words(
+    text: str, limit: int, fmt: Callable[[Paragraph], str], measure: Callable[[str], int]
+) -> list[str]:
     out: list[str] = []
     current = ""
     for word in text.split(" "):
@@ -188,8 +198,9 @@ def wrap(text: str, width: int) -> str:
             continue
         current = indent + words[0]
         # a list item's continuation lines line up under its text
-        hang = indent + " " * (len(words[0]) + 1 if words[0] in ("-", "*") or
-                               words[0].rstrip(".").isdigit() else 0)
+        hang = indent + " " * (
+            len(words[0]) + 1 if words[0] in ("-", "*") or words[0].rstrip(".").isdigit() else 0
+        )
         for word in words[1:]:
             if len(current) + 1 + len(word) <= width:
                 current += " " + word

@@ -12,7 +12,7 @@ import html
 import re
 from typing import Any
 
-from bot_fakes import ALLOWED_USER, Call, keyboard_buttons, slack_buttons
+from bot_fakes import Call, keyboard_buttons
 
 from dvrules import DVRules, TinyDBStore
 
@@ -55,8 +55,9 @@ def telegram_plain(text: str) -> str:
     return html.unescape(re.sub(r"</?[bi]>", "", text))
 
 
-async def drive_telegram(tg: Any, rules: DVRules, flow: str, script: dict[str, Any],
-                         flow_label: str) -> tuple[dict[str, Any], list[Call]]:
+async def drive_telegram(
+    tg: Any, rules: DVRules, flow: str, script: dict[str, Any], flow_label: str
+) -> tuple[dict[str, Any], list[Call]]:
     """Run a flow to its end through the Telegram bot; returns the answers and the last turn.
 
     The question is read from the question card as the person sees it now (it is edited in
@@ -82,8 +83,7 @@ async def drive_telegram(tg: Any, rules: DVRules, flow: str, script: dict[str, A
             for cid in value:
                 n = [c.id for c in q.choices].index(cid) + 1
                 calls = await tg.press(_toggle(tg, n))
-                assert sorted(c.method for c in calls) == ["answerCallbackQuery",
-                                                           "editMessageText"]
+                assert sorted(c.method for c in calls) == ["answerCallbackQuery", "editMessageText"]
             calls = await tg.press_label("Done")
         else:
             calls = await tg.say(f"{value:g}" if isinstance(value, float) else str(value))
@@ -110,8 +110,9 @@ def slack_plain(blocks: list[dict[str, Any]]) -> str:
     return "\n\n".join(texts).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def drive_slack(sl: Any, rules: DVRules, flow: str, script: dict[str, Any],
-                flow_label: str) -> tuple[dict[str, Any], list[Call]]:
+def drive_slack(
+    sl: Any, rules: DVRules, flow: str, script: dict[str, Any], flow_label: str
+) -> tuple[dict[str, Any], list[Call]]:
     """Run a flow to its end through the Slack bot (slash command, buttons and direct
     messages), checking the question card in place shows each question; returns the answers
     and the calls of the last turn."""
@@ -146,9 +147,16 @@ def drive_slack(sl: Any, rules: DVRules, flow: str, script: dict[str, Any],
 def referral_script(rules: DVRules) -> dict[str, Any]:
     """A referral conversation: choices by button, counts typed, the rest "don't know"."""
     script: dict[str, Any] = {q.id: None for q in rules.questions("referral")}
-    chosen = {"role": "police", "person": "victim", "victim_age_band": "18_plus",
-              "victim_gender": "female", "relationship": "ex_partner", "dash_yes_count": 15,
-              "police_callouts_12_months": 3, "consent_to_share": "yes"}
+    chosen = {
+        "role": "police",
+        "person": "victim",
+        "victim_age_band": "18_plus",
+        "victim_gender": "female",
+        "relationship": "ex_partner",
+        "dash_yes_count": 15,
+        "police_callouts_12_months": 3,
+        "consent_to_share": "yes",
+    }
     script.update({k: v for k, v in chosen.items() if k in script})
     return script
 

@@ -52,8 +52,9 @@ class _Server:
             def do_POST(self) -> None:  # noqa: N802 - the http.server name
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                status, payload = outer.dispatch(self.path, self.headers.get("Content-Type", ""),
-                                                 body)
+                status, payload = outer.dispatch(
+                    self.path, self.headers.get("Content-Type", ""), body
+                )
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -76,7 +77,7 @@ class _Server:
         self.lock = threading.Condition()
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
-    def start(self) -> "_Server":
+    def start(self) -> _Server:
         self._thread.start()
         return self
 
@@ -95,13 +96,23 @@ class _Server:
             return json.loads(body)
         if content_type.startswith("multipart/form-data"):
             msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-                b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
-            return {part.get_param("name", header="content-disposition"):
-                    # a file: its name, type and bytes exactly as sent
-                    {"filename": part.get_filename(), "mime": part.get_content_type(),
-                     "data": part.get_payload(decode=True)} if part.get_filename() else
-                    part.get_content().strip() for part in msg.iter_parts()}
-        return {k: v[0] for k, v in urllib.parse.parse_qs(body.decode(), keep_blank_values=True).items()}
+                b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+            )
+            return {
+                part.get_param("name", header="content-disposition"):
+                # a file: its name, type and bytes exactly as sent
+                {
+                    "filename": part.get_filename(),
+                    "mime": part.get_content_type(),
+                    "data": part.get_payload(decode=True),
+                }
+                if part.get_filename()
+                else part.get_content().strip()
+                for part in msg.iter_parts()
+            }
+        return {
+            k: v[0] for k, v in urllib.parse.parse_qs(body.decode(), keep_blank_values=True).items()
+        }
 
     def record(self, method: str, params: dict[str, Any]) -> None:
         with self.lock:
@@ -116,24 +127,29 @@ class _Server:
         with self.lock:
             return [c for c in self.calls[mark:] if not methods or c.method in methods]
 
-    def settle_sync(self, mark: int, need: tuple[str, ...], quiet: float = 0.15,
-                    timeout: float = 10.0) -> list[Call]:
+    def settle_sync(
+        self, mark: int, need: tuple[str, ...], quiet: float = 0.15, timeout: float = 10.0
+    ) -> list[Call]:
         """Wait until a call of a ``need`` method came after ``mark`` and nothing else for
         ``quiet`` seconds; return the calls since ``mark``."""
         deadline = time.monotonic() + timeout
         while True:
             with self.lock:
                 calls = self.calls[mark:]
-                if any(c.method in need for c in calls) and \
-                        time.monotonic() - calls[-1].at >= quiet:
+                if (
+                    any(c.method in need for c in calls)
+                    and time.monotonic() - calls[-1].at >= quiet
+                ):
                     return list(calls)
                 if time.monotonic() > deadline:
-                    raise AssertionError(f"no {need} call within {timeout} s; got "
-                                         f"{[c.method for c in calls]}")
+                    raise AssertionError(
+                        f"no {need} call within {timeout} s; got {[c.method for c in calls]}"
+                    )
                 self.lock.wait(0.02)
 
-    async def settle(self, mark: int, need: tuple[str, ...], quiet: float = 0.15,
-                     timeout: float = 10.0) -> list[Call]:
+    async def settle(
+        self, mark: int, need: tuple[str, ...], quiet: float = 0.15, timeout: float = 10.0
+    ) -> list[Call]:
         return await asyncio.to_thread(self.settle_sync, mark, need, quiet, timeout)
 
 
@@ -170,7 +186,7 @@ class FakeTelegram(_Server):
         prefix = f"/bot{TELEGRAM_TOKEN}/"
         if not path.startswith(prefix):
             return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
-        method = path[len(prefix):]
+        method = path[len(prefix) :]
         params = self.parse(content_type, body)
         if method == "getUpdates":
             return 200, {"ok": True, "result": self._get_updates(params)}
@@ -196,9 +212,13 @@ class FakeTelegram(_Server):
             return BOT_USER
         if method == "sendMessage":
             message_id = next(self._message_ids)
-            msg = {"message_id": message_id, "date": int(time.time()), "from": BOT_USER,
-                   "chat": {"id": int(params["chat_id"]), "type": "private"},
-                   "text": params["text"]}
+            msg = {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "from": BOT_USER,
+                "chat": {"id": int(params["chat_id"]), "type": "private"},
+                "text": params["text"],
+            }
             if params.get("reply_markup"):
                 msg["reply_markup"] = json.loads(params["reply_markup"])
             self.messages[message_id] = msg
@@ -208,10 +228,18 @@ class FakeTelegram(_Server):
             if not isinstance(file, dict) or not file.get("data"):
                 return _Refusal("Bad Request: there is no document in the request")
             message_id = next(self._message_ids)
-            msg = {"message_id": message_id, "date": int(time.time()), "from": BOT_USER,
-                   "chat": {"id": int(params["chat_id"]), "type": "private"},
-                   "document": {"file_id": f"doc-{message_id}", "file_unique_id": f"u{message_id}",
-                                "file_name": file["filename"], "file_size": len(file["data"])}}
+            msg = {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "from": BOT_USER,
+                "chat": {"id": int(params["chat_id"]), "type": "private"},
+                "document": {
+                    "file_id": f"doc-{message_id}",
+                    "file_unique_id": f"u{message_id}",
+                    "file_name": file["filename"],
+                    "file_size": len(file["data"]),
+                },
+            }
             self.messages[message_id] = msg
             return msg
         if method in self.EDITS:
@@ -226,9 +254,11 @@ class FakeTelegram(_Server):
             else:
                 msg.pop("reply_markup", None)
             if msg == old:
-                return _Refusal("Bad Request: message is not modified: specified new message "
-                                "content and reply markup are exactly the same as a current "
-                                "content and reply markup of the message")
+                return _Refusal(
+                    "Bad Request: message is not modified: specified new message "
+                    "content and reply markup are exactly the same as a current "
+                    "content and reply markup of the message"
+                )
             self.messages[msg["message_id"]] = msg
             return msg
         if method == "deleteMessage":
@@ -270,18 +300,34 @@ class FakeTelegram(_Server):
 
     def message_update(self, user_id: int, text: str, chat_type: str = "private") -> dict[str, Any]:
         chat = {"id": user_id if chat_type == "private" else -100200300, "type": chat_type}
-        return {"message": {"message_id": next(self._message_ids), "date": int(time.time()),
-                            "chat": chat, "from": self.user(user_id), "text": text}}
+        return {
+            "message": {
+                "message_id": next(self._message_ids),
+                "date": int(time.time()),
+                "chat": chat,
+                "from": self.user(user_id),
+                "text": text,
+            }
+        }
 
     def push_text(self, user_id: int, text: str, chat_type: str = "private") -> int:
         return self._push(self.message_update(user_id, text, chat_type))
 
-    def button_update(self, user_id: int, data: str, message_id: int | None = None) -> dict[str, Any]:
+    def button_update(
+        self, user_id: int, data: str, message_id: int | None = None
+    ) -> dict[str, Any]:
         if message_id is None:
             message_id = self.last_keyboard_message()["message_id"]
         message = self.messages[message_id]
-        return {"callback_query": {"id": str(next(self._message_ids)), "from": self.user(user_id),
-                                   "chat_instance": "ci-1", "data": data, "message": message}}
+        return {
+            "callback_query": {
+                "id": str(next(self._message_ids)),
+                "from": self.user(user_id),
+                "chat_instance": "ci-1",
+                "data": data,
+                "message": message,
+            }
+        }
 
     def push_button(self, user_id: int, data: str, message_id: int | None = None) -> int:
         return self._push(self.button_update(user_id, data, message_id))
@@ -349,7 +395,7 @@ class FakeSlack(_Server):
 
     def dispatch(self, path: str, content_type: str, body: bytes) -> tuple[int, Any]:
         if path.startswith("/upload/"):  # the upload URL files.getUploadURLExternal gave
-            file_id = path[len("/upload/"):]
+            file_id = path[len("/upload/") :]
             self.record("upload", {"file_id": file_id, "length": len(body)})
             with self.lock:
                 if file_id not in self.uploads or len(body) != self.uploads[file_id]["length"]:
@@ -362,14 +408,21 @@ class FakeSlack(_Server):
             return 200, {"ok": True}
         if not path.startswith("/api/"):
             return 404, {"ok": False, "error": "not_found"}
-        method = path[len("/api/"):].split("?")[0]
+        method = path[len("/api/") :].split("?")[0]
         self.record(method, params)
         if method == "apps.connections.open" and self.socket_url:
             return 200, {"ok": True, "url": self.socket_url}
         if method == "auth.test":
-            return 200, {"ok": True, "url": "https://example.invalid/", "team": "Team",
-                         "user": "dvrules", "team_id": self.team, "user_id": "UBOT",
-                         "bot_id": "BBOT", "is_enterprise_install": False}
+            return 200, {
+                "ok": True,
+                "url": "https://example.invalid/",
+                "team": "Team",
+                "user": "dvrules",
+                "team_id": self.team,
+                "user_id": "UBOT",
+                "bot_id": "BBOT",
+                "is_enterprise_install": False,
+            }
         if method in ("chat.postMessage", "chat.update"):
             with self.lock:
                 if method == "chat.update" and params.get("ts") not in self.messages:
@@ -381,8 +434,12 @@ class FakeSlack(_Server):
                 blocks = params.get("blocks")
                 if isinstance(blocks, str):
                     blocks = json.loads(blocks)
-                msg = {"ts": ts, "channel": channel, "blocks": blocks or [],
-                       "text": params.get("text")}
+                msg = {
+                    "ts": ts,
+                    "channel": channel,
+                    "blocks": blocks or [],
+                    "text": params.get("text"),
+                }
                 self.messages.pop(ts, None)  # the most recently sent or edited comes last
                 self.messages[ts] = msg
             return 200, {"ok": True, "channel": channel, "ts": ts, "message": msg}
@@ -393,10 +450,15 @@ class FakeSlack(_Server):
         if method == "files.getUploadURLExternal":
             with self.lock:
                 file_id = f"F{next(self._ts):08d}"
-                self.uploads[file_id] = {"name": params.get("filename"),
-                                         "length": int(params.get("length") or -1)}
-            return 200, {"ok": True, "file_id": file_id,
-                         "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}"}
+                self.uploads[file_id] = {
+                    "name": params.get("filename"),
+                    "length": int(params.get("length") or -1),
+                }
+            return 200, {
+                "ok": True,
+                "file_id": file_id,
+                "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}",
+            }
         if method == "files.completeUploadExternal":
             files = params.get("files")
             files = json.loads(files) if isinstance(files, str) else files
@@ -406,15 +468,19 @@ class FakeSlack(_Server):
                     return 200, {"ok": False, "error": "invalid_arguments"}
                 for f in done:
                     self.uploads[f["id"]].update(channel=params["channel_id"], title=f.get("title"))
-            return 200, {"ok": True, "files": [{"id": f["id"], "title": f.get("title")}
-                                               for f in done]}
+            return 200, {
+                "ok": True,
+                "files": [{"id": f["id"], "title": f.get("title")} for f in done],
+            }
         if method == "files.delete":
             with self.lock:
                 gone = self.uploads.pop(str(params.get("file")), None)
             return 200, ({"ok": True} if gone else {"ok": False, "error": "file_not_found"})
         if method == "views.publish":
             view = params.get("view")
-            self.home[str(params.get("user_id"))] = json.loads(view) if isinstance(view, str) else view
+            self.home[str(params.get("user_id"))] = (
+                json.loads(view) if isinstance(view, str) else view
+            )
             return 200, {"ok": True, "view": {"id": "V0HOME"}}
         return 200, {"ok": True}
 
@@ -430,20 +496,26 @@ class FakeSlack(_Server):
 
 
 def slack_buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
-    return [el for bl in message.get("blocks") or [] if bl.get("type") == "actions"
-            for el in bl["elements"]]
+    return [
+        el
+        for bl in message.get("blocks") or []
+        if bl.get("type") == "actions"
+        for el in bl["elements"]
+    ]
 
 
-def slack_sign(body: bytes, secret: str = SLACK_SIGNING_SECRET,
-               timestamp: int | None = None) -> dict[str, str]:
+def slack_sign(
+    body: bytes, secret: str = SLACK_SIGNING_SECRET, timestamp: int | None = None
+) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
     base = b"v0:" + ts.encode() + b":" + body
     sig = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig}
 
 
-def http_post(url: str, body: bytes, headers: dict[str, str],
-              timeout: float = 10) -> tuple[int, bytes]:
+def http_post(
+    url: str, body: bytes, headers: dict[str, str], timeout: float = 10
+) -> tuple[int, bytes]:
     req = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -467,102 +539,198 @@ class SlackRequests:
         self.url, self.fake, self.team = url, fake, team
         self._n = itertools.count(1)
 
-    def post(self, body: bytes, content_type: str, *, sign: bool = True,
-             secret: str = SLACK_SIGNING_SECRET, timestamp: int | None = None,
-             extra: dict[str, str] | None = None) -> tuple[int, bytes]:
+    def post(
+        self,
+        body: bytes,
+        content_type: str,
+        *,
+        sign: bool = True,
+        secret: str = SLACK_SIGNING_SECRET,
+        timestamp: int | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
         headers = {"Content-Type": content_type}
         if sign:
             headers.update(slack_sign(body, secret, timestamp))
         headers.update(extra or {})
         return http_post(self.url, body, headers)
 
-    def command_body(self, user: str, text: str = "", channel: str = "D0DM",
-                     team: str | None = None) -> bytes:
-        return urllib.parse.urlencode({
-            "token": "legacy", "team_id": team or self.team, "team_domain": "example",
-            "channel_id": channel, "channel_name": "directmessage", "user_id": user,
-            "user_name": "worker", "command": "/dvrules", "text": text,
-            "api_app_id": "A0APP", "response_url": self.fake.response_url(),
-            "trigger_id": f"trig-{next(self._n)}"}).encode()
+    def command_body(
+        self, user: str, text: str = "", channel: str = "D0DM", team: str | None = None
+    ) -> bytes:
+        return urllib.parse.urlencode(
+            {
+                "token": "legacy",
+                "team_id": team or self.team,
+                "team_domain": "example",
+                "channel_id": channel,
+                "channel_name": "directmessage",
+                "user_id": user,
+                "user_name": "worker",
+                "command": "/dvrules",
+                "text": text,
+                "api_app_id": "A0APP",
+                "response_url": self.fake.response_url(),
+                "trigger_id": f"trig-{next(self._n)}",
+            }
+        ).encode()
 
     def command(self, user: str, text: str = "", **kw: Any) -> tuple[int, bytes]:
         return self.post(self.command_body(user, text, **kw), "application/x-www-form-urlencoded")
 
-    def action_body(self, user: str, value: str, message: dict[str, Any] | None = None,
-                    team: str | None = None, action_id: str = "dv-0") -> bytes:
+    def action_body(
+        self,
+        user: str,
+        value: str,
+        message: dict[str, Any] | None = None,
+        team: str | None = None,
+        action_id: str = "dv-0",
+    ) -> bytes:
         message = message or self.fake.last_with_buttons()
         team = team or self.team
         payload = {
-            "type": "block_actions", "team": {"id": team, "domain": "example"},
+            "type": "block_actions",
+            "team": {"id": team, "domain": "example"},
             "user": {"id": user, "username": "worker", "team_id": team},
-            "api_app_id": "A0APP", "token": "legacy", "trigger_id": f"trig-{next(self._n)}",
-            "container": {"type": "message", "message_ts": message["ts"],
-                          "channel_id": message["channel"], "is_ephemeral": False},
+            "api_app_id": "A0APP",
+            "token": "legacy",
+            "trigger_id": f"trig-{next(self._n)}",
+            "container": {
+                "type": "message",
+                "message_ts": message["ts"],
+                "channel_id": message["channel"],
+                "is_ephemeral": False,
+            },
             "channel": {"id": message["channel"], "name": "directmessage"},
-            "message": {"type": "message", "ts": message["ts"], "blocks": message["blocks"],
-                        "text": message.get("text")},
+            "message": {
+                "type": "message",
+                "ts": message["ts"],
+                "blocks": message["blocks"],
+                "text": message.get("text"),
+            },
             "response_url": self.fake.response_url(),
-            "actions": [{"type": "button", "action_id": action_id, "block_id": "b1",
-                         "value": value, "action_ts": str(time.time()),
-                         "text": {"type": "plain_text", "text": "x"}}],
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "b1",
+                    "value": value,
+                    "action_ts": str(time.time()),
+                    "text": {"type": "plain_text", "text": "x"},
+                }
+            ],
         }
         return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
 
     def action(self, user: str, value: str, **kw: Any) -> tuple[int, bytes]:
         return self.post(self.action_body(user, value, **kw), "application/x-www-form-urlencoded")
 
-    def home_action_body(self, user: str, action_id: str, value: str | None = None,
-                         team: str | None = None) -> bytes:
+    def home_action_body(
+        self, user: str, action_id: str, value: str | None = None, team: str | None = None
+    ) -> bytes:
         """A button pressed in the App Home tab (no message, no channel)."""
         team = team or self.team
-        action: dict[str, Any] = {"type": "button", "action_id": action_id, "block_id": "h1",
-                                  "action_ts": f"{time.time():.6f}",
-                                  "text": {"type": "plain_text", "text": "x"}}
+        action: dict[str, Any] = {
+            "type": "button",
+            "action_id": action_id,
+            "block_id": "h1",
+            "action_ts": f"{time.time():.6f}",
+            "text": {"type": "plain_text", "text": "x"},
+        }
         if value is not None:
             action["value"] = value
-        payload = {"type": "block_actions", "team": {"id": team, "domain": "example"},
-                   "user": {"id": user, "username": "worker", "team_id": team},
-                   "api_app_id": "A0APP", "token": "legacy", "trigger_id": f"trig-{next(self._n)}",
-                   "container": {"type": "view", "view_id": "V0HOME"},
-                   "view": {"id": "V0HOME", "type": "home", "blocks": []}, "actions": [action]}
+        payload = {
+            "type": "block_actions",
+            "team": {"id": team, "domain": "example"},
+            "user": {"id": user, "username": "worker", "team_id": team},
+            "api_app_id": "A0APP",
+            "token": "legacy",
+            "trigger_id": f"trig-{next(self._n)}",
+            "container": {"type": "view", "view_id": "V0HOME"},
+            "view": {"id": "V0HOME", "type": "home", "blocks": []},
+            "actions": [action],
+        }
         return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
 
     def form_body(self, user: str, view: dict[str, Any], picked: list[str]) -> bytes:
         """A modal ``view`` (as the bot opened it) submitted with the options ``picked``."""
         element = view["blocks"][0]["element"]
         options = [o for o in element["options"] if o["value"] in picked]
-        submitted = {**view, "id": "V0FORM", "team_id": self.team, "state": {"values": {
-            "choices": {"choices": {"type": element["type"], "selected_options": options}}}}}
-        payload = {"type": "view_submission", "team": {"id": self.team, "domain": "example"},
-                   "user": {"id": user, "username": "worker", "team_id": self.team},
-                   "api_app_id": "A0APP", "token": "legacy", "trigger_id": f"trig-{next(self._n)}",
-                   "view": submitted, "response_urls": []}
+        submitted = {
+            **view,
+            "id": "V0FORM",
+            "team_id": self.team,
+            "state": {
+                "values": {
+                    "choices": {"choices": {"type": element["type"], "selected_options": options}}
+                }
+            },
+        }
+        payload = {
+            "type": "view_submission",
+            "team": {"id": self.team, "domain": "example"},
+            "user": {"id": user, "username": "worker", "team_id": self.team},
+            "api_app_id": "A0APP",
+            "token": "legacy",
+            "trigger_id": f"trig-{next(self._n)}",
+            "view": submitted,
+            "response_urls": [],
+        }
         return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
 
     def home_opened_body(self, user: str) -> bytes:
-        return json.dumps({
-            "token": "legacy", "team_id": self.team, "api_app_id": "A0APP",
-            "type": "event_callback", "event_id": f"Ev{next(self._n):08d}",
-            "event_time": int(time.time()),
-            "event": {"type": "app_home_opened", "user": user, "channel": "D0DM", "tab": "home"},
-            "authorizations": [{"team_id": self.team, "user_id": "UBOT", "is_bot": True}],
-        }).encode()
+        return json.dumps(
+            {
+                "token": "legacy",
+                "team_id": self.team,
+                "api_app_id": "A0APP",
+                "type": "event_callback",
+                "event_id": f"Ev{next(self._n):08d}",
+                "event_time": int(time.time()),
+                "event": {
+                    "type": "app_home_opened",
+                    "user": user,
+                    "channel": "D0DM",
+                    "tab": "home",
+                },
+                "authorizations": [{"team_id": self.team, "user_id": "UBOT", "is_bot": True}],
+            }
+        ).encode()
 
-    def event_body(self, user: str, text: str, channel: str = "D0DM", team: str | None = None,
-                   event_id: str | None = None) -> bytes:
+    def event_body(
+        self,
+        user: str,
+        text: str,
+        channel: str = "D0DM",
+        team: str | None = None,
+        event_id: str | None = None,
+    ) -> bytes:
         team = team or self.team
-        return json.dumps({
-            "token": "legacy", "team_id": team, "api_app_id": "A0APP", "type": "event_callback",
-            "event_id": event_id or f"Ev{next(self._n):08d}", "event_time": int(time.time()),
-            "event": {"type": "message", "channel": channel, "channel_type": "im", "user": user,
-                      "text": text, "ts": f"{time.time():.6f}", "team": team},
-            "authorizations": [{"team_id": team, "user_id": "UBOT", "is_bot": True}],
-        }).encode()
+        return json.dumps(
+            {
+                "token": "legacy",
+                "team_id": team,
+                "api_app_id": "A0APP",
+                "type": "event_callback",
+                "event_id": event_id or f"Ev{next(self._n):08d}",
+                "event_time": int(time.time()),
+                "event": {
+                    "type": "message",
+                    "channel": channel,
+                    "channel_type": "im",
+                    "user": user,
+                    "text": text,
+                    "ts": f"{time.time():.6f}",
+                    "team": team,
+                },
+                "authorizations": [{"team_id": team, "user_id": "UBOT", "is_bot": True}],
+            }
+        ).encode()
 
-    def event(self, user: str, text: str, *, extra: dict[str, str] | None = None,
-              **kw: Any) -> tuple[int, bytes]:
+    def event(
+        self, user: str, text: str, *, extra: dict[str, str] | None = None, **kw: Any
+    ) -> tuple[int, bytes]:
         return self.post(self.event_body(user, text, **kw), "application/json", extra=extra)
-
 
 
 def free_port() -> int:
@@ -606,8 +774,11 @@ class FakeSocketMode:
         ws = aiohttp.web.WebSocketResponse()
         await ws.prepare(request)
         self._ws = ws
-        await ws.send_str(json.dumps({"type": "hello", "num_connections": 1,
-                                      "connection_info": {"app_id": "A0APP"}}))
+        await ws.send_str(
+            json.dumps(
+                {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0APP"}}
+            )
+        )
         self.connected.set()
         async for msg in ws:
             if msg.type == aiohttp.WSMsgType.TEXT:
@@ -619,8 +790,9 @@ class FakeSocketMode:
 
     def send(self, envelope: dict[str, Any]) -> None:
         assert self._ws is not None
-        asyncio.run_coroutine_threadsafe(self._ws.send_str(json.dumps(envelope)),
-                                         self._loop).result(5)
+        asyncio.run_coroutine_threadsafe(
+            self._ws.send_str(json.dumps(envelope)), self._loop
+        ).result(5)
 
     def stop(self) -> None:
         async def close() -> None:

@@ -38,18 +38,23 @@ def base_env(store: Path) -> dict[str, str]:
 
 
 def telegram_env(store: Path, fake: FakeTelegram) -> dict[str, str]:
-    return {**base_env(store), "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
-            "DVRULES_TELEGRAM_ALLOWED_USERS": f"{ALLOWED_TG}, 99",
-            "DVRULES_TELEGRAM_BASE_URL": fake.base_url}
+    return {
+        **base_env(store),
+        "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+        "DVRULES_TELEGRAM_ALLOWED_USERS": f"{ALLOWED_TG}, 99",
+        "DVRULES_TELEGRAM_BASE_URL": fake.base_url,
+    }
 
 
 def slack_env(store: Path, fake: FakeSlack) -> dict[str, str]:
-    return {**base_env(store), "SLACK_BOT_TOKEN": SLACK_BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SLACK_SIGNING_SECRET,
-            "DVRULES_SLACK_ALLOWED_TEAMS": ALLOWED_TEAM,
-            "DVRULES_SLACK_ALLOWED_USERS": f"{ALLOWED_USER},U0OTHER",
-            "DVRULES_SLACK_API_URL": fake.api_url}
-
+    return {
+        **base_env(store),
+        "SLACK_BOT_TOKEN": SLACK_BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SLACK_SIGNING_SECRET,
+        "DVRULES_SLACK_ALLOWED_TEAMS": ALLOWED_TEAM,
+        "DVRULES_SLACK_ALLOWED_USERS": f"{ALLOWED_USER},U0OTHER",
+        "DVRULES_SLACK_API_URL": fake.api_url,
+    }
 
 
 # ---------------------------------------------------------------------- Telegram
@@ -82,8 +87,9 @@ class TelegramRunner:
     async def _done(self, update: Update, context: Any) -> None:
         self.done.add(update.update_id)
 
-    async def until_done(self, update_id: int, mark: int, need: tuple[str, ...] | None,
-                         timeout: float = 10) -> list[Call]:
+    async def until_done(
+        self, update_id: int, mark: int, need: tuple[str, ...] | None, timeout: float = 10
+    ) -> list[Call]:
         """The calls the bot made for one update: until it is done, or (for an update the gate
         stops, which never reaches the last group) until a ``need`` call and quiet."""
         if need is not None:
@@ -94,27 +100,40 @@ class TelegramRunner:
             await asyncio.sleep(0.01)
         raise AssertionError(f"update {update_id} was not handled within {timeout:g} s")
 
-    async def say(self, text: str, user: int = ALLOWED_TG, chat_type: str = "private",
-                  need: tuple[str, ...] | None = None) -> list[Call]:
+    async def say(
+        self,
+        text: str,
+        user: int = ALLOWED_TG,
+        chat_type: str = "private",
+        need: tuple[str, ...] | None = None,
+    ) -> list[Call]:
         mark = self.fake.mark()
         return await self.until_done(self.fake.push_text(user, text, chat_type), mark, need)
 
-    async def press(self, payload: str, user: int = ALLOWED_TG, message_id: int | None = None,
-                    need: tuple[str, ...] | None = None, timeout: float = 10) -> list[Call]:
+    async def press(
+        self,
+        payload: str,
+        user: int = ALLOWED_TG,
+        message_id: int | None = None,
+        need: tuple[str, ...] | None = None,
+        timeout: float = 10,
+    ) -> list[Call]:
         mark = self.fake.mark()
-        return await self.until_done(self.fake.push_button(user, payload, message_id), mark, need,
-                                     timeout)
+        return await self.until_done(
+            self.fake.push_button(user, payload, message_id), mark, need, timeout
+        )
 
-    async def press_label(self, label: str, user: int = ALLOWED_TG,
-                          timeout: float = 10) -> list[Call]:
+    async def press_label(
+        self, label: str, user: int = ALLOWED_TG, timeout: float = 10
+    ) -> list[Call]:
         """Press the button whose label starts with ``label`` on the latest keyboard."""
         msg = self.fake.last_keyboard_message()
         for bt in keyboard_buttons(msg):
             if bt["text"].startswith(label):
-                return await self.press(bt["callback_data"], user, msg["message_id"],
-                                        timeout=timeout)
+                return await self.press(
+                    bt["callback_data"], user, msg["message_id"], timeout=timeout
+                )
         raise AssertionError(f"no button {label!r} in {[b['text'] for b in keyboard_buttons(msg)]}")
-
 
 
 # ---------------------------------------------------------------------- Slack
@@ -154,8 +173,13 @@ class SlackRunner:
     def __init__(self, fake: FakeSlack, store: TinyDBStore, rules: DVRules, env: dict[str, str]):
         self.fake, self.store = fake, store
         self.bot = _CountedSlackBot(slack_config(env), rules, store)
-        self.server = make_server("127.0.0.1", 0, self.bot.wsgi(),
-                                  server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+        self.server = make_server(
+            "127.0.0.1",
+            0,
+            self.bot.wsgi(),
+            server_class=_ThreadingWSGIServer,
+            handler_class=_QuietHandler,
+        )
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.requests = SlackRequests(self.url + "/slack/events", fake, ALLOWED_TEAM)
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
@@ -189,8 +213,12 @@ class SlackRunner:
         msg = self.fake.last_with_buttons()
         for bt in slack_buttons(msg):
             if bt["text"]["text"].startswith(label):
-                return self._turn(lambda: self.requests.action(
-                    user, bt["value"], message=msg, action_id=bt["action_id"]), timeout)
+                return self._turn(
+                    lambda: self.requests.action(
+                        user, bt["value"], message=msg, action_id=bt["action_id"]
+                    ),
+                    timeout,
+                )
         raise AssertionError(f"no button {label!r}")
 
     def open_home(self, user: str = ALLOWED_USER) -> dict[str, Any]:
@@ -206,6 +234,7 @@ class SlackRunner:
         for bt in slack_buttons(self.fake.home[user]):
             if bt["text"]["text"].startswith(label):
                 body = self.requests.home_action_body(user, bt["action_id"], bt["value"])
-                return self._turn(lambda: self.requests.post(
-                    body, "application/x-www-form-urlencoded"))
+                return self._turn(
+                    lambda: self.requests.post(body, "application/x-www-form-urlencoded")
+                )
         raise AssertionError(f"no button {label!r} in App Home")

@@ -35,8 +35,9 @@ def fake_telegram() -> Iterator[FakeTelegram]:
 
 
 @pytest.fixture
-async def telegram(fake_telegram: FakeTelegram, store: TinyDBStore, store_path: Path,
-                   rules: DVRules) -> AsyncIterator[TelegramRunner]:
+async def telegram(
+    fake_telegram: FakeTelegram, store: TinyDBStore, store_path: Path, rules: DVRules
+) -> AsyncIterator[TelegramRunner]:
     runner = TelegramRunner(fake_telegram, store, rules, telegram_env(store_path, fake_telegram))
     await runner.start()
     yield runner
@@ -51,8 +52,9 @@ def fake_slack() -> Iterator[FakeSlack]:
 
 
 @pytest.fixture
-def slack(fake_slack: FakeSlack, store: TinyDBStore, store_path: Path,
-          rules: DVRules) -> Iterator[SlackRunner]:
+def slack(
+    fake_slack: FakeSlack, store: TinyDBStore, store_path: Path, rules: DVRules
+) -> Iterator[SlackRunner]:
     runner = SlackRunner(fake_slack, store, rules, slack_env(store_path, fake_slack))
     yield runner
     runner.stop()

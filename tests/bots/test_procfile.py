@@ -34,8 +34,9 @@ BIN = Path(sys.executable).parent
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DVRULES_", "SLACK_", "TELEGRAM_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DVRULES_", "SLACK_", "TELEGRAM_"))
+    }
     env.update(extra)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["HOME"] = extra.get("HOME", env.get("HOME", "/tmp"))
@@ -52,21 +53,34 @@ def fakes() -> Iterator[tuple[FakeTelegram, FakeSlack]]:
 
 
 def test_the_procfile_runs_both_bots_and_sigterm_stops_both(
-        fakes: tuple[FakeTelegram, FakeSlack], tmp_path: Path) -> None:
+    fakes: tuple[FakeTelegram, FakeSlack], tmp_path: Path
+) -> None:
     tg, sl = fakes
     port = free_port()
     store = tmp_path / "sessions"
-    env = _env({**telegram_env(store, tg), **slack_env(store, sl), "PORT": str(port),
-                "HOME": str(tmp_path)})
+    env = _env(
+        {
+            **telegram_env(store, tg),
+            **slack_env(store, sl),
+            "PORT": str(port),
+            "HOME": str(tmp_path),
+        }
+    )
     with (tmp_path / "honcho.log").open("w+") as log:
         _run_procfile(env, port, tg, sl, log)
 
 
-def _run_procfile(env: dict[str, str], port: int, tg: FakeTelegram, sl: FakeSlack,
-                  log: Any) -> None:
-    proc = subprocess.Popen([str(BIN / "honcho"), "-f", str(ROOT / "Procfile"), "start"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+def _run_procfile(
+    env: dict[str, str], port: int, tg: FakeTelegram, sl: FakeSlack, log: Any
+) -> None:
+    proc = subprocess.Popen(
+        [str(BIN / "honcho"), "-f", str(ROOT / "Procfile"), "start"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -81,7 +95,8 @@ def _run_procfile(env: dict[str, str], port: int, tg: FakeTelegram, sl: FakeSlac
         # a signed slash command through gunicorn
         mark = sl.mark()
         status, _ = SlackRequests(f"http://127.0.0.1:{port}/slack/events", sl).command(
-            ALLOWED_USER, "")
+            ALLOWED_USER, ""
+        )
         assert status == 200
         calls = sl.settle_sync(mark, ("chat.postMessage",), timeout=20)
         assert any("call 999" in str(c.params.get("blocks")) for c in calls)
@@ -111,8 +126,16 @@ def _run_procfile(env: dict[str, str], port: int, tg: FakeTelegram, sl: FakeSlac
     with pytest.raises(ProcessLookupError):  # nothing of the group is left running
         os.killpg(proc.pid, 0)
     # no secret, token or typed text in the logs
-    for secret in (TELEGRAM_TOKEN, SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SALT, str(ALLOWED_TG),
-                   ALLOWED_USER, "Jane", "High Street"):
+    for secret in (
+        TELEGRAM_TOKEN,
+        SLACK_BOT_TOKEN,
+        SLACK_SIGNING_SECRET,
+        SALT,
+        str(ALLOWED_TG),
+        ALLOWED_USER,
+        "Jane",
+        "High Street",
+    ):
         assert secret not in out
 
 
@@ -122,14 +145,24 @@ def _read(log: object) -> str:
     return log.read()  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("command", [
-    [str(BIN / "python"), "-m", "bots.telegram"],
-    [str(BIN / "python"), "-m", "bots.slack", "--socket-mode"],
-    [str(BIN / "gunicorn"), "--no-control-socket", "--preload", "--bind", "127.0.0.1:0",
-     "bots.slack:create_wsgi_app()"],
-])
-def test_a_missing_setting_stops_the_bot_with_a_clear_message(command: list[str],
-                                                              tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        [str(BIN / "python"), "-m", "bots.telegram"],
+        [str(BIN / "python"), "-m", "bots.slack", "--socket-mode"],
+        [
+            str(BIN / "gunicorn"),
+            "--no-control-socket",
+            "--preload",
+            "--bind",
+            "127.0.0.1:0",
+            "bots.slack:create_wsgi_app()",
+        ],
+    ],
+)
+def test_a_missing_setting_stops_the_bot_with_a_clear_message(
+    command: list[str], tmp_path: Path
+) -> None:
     env = _env({"HOME": str(tmp_path), "DVRULES_ID_SALT": "short"})
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
     assert done.returncode != 0
@@ -148,18 +181,42 @@ def test_slack_socket_mode_answers_a_command_and_stops_on_sigterm(tmp_path: Path
 
     sl, ws = FakeSlack().start(), FakeSocketMode()
     sl.socket_url = ws.url
-    env = _env({**slack_env(tmp_path / "sessions", sl), "SLACK_APP_TOKEN": "xapp-test-token",
-                "HOME": str(tmp_path)})
+    env = _env(
+        {
+            **slack_env(tmp_path / "sessions", sl),
+            "SLACK_APP_TOKEN": "xapp-test-token",
+            "HOME": str(tmp_path),
+        }
+    )
     del env["SLACK_SIGNING_SECRET"]
-    proc = subprocess.Popen([str(BIN / "python"), "-m", "bots.slack", "--socket-mode"], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [str(BIN / "python"), "-m", "bots.slack", "--socket-mode"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert ws.connected.wait(20), "the bot did not connect"
         mark = sl.mark()
-        ws.send({"envelope_id": "env-1", "type": "slash_commands", "accepts_response_payload": True,
-                 "payload": {"team_id": "T0ALLOWED", "user_id": ALLOWED_USER, "channel_id": "D0DM",
-                             "command": "/dvrules", "text": "help", "api_app_id": "A0APP",
-                             "response_url": sl.response_url(), "trigger_id": "t1"}})
+        ws.send(
+            {
+                "envelope_id": "env-1",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": {
+                    "team_id": "T0ALLOWED",
+                    "user_id": ALLOWED_USER,
+                    "channel_id": "D0DM",
+                    "command": "/dvrules",
+                    "text": "help",
+                    "api_app_id": "A0APP",
+                    "response_url": sl.response_url(),
+                    "trigger_id": "t1",
+                },
+            }
+        )
         calls = sl.settle_sync(mark, ("chat.postMessage",), timeout=20)
         assert "call 999" in str(calls[-1].params["blocks"])
         assert [a["envelope_id"] for a in ws.acks] == ["env-1"]

@@ -25,7 +25,8 @@ from dvrules.chat import Composer, plain_text, session_id
 
 
 async def test_the_same_answers_give_the_same_result_everywhere(
-        telegram: TelegramRunner, slack: SlackRunner, rules: DVRules, store: TinyDBStore) -> None:
+    telegram: TelegramRunner, slack: SlackRunner, rules: DVRules, store: TinyDBStore
+) -> None:
     flow = "cdrp"
     # 1. the session API, as the terminal uses it
     api = Session(rules, flow, "case-0001", store)
@@ -46,8 +47,14 @@ async def test_the_same_answers_give_the_same_result_everywhere(
     view = Composer(rules.kb).result_view(expected, complete=True)
     headline = plain_text(view.headline[1:2]).split("\n")[0]  # the figure, as composed
     assert headline.startswith(f"Level attained: {expected.summary['level_attained']} of 3")
-    tg_shown = "\n\n".join(telegram_plain(c.params["text"]) for c in tg_calls
-                           if c.method in ("sendMessage", "editMessageText"))
-    sl_shown = "\n\n".join(slack_plain(c.params["blocks"]).replace("*", "") for c in sl_calls
-                           if c.method in ("chat.postMessage", "chat.update"))
+    tg_shown = "\n\n".join(
+        telegram_plain(c.params["text"])
+        for c in tg_calls
+        if c.method in ("sendMessage", "editMessageText")
+    )
+    sl_shown = "\n\n".join(
+        slack_plain(c.params["blocks"]).replace("*", "")
+        for c in sl_calls
+        if c.method in ("chat.postMessage", "chat.update")
+    )
     assert headline in tg_shown and headline in sl_shown

@@ -37,7 +37,8 @@ paragraphs = st.lists(spans, min_size=1, max_size=4).map(tuple)
 @settings(max_examples=150, deadline=None)
 @given(st.lists(paragraphs, min_size=1, max_size=30), st.integers(min_value=80, max_value=600))
 def test_pack_keeps_every_chunk_under_the_limit_and_loses_nothing(
-        pars: list[render.Paragraph], limit: int) -> None:
+    pars: list[render.Paragraph], limit: int
+) -> None:
     for fmt, measure in ((tg_bot.fmt, render.utf16_len), (sl_bot.fmt, len)):
         chunks = render.pack(pars, limit, fmt, measure)
         assert all(measure(c) <= limit for c in chunks)
@@ -54,19 +55,34 @@ def test_pack_keeps_every_chunk_under_the_limit_and_loses_nothing(
 
 def test_markup_in_knowledge_or_typed_text_is_escaped() -> None:
     p = render.par("a <b>x</b> & <script>", render.b("*bold* _it_ <@U123>"))
-    assert tg_bot.fmt(p) == "a &lt;b&gt;x&lt;/b&gt; &amp; &lt;script&gt;<b>*bold* _it_ &lt;@U123&gt;</b>"
+    assert (
+        tg_bot.fmt(p)
+        == "a &lt;b&gt;x&lt;/b&gt; &amp; &lt;script&gt;<b>*bold* _it_ &lt;@U123&gt;</b>"
+    )
     assert sl_bot.fmt(p) == "a &lt;b&gt;x&lt;/b&gt; &amp; &lt;script&gt;**bold* _it_ &lt;@U123&gt;*"
     assert sl_bot.fmt(render.par(render.b("Title\n"), "text")) == "*Title*\ntext"
 
 
-@pytest.mark.parametrize(("text", "command"), [
-    ("/start", Command("start")), ("start", Command("start")), ("Back", Command("back")),
-    ("/why 3", Command("why", "3")), ("why   12 ", Command("why", "12")),
-    ("/help@dvrules_bot", Command("help")), ("forget now", Command("forget", "now")),
-    ("/skip", Command("skip")), ("SUMMARY", Command("summary")), ("result", Command("result")),
-    ("cancel", Command("cancel")), ("quit", Command("cancel")), ("/menu", Command("start")),
-    ("change 4", Command("change", "4")), ("answers", Command("answers")),
-])
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        ("/start", Command("start")),
+        ("start", Command("start")),
+        ("Back", Command("back")),
+        ("/why 3", Command("why", "3")),
+        ("why   12 ", Command("why", "12")),
+        ("/help@dvrules_bot", Command("help")),
+        ("forget now", Command("forget", "now")),
+        ("/skip", Command("skip")),
+        ("SUMMARY", Command("summary")),
+        ("result", Command("result")),
+        ("cancel", Command("cancel")),
+        ("quit", Command("cancel")),
+        ("/menu", Command("start")),
+        ("change 4", Command("change", "4")),
+        ("answers", Command("answers")),
+    ],
+)
 def test_commands_are_read_with_or_without_a_slash(text: str, command: Command) -> None:
     assert parse_command(text) == command
 
@@ -76,8 +92,9 @@ def test_answers_are_not_commands(text: str) -> None:
     assert parse_command(text) is None
 
 
-def test_every_card_of_every_question_fits_the_platform_limits(rules: DVRules,
-                                                                tmp_path: Any) -> None:
+def test_every_card_of_every_question_fits_the_platform_limits(
+    rules: DVRules, tmp_path: Any
+) -> None:
     """Each flow's question cards (and their More view) as the core composes them: one
     Telegram message and one Slack message each, payloads within 64 bytes."""
     conv = Conversation(rules, TinyDBStore(tmp_path))
@@ -90,8 +107,10 @@ def test_every_card_of_every_question_fits_the_platform_limits(rules: DVRules,
             if not card.buttons:
                 break  # the flow ended: its card says so, without buttons
             more = next(b.payload for row in card.buttons for b in row if b.label == "More")
-            for msg in (card, [m for m in conv.handle(sid, Press(more)).messages
-                               if m.kind == "card"][-1]):
+            for msg in (
+                card,
+                [m for m in conv.handle(sid, Press(more)).messages if m.kind == "card"][-1],
+            ):
                 for row in msg.buttons:
                     for bt in row:
                         assert len(bt.payload.encode()) <= MAX_PAYLOAD_BYTES
@@ -103,8 +122,12 @@ def test_every_card_of_every_question_fits_the_platform_limits(rules: DVRules,
             if q is None:
                 break
             answers[q.id] = None
-            reply = conv.handle(sid, Press(next(b.payload for row in card.buttons for b in row
-                                                if b.label == "Don't know")))
+            reply = conv.handle(
+                sid,
+                Press(
+                    next(b.payload for row in card.buttons for b in row if b.label == "Don't know")
+                ),
+            )
 
 
 def test_session_ids_are_keyed_hashes_never_the_platform_ids() -> None:
@@ -121,17 +144,40 @@ def test_configuration_problems_are_all_listed_at_once() -> None:
     text = str(err.value)
     assert "DVRULES_ID_SALT" in text and "TELEGRAM_BOT_TOKEN" in text and "'bob'" in text
     with pytest.raises(ConfigError) as err:
-        slack_config({"DVRULES_ID_SALT": SALT, "SLACK_BOT_TOKEN": "xoxb-1",
-                      "DVRULES_SLACK_ALLOWED_TEAMS": "not-a-team"})
+        slack_config(
+            {
+                "DVRULES_ID_SALT": SALT,
+                "SLACK_BOT_TOKEN": "xoxb-1",
+                "DVRULES_SLACK_ALLOWED_TEAMS": "not-a-team",
+            }
+        )
     text = str(err.value)
     assert "SLACK_SIGNING_SECRET" in text and "'not-a-team'" in text
     with pytest.raises(ConfigError, match="DVRULES_TELEGRAM_WEBHOOK_SECRET"):
-        telegram_config({"DVRULES_ID_SALT": SALT, "TELEGRAM_BOT_TOKEN": "1:" + "a" * 30,
-                         "DVRULES_TELEGRAM_ALLOWED_USERS": "1",
-                         "DVRULES_TELEGRAM_WEBHOOK_URL": "https://x.example/t", "PORT": "8443"})
+        telegram_config(
+            {
+                "DVRULES_ID_SALT": SALT,
+                "TELEGRAM_BOT_TOKEN": "1:" + "a" * 30,
+                "DVRULES_TELEGRAM_ALLOWED_USERS": "1",
+                "DVRULES_TELEGRAM_WEBHOOK_URL": "https://x.example/t",
+                "PORT": "8443",
+            }
+        )
     with pytest.raises(ConfigError, match="SLACK_APP_TOKEN"):
-        slack_config({"DVRULES_ID_SALT": SALT, "SLACK_BOT_TOKEN": "xoxb-1",
-                      "DVRULES_SLACK_ALLOWED_TEAMS": "T123"}, socket_mode=True)
-    ok = slack_config({"DVRULES_ID_SALT": SALT, "SLACK_BOT_TOKEN": "xoxb-1",
-                       "SLACK_SIGNING_SECRET": "s", "DVRULES_SLACK_ALLOWED_TEAMS": "T123, T456"})
+        slack_config(
+            {
+                "DVRULES_ID_SALT": SALT,
+                "SLACK_BOT_TOKEN": "xoxb-1",
+                "DVRULES_SLACK_ALLOWED_TEAMS": "T123",
+            },
+            socket_mode=True,
+        )
+    ok = slack_config(
+        {
+            "DVRULES_ID_SALT": SALT,
+            "SLACK_BOT_TOKEN": "xoxb-1",
+            "SLACK_SIGNING_SECRET": "s",
+            "DVRULES_SLACK_ALLOWED_TEAMS": "T123, T456",
+        }
+    )
     assert ok.allowed_teams == {"T123", "T456"} and not ok.allowed_users

@@ -47,9 +47,17 @@ def answer_until(slack: SlackRunner, rules: DVRules, flow: str, stop: str) -> di
     script, answers = referral_script(rules), {}
     while (q := rules.next_question(flow, answers)) is not None and q.id != stop:
         value = scripted(rules, flow, q.id, script)
-        slack.say("skip" if value is None else str(value) if q.type in ("integer", "number")
-                  else "yes" if value is True else "no" if value is False else
-                  str([c.id for c in q.choices].index(value) + 1))
+        slack.say(
+            "skip"
+            if value is None
+            else str(value)
+            if q.type in ("integer", "number")
+            else "yes"
+            if value is True
+            else "no"
+            if value is False
+            else str([c.id for c in q.choices].index(value) + 1)
+        )
         answers[q.id] = value
     assert q is not None and q.id == stop
     return answers
@@ -79,7 +87,8 @@ def test_slash_command_in_a_channel_answers_in_direct_messages_only(slack: Slack
 
 @pytest.mark.parametrize("gesture", ["button", "typed"])
 def test_immediate_danger_yes_is_answered_with_999_before_anything_else(
-        slack: SlackRunner, rules: DVRules, gesture: str) -> None:
+    slack: SlackRunner, rules: DVRules, gesture: str
+) -> None:
     answer_until(slack, rules, "referral", "immediate_danger")
     calls = slack.press_label("Yes") if gesture == "button" else slack.say("yes")
     shown = [c for c in calls if c.method in ("chat.postMessage", "chat.update")]
@@ -92,8 +101,9 @@ def test_immediate_danger_yes_is_answered_with_999_before_anything_else(
     assert all(not slack_buttons(c.params) for c in shown[: shown.index(firsts[0])])
 
 
-def test_a_whole_cdrp_run_edits_the_card_in_place(slack: SlackRunner, rules: DVRules,
-                                                  store: TinyDBStore) -> None:
+def test_a_whole_cdrp_run_edits_the_card_in_place(
+    slack: SlackRunner, rules: DVRules, store: TinyDBStore
+) -> None:
     mark = slack.fake.mark()
     answers, last = drive_slack(slack, rules, "cdrp", CDRP_SCRIPT, "CDRP")
     calls = slack.fake.since(mark)
@@ -104,15 +114,19 @@ def test_a_whole_cdrp_run_edits_the_card_in_place(slack: SlackRunner, rules: DVR
     # the end: the card says so (no buttons) and the result's first page is a new message
     [result] = posted(last)
     assert len(slack_plain(result["blocks"])) < 1500 and slack_buttons(result)
-    assert any(not slack_buttons(u) and "That's all the questions I need" in
-               slack_plain(u["blocks"]) for u in updated(last))
+    assert any(
+        not slack_buttons(u) and "That's all the questions I need" in slack_plain(u["blocks"])
+        for u in updated(last)
+    )
 
 
-def test_a_referral_run_ends_in_a_paged_result(slack: SlackRunner, rules: DVRules,
-                                               store: TinyDBStore) -> None:
+def test_a_referral_run_ends_in_a_paged_result(
+    slack: SlackRunner, rules: DVRules, store: TinyDBStore
+) -> None:
     mark = slack.fake.mark()
-    answers, last = drive_slack(slack, rules, "referral", referral_script(rules),
-                                rules.kb.flow("referral").title[:20])
+    answers, last = drive_slack(
+        slack, rules, "referral", referral_script(rules), rules.kb.flow("referral").title[:20]
+    )
     assert Session(rules, "referral", SID, store).result() == rules.assess("referral", answers)
     assert len(posted(slack.fake.since(mark))) * 4 <= len(answers) + 4  # + the danger message
     [first] = posted(last)
@@ -135,7 +149,8 @@ def test_a_referral_run_ends_in_a_paged_result(slack: SlackRunner, rules: DVRule
 
 
 def test_a_finished_self_assessment_uploads_its_report_into_the_direct_message(
-        slack: SlackRunner, rules: DVRules) -> None:
+    slack: SlackRunner, rules: DVRules
+) -> None:
     title = rules.kb.flow("minimum-standards").title
     _, last = drive_slack(slack, rules, "minimum-standards", {}, title[:20])
     assert any("tap Report under the result" in slack_plain(u["blocks"]) for u in updated(last))
@@ -148,8 +163,10 @@ def test_a_finished_self_assessment_uploads_its_report_into_the_direct_message(
     assert file["name"] == file["title"] == "minimum-standards-report." + ("pdf" if pdf else "html")
     assert file["data"].startswith(b"%PDF") if pdf else title.encode() in file["data"]
     assert file["channel"] == "D0DM"
-    assert any(("as a PDF" if pdf else "web page (HTML)") in slack_plain(p["blocks"])
-               for p in posted(calls))
+    assert any(
+        ("as a PDF" if pdf else "web page (HTML)") in slack_plain(p["blocks"])
+        for p in posted(calls)
+    )
     # forget deletes the uploaded file with the bot's messages
     slack.say("forget")
     calls = slack.press_label("Yes, erase now")
@@ -164,8 +181,9 @@ def test_the_referral_flow_uploads_no_report(slack: SlackRunner, rules: DVRules)
     assert "never written to a file" in slack_plain(posted(calls)[0]["blocks"])
 
 
-def test_multi_select_keeps_two_quick_taps(slack: SlackRunner, rules: DVRules,
-                                           store: TinyDBStore) -> None:
+def test_multi_select_keeps_two_quick_taps(
+    slack: SlackRunner, rules: DVRules, store: TinyDBStore
+) -> None:
     """Two toggles pressed at once on the same card: both are kept (in the session)."""
     session = Session(rules, "cdrp", SID, store)
     while (q := session.next_question()) is not None and q.type != "multi_choice":
@@ -174,14 +192,22 @@ def test_multi_select_keeps_two_quick_taps(slack: SlackRunner, rules: DVRules,
     slack.say("start")
     slack.press_label("CDRP")
     card = slack.fake.last_with_buttons()
-    taps = [next(b for b in slack_buttons(card) if b["text"]["text"].startswith(f"[ ] {n}."))
-            for n in (1, 2)]
-    bodies = [slack.requests.action_body(ALLOWED_USER, t["value"], message=card,
-                                         action_id=t["action_id"]) for t in taps]
+    taps = [
+        next(b for b in slack_buttons(card) if b["text"]["text"].startswith(f"[ ] {n}."))
+        for n in (1, 2)
+    ]
+    bodies = [
+        slack.requests.action_body(ALLOWED_USER, t["value"], message=card, action_id=t["action_id"])
+        for t in taps
+    ]
     with slack.bot.turned:
         before = slack.bot.turns
-    threads = [threading.Thread(target=slack.requests.post,
-                                args=(body, "application/x-www-form-urlencoded")) for body in bodies]
+    threads = [
+        threading.Thread(
+            target=slack.requests.post, args=(body, "application/x-www-form-urlencoded")
+        )
+        for body in bodies
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -194,8 +220,9 @@ def test_multi_select_keeps_two_quick_taps(slack: SlackRunner, rules: DVRules,
     assert Session(rules, "cdrp", SID, store).answers[q.id] == [c.id for c in q.choices[:2]]
 
 
-def test_a_several_choice_question_can_be_answered_in_a_form(slack: SlackRunner, rules: DVRules,
-                                                              store: TinyDBStore) -> None:
+def test_a_several_choice_question_can_be_answered_in_a_form(
+    slack: SlackRunner, rules: DVRules, store: TinyDBStore
+) -> None:
     session = Session(rules, "cdrp", SID, store)
     while (q := session.next_question()) is not None and q.type != "multi_choice":
         session.skip(q.id)
@@ -220,8 +247,9 @@ def test_a_several_choice_question_can_be_answered_in_a_form(slack: SlackRunner,
     assert Session(rules, "cdrp", SID, store).answers[q.id] == [q.choices[0].id, q.choices[2].id]
 
 
-def test_a_form_button_from_before_a_restart_says_so(slack: SlackRunner, rules: DVRules,
-                                                     store: TinyDBStore, store_path: Path) -> None:
+def test_a_form_button_from_before_a_restart_says_so(
+    slack: SlackRunner, rules: DVRules, store: TinyDBStore, store_path: Path
+) -> None:
     from bot_runners import slack_env
 
     session = Session(rules, "cdrp", SID, store)
@@ -235,8 +263,9 @@ def test_a_form_button_from_before_a_restart_says_so(slack: SlackRunner, rules: 
     again = SlackRunner(slack.fake, store, rules, slack_env(store_path, slack.fake))
     try:
         mark = slack.fake.mark()
-        again.requests.action(ALLOWED_USER, form["value"], message=card,
-                              action_id=form["action_id"])
+        again.requests.action(
+            ALLOWED_USER, form["value"], message=card, action_id=form["action_id"]
+        )
         calls = slack.fake.settle_sync(mark, ("response_url",))
         assert [c.method for c in calls] == ["response_url"]
         assert calls[0].params["text"] == sl_bot.FORM_GONE
@@ -254,8 +283,9 @@ def test_a_typed_answer_is_never_echoed(slack: SlackRunner, typed: str) -> None:
     assert calls and typed not in shown and "Jane" not in shown
 
 
-def test_a_stale_button_changes_nothing_and_sends_nothing(slack: SlackRunner, rules: DVRules,
-                                                          store: TinyDBStore) -> None:
+def test_a_stale_button_changes_nothing_and_sends_nothing(
+    slack: SlackRunner, rules: DVRules, store: TinyDBStore
+) -> None:
     slack.command("")
     slack.press_label("CDRP")
     old = json.loads(json.dumps(slack.fake.last_with_buttons()))
@@ -285,7 +315,8 @@ def test_back_why_summary_answers(slack: SlackRunner, rules: DVRules, store: Tin
 
 
 def test_forget_deletes_the_bots_messages_and_clears_app_home(
-        slack: SlackRunner, store: TinyDBStore, store_path: Path) -> None:
+    slack: SlackRunner, store: TinyDBStore, store_path: Path
+) -> None:
     slack.command("")
     slack.press_label("CDRP")
     slack.press_label("Yes")
@@ -294,7 +325,9 @@ def test_forget_deletes_the_bots_messages_and_clears_app_home(
     sent = [ts for ts, m in slack.fake.messages.items()]
     calls = slack.press_label("Yes, erase now")
     deleted = [c.params["ts"] for c in calls if c.method == "chat.delete"]
-    assert sent and set(sent) <= set(deleted)  # every message of the bot (typed ones: Slack refuses)
+    assert sent and set(sent) <= set(
+        deleted
+    )  # every message of the bot (typed ones: Slack refuses)
     assert store.load(SID) is None and snapshot(store_path) == {}
     [erased] = posted(calls)
     assert len(slack.fake.messages) == 1  # only "Erased" is left
@@ -334,8 +367,9 @@ def test_long_messages_fit_slack_limits() -> None:
 # ---------------------------------------------------------------------- Slack correctness
 
 
-def _replay(slack: SlackRunner, body: bytes, content_type: str, store_path: Path,
-            fresh_signature: bool) -> None:
+def _replay(
+    slack: SlackRunner, body: bytes, content_type: str, store_path: Path, fresh_signature: bool
+) -> None:
     """Post ``body`` once (a turn), then again: the second does nothing at all."""
     r = slack.requests
     stamp = int(time.time())
@@ -359,37 +393,44 @@ def test_a_replayed_button_press_does_nothing(slack: SlackRunner, store_path: Pa
     slack.press_label("CDRP")
     msg = slack.fake.last_with_buttons()
     yes = next(b for b in slack_buttons(msg) if b["text"]["text"] == "Yes")
-    body = slack.requests.action_body(ALLOWED_USER, yes["value"], message=msg,
-                                      action_id=yes["action_id"])
+    body = slack.requests.action_body(
+        ALLOWED_USER, yes["value"], message=msg, action_id=yes["action_id"]
+    )
     _replay(slack, body, "application/x-www-form-urlencoded", store_path, False)
 
 
 @pytest.mark.parametrize("kind", ["command", "button"])
 def test_a_request_signed_again_with_the_same_trigger_or_action_does_nothing(
-        slack: SlackRunner, store_path: Path, kind: str) -> None:
+    slack: SlackRunner, store_path: Path, kind: str
+) -> None:
     """Slack's ids of the gesture (``trigger_id``, ``action_ts``) are remembered too."""
     if kind == "command":
         body = slack.requests.command_body(ALLOWED_USER, "start")
     else:
         slack.command("")
-        body = slack.requests.action_body(ALLOWED_USER, "f|cdrp",
-                                          message=slack.fake.last_with_buttons())
+        body = slack.requests.action_body(
+            ALLOWED_USER, "f|cdrp", message=slack.fake.last_with_buttons()
+        )
     _replay(slack, body, "application/x-www-form-urlencoded", store_path, True)
 
 
-def test_a_replayed_typed_answer_is_stored_once(slack: SlackRunner, store: TinyDBStore,
-                                                store_path: Path) -> None:
+def test_a_replayed_typed_answer_is_stored_once(
+    slack: SlackRunner, store: TinyDBStore, store_path: Path
+) -> None:
     slack.command("")
     slack.press_label("CDRP")
     slack.press_label("Yes")
     body = slack.requests.event_body(ALLOWED_USER, "3")
     _replay(slack, body, "application/json", store_path, False)
     assert Session(slack.bot.rules, "cdrp", SID, store).answers == {
-        "advocacy_service_independent": True, "advocates_fte": 3}
+        "advocacy_service_independent": True,
+        "advocates_fte": 3,
+    }
 
 
 def test_slack_connect_button_from_another_team_is_refused_with_a_team_allowlist_only(
-        fake_slack: Any, store: TinyDBStore, store_path: Path, rules: DVRules) -> None:
+    fake_slack: Any, store: TinyDBStore, store_path: Path, rules: DVRules
+) -> None:
     """In a shared channel the payload's ``team.id`` is the host's (allowed); the presser's own
     team is ``user.team_id``. With no user allowlist, only that team check stops them."""
     from bot_runners import slack_env
@@ -399,8 +440,9 @@ def test_slack_connect_button_from_another_team_is_refused_with_a_team_allowlist
     runner = SlackRunner(fake_slack, store, rules, env)
     try:
         runner.command("")
-        body = runner.requests.action_body("U0EXTERNAL", "f|cdrp",
-                                           message=fake_slack.last_with_buttons())
+        body = runner.requests.action_body(
+            "U0EXTERNAL", "f|cdrp", message=fake_slack.last_with_buttons()
+        )
         payload = json.loads(urllib.parse.parse_qs(body.decode())["payload"][0])
         payload["user"]["team_id"] = "T0EXTERNAL"
         body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
@@ -427,18 +469,25 @@ MALFORMED = [
     (b"\xff\xfe", "application/x-www-form-urlencoded"),
     (_form("{bad"), "application/x-www-form-urlencoded"),
     (_form("[1]"), "application/x-www-form-urlencoded"),
-    (_form('{"type": "block_actions", "user": "U0WORKER", "actions": "x"}'),
-     "application/x-www-form-urlencoded"),
-    (_form('{"type": "block_actions", "user": {"id": "U0WORKER", "team_id": ["T0ALLOWED"]},'
-           ' "team": {"id": "T0ALLOWED"}, "actions": [1]}'), "application/x-www-form-urlencoded"),
-    (b'{"type": "event_callback", "team_id": "T0ALLOWED", "event": "message"}',
-     "application/json"),
+    (
+        _form('{"type": "block_actions", "user": "U0WORKER", "actions": "x"}'),
+        "application/x-www-form-urlencoded",
+    ),
+    (
+        _form(
+            '{"type": "block_actions", "user": {"id": "U0WORKER", "team_id": ["T0ALLOWED"]},'
+            ' "team": {"id": "T0ALLOWED"}, "actions": [1]}'
+        ),
+        "application/x-www-form-urlencoded",
+    ),
+    (b'{"type": "event_callback", "team_id": "T0ALLOWED", "event": "message"}', "application/json"),
 ]
 
 
 @pytest.mark.parametrize(("body", "content_type"), MALFORMED)
 def test_a_malformed_signed_payload_gets_400_and_does_nothing(
-        slack: SlackRunner, store_path: Path, body: bytes, content_type: str) -> None:
+    slack: SlackRunner, store_path: Path, body: bytes, content_type: str
+) -> None:
     mark = slack.fake.mark()
     status, answer = slack.requests.post(body, content_type)
     assert status == 400 and b"Traceback" not in answer
@@ -451,8 +500,9 @@ def test_a_malformed_signed_payload_gets_400_and_does_nothing(
 @pytest.mark.parametrize("stamp", ["abc", "\u00b2", "-5", "1e9", "9" * 40, ""])
 def test_a_bad_timestamp_gets_400(slack: SlackRunner, stamp: str) -> None:
     body = slack.requests.command_body(ALLOWED_USER, "start")
-    status, _ = slack.requests.post(body, "application/x-www-form-urlencoded",
-                                    extra={"X-Slack-Request-Timestamp": stamp})
+    status, _ = slack.requests.post(
+        body, "application/x-www-form-urlencoded", extra={"X-Slack-Request-Timestamp": stamp}
+    )
     assert status == 400
     assert slack.fake.since(0, "chat.postMessage") == []
 
@@ -463,8 +513,12 @@ def test_every_request_is_acked_while_turns_are_still_running(slack: SlackRunner
     release, original = threading.Event(), slack.bot._turn
     slack.bot._turn = lambda *a, **kw: (release.wait(20), original(*a, **kw))  # type: ignore[method-assign]
     statuses: list[int] = []
-    threads = [threading.Thread(target=lambda: statuses.append(
-        slack.requests.command(ALLOWED_USER, "start")[0])) for _ in range(10)]
+    threads = [
+        threading.Thread(
+            target=lambda: statuses.append(slack.requests.command(ALLOWED_USER, "start")[0])
+        )
+        for _ in range(10)
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -46,8 +46,11 @@ SID = session_id("tg", SALT, str(ALLOWED_TG))
 
 
 def texts(calls: list[Call], *methods: str) -> list[str]:
-    return [c.params["text"] for c in calls
-            if c.method in (methods or ("sendMessage",)) and "text" in c.params]
+    return [
+        c.params["text"]
+        for c in calls
+        if c.method in (methods or ("sendMessage",)) and "text" in c.params
+    ]
 
 
 def shown(calls: list[Call]) -> str:
@@ -68,19 +71,22 @@ async def start(tg: TelegramRunner, label: str = "CDRP") -> list[Call]:
 
 
 async def test_start_says_999_asks_for_no_identifying_details_and_sets_the_command_menu(
-        telegram: TelegramRunner, rules: DVRules) -> None:
+    telegram: TelegramRunner, rules: DVRules
+) -> None:
     [text] = texts(await telegram.say("/start"))
     plain = telegram_plain(text)
     assert "In immediate danger: call 999." in plain and "do not enter names" in plain
     labels = [b["text"] for b in keyboard_buttons(telegram.fake.last_keyboard_message())]
     assert len(labels) == len(rules.kb.flows) and any(x.startswith("CDRP") for x in labels)
     [menu] = [c for c in telegram.fake.calls if c.method == "setMyCommands"]
-    assert [(c["command"], c["description"]) for c in json.loads(menu.params["commands"])] == \
-        menu_commands()
+    assert [
+        (c["command"], c["description"]) for c in json.loads(menu.params["commands"])
+    ] == menu_commands()
 
 
-def test_sending_is_rate_limited(telegram_config_env: dict[str, str], rules: DVRules,
-                                 store: TinyDBStore) -> None:
+def test_sending_is_rate_limited(
+    telegram_config_env: dict[str, str], rules: DVRules, store: TinyDBStore
+) -> None:
     app = tg_bot.build_application(tg_bot.telegram_config(telegram_config_env), rules, store)
     assert isinstance(app.bot.rate_limiter, AIORateLimiter)
 
@@ -95,12 +101,14 @@ def telegram_config_env(fake_telegram: Any, store_path: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("how", ["button", "typed"])
 async def test_immediate_danger_yes_is_answered_with_999_before_anything_else(
-        telegram: TelegramRunner, rules: DVRules, how: str) -> None:
+    telegram: TelegramRunner, rules: DVRules, how: str
+) -> None:
     await start(telegram, rules.kb.flow("referral").title[:20])
     answers: dict[str, Any] = {}
     script = referral_script(rules)
-    while (q := rules.next_question("referral", answers)) is not None and \
-            q.id != "immediate_danger":
+    while (
+        q := rules.next_question("referral", answers)
+    ) is not None and q.id != "immediate_danger":
         card = telegram.fake.last_keyboard_message()
         value = script.get(q.id)
         if q.type == "choice" and value is not None:
@@ -118,7 +126,7 @@ async def test_immediate_danger_yes_is_answered_with_999_before_anything_else(
     first = telegram_plain(sent[0])
     assert first.startswith("Call 999 now.") and "55" in first
     # nothing but the 999 message comes before it: the old card only loses its buttons
-    before = calls[:calls.index(next(c for c in calls if c.method == "sendMessage"))]
+    before = calls[: calls.index(next(c for c in calls if c.method == "sendMessage"))]
     assert {c.method for c in before} <= {"editMessageReplyMarkup"}
     nxt = rules.next_question("referral", {**answers, "immediate_danger": True})
     if nxt is not None:
@@ -126,7 +134,8 @@ async def test_immediate_danger_yes_is_answered_with_999_before_anything_else(
 
 
 async def test_the_card_is_short_with_help_definition_and_source_behind_more(
-        telegram: TelegramRunner, rules: DVRules) -> None:
+    telegram: TelegramRunner, rules: DVRules
+) -> None:
     calls = await start(telegram)
     q = rules.next_question("cdrp", {})
     assert q is not None and q.help
@@ -140,15 +149,18 @@ async def test_the_card_is_short_with_help_definition_and_source_behind_more(
     calls = await telegram.press_label("Less")
     less = telegram_plain(texts(calls, "editMessageText")[0])
     assert q.text in less and "Source:" not in less and len(less) < len(telegram_plain(more))
-    print(f"\nCDRP question 1 card: {len(telegram_plain(card))} characters, "
-          f"{len(telegram_plain(more))} with More")
+    print(
+        f"\nCDRP question 1 card: {len(telegram_plain(card))} characters, "
+        f"{len(telegram_plain(more))} with More"
+    )
 
 
 # ---------------------------------------------------------------------- whole runs
 
 
 async def test_a_cdrp_run_edits_one_card_and_sends_at_most_one_message_per_four_answers(
-        telegram: TelegramRunner, rules: DVRules, store: TinyDBStore) -> None:
+    telegram: TelegramRunner, rules: DVRules, store: TinyDBStore
+) -> None:
     await telegram.say("/start")
     mark, pushed = telegram.fake.mark(), len(telegram.fake.pushed)
     answers, last = await drive_telegram(telegram, rules, "cdrp", CDRP_SCRIPT, "CDRP")
@@ -163,11 +175,13 @@ async def test_a_cdrp_run_edits_one_card_and_sends_at_most_one_message_per_four_
     # the end: the card says so, the first result page is new, short, protected, with buttons
     result = [c for c in last if c.method == "sendMessage"][-1]
     plain = telegram_plain(result.params["text"])
-    print(f"\nCDRP run: {len(answers)} answers, {new} sendMessage, "
-          f"{counts.get('editMessageText', 0)} editMessageText, "
-          f"{counts.get('editMessageReplyMarkup', 0)} editMessageReplyMarkup, "
-          f"{counts.get('deleteMessage', 0)} deleteMessage; first result page "
-          f"{len(plain)} characters")
+    print(
+        f"\nCDRP run: {len(answers)} answers, {new} sendMessage, "
+        f"{counts.get('editMessageText', 0)} editMessageText, "
+        f"{counts.get('editMessageReplyMarkup', 0)} editMessageReplyMarkup, "
+        f"{counts.get('deleteMessage', 0)} deleteMessage; first result page "
+        f"{len(plain)} characters"
+    )
     assert len(plain) < 1500 and "Level attained" in plain
     assert result.params["protect_content"] in (True, "true", "True")
     assert keyboard_buttons(telegram.fake.last_keyboard_message())
@@ -176,13 +190,16 @@ async def test_a_cdrp_run_edits_one_card_and_sends_at_most_one_message_per_four_
 
 
 async def test_a_whole_referral_run_gives_a_short_first_result_and_the_rest_on_pages(
-        telegram: TelegramRunner, rules: DVRules, store: TinyDBStore) -> None:
-    answers, last = await drive_telegram(telegram, rules, "referral", referral_script(rules),
-                                         rules.kb.flow("referral").title[:20])
+    telegram: TelegramRunner, rules: DVRules, store: TinyDBStore
+) -> None:
+    answers, last = await drive_telegram(
+        telegram, rules, "referral", referral_script(rules), rules.kb.flow("referral").title[:20]
+    )
     assert Session(rules, "referral", SID, store).result() == rules.assess("referral", answers)
     first = [c for c in last if c.method == "sendMessage"][-1]
-    print(f"\nreferral run: first result page {len(telegram_plain(first.params['text']))} "
-          "characters")
+    print(
+        f"\nreferral run: first result page {len(telegram_plain(first.params['text']))} characters"
+    )
     assert len(telegram_plain(first.params["text"])) < 1500
     result = telegram.fake.last_keyboard_message()
     labels = [b["text"] for b in keyboard_buttons(result)]
@@ -208,7 +225,8 @@ async def test_a_whole_referral_run_gives_a_short_first_result_and_the_rest_on_p
 
 
 async def test_a_finished_self_assessment_sends_its_report_as_a_protected_document(
-        telegram: TelegramRunner, rules: DVRules) -> None:
+    telegram: TelegramRunner, rules: DVRules
+) -> None:
     title = rules.kb.flow("minimum-standards").title
     _, last = await drive_telegram(telegram, rules, "minimum-standards", {}, title[:20])
     assert "tap Report under the result" in shown(last)
@@ -224,13 +242,18 @@ async def test_a_finished_self_assessment_sends_its_report_as_a_protected_docume
     message_id = next(m["message_id"] for m in telegram.fake.chat() if "document" in m)
     await telegram.say("forget")
     calls = await telegram.press_label("Yes, erase now")
-    assert message_id in {int(m) for c in calls if c.method == "deleteMessages"
-                          for m in json.loads(c.params["message_ids"])}
+    assert message_id in {
+        int(m)
+        for c in calls
+        if c.method == "deleteMessages"
+        for m in json.loads(c.params["message_ids"])
+    }
     assert message_id not in telegram.fake.messages
 
 
 async def test_two_quick_taps_on_a_multi_select_keep_both_choices(
-        telegram: TelegramRunner, rules: DVRules, store: TinyDBStore) -> None:
+    telegram: TelegramRunner, rules: DVRules, store: TinyDBStore
+) -> None:
     await start(telegram)
     answers: dict[str, Any] = {}
     while (q := rules.next_question("cdrp", answers)) is not None and q.type != "multi_choice":
@@ -255,7 +278,8 @@ async def test_two_quick_taps_on_a_multi_select_keep_both_choices(
 
 
 async def test_a_typed_answer_is_never_echoed_and_leaves_the_chat(
-        telegram: TelegramRunner, rules: DVRules, store: TinyDBStore) -> None:
+    telegram: TelegramRunner, rules: DVRules, store: TinyDBStore
+) -> None:
     await start(telegram)
     await telegram.press_label("Yes")
     q = rules.next_question("cdrp", {"advocacy_service_independent": True})
@@ -274,7 +298,8 @@ async def test_a_typed_answer_is_never_echoed_and_leaves_the_chat(
 
 
 async def test_forget_erases_the_session_and_deletes_the_bots_messages(
-        telegram: TelegramRunner, rules: DVRules, store: TinyDBStore, store_path: Path) -> None:
+    telegram: TelegramRunner, rules: DVRules, store: TinyDBStore, store_path: Path
+) -> None:
     await start(telegram)
     await telegram.press_label("Yes")
     await telegram.say("3")
@@ -288,8 +313,12 @@ async def test_forget_erases_the_session_and_deletes_the_bots_messages(
     assert store.load(SID) is not None
     await telegram.say("forget")
     calls = await telegram.press_label("Yes, erase now")
-    deleted = {int(m) for c in calls if c.method == "deleteMessages"
-               for m in json.loads(c.params["message_ids"])}
+    deleted = {
+        int(m)
+        for c in calls
+        if c.method == "deleteMessages"
+        for m in json.loads(c.params["message_ids"])
+    }
     assert before <= deleted
     assert store.load(SID) is None and snapshot(store_path) == {}
     [left] = telegram.fake.chat()
@@ -300,16 +329,19 @@ async def test_forget_erases_the_session_and_deletes_the_bots_messages(
 
 
 async def test_a_user_not_on_the_allowlist_is_refused_and_nothing_changes(
-        telegram: TelegramRunner, store_path: Path) -> None:
+    telegram: TelegramRunner, store_path: Path
+) -> None:
     await start(telegram)
     before = snapshot(store_path)
     assert len(before) == 1
     calls = await telegram.say("/start", user=STRANGER_TG, need=("sendMessage",))
     assert texts(calls) == [REFUSED]
-    yes = next(b for b in keyboard_buttons(telegram.fake.last_keyboard_message())
-               if b["text"] == "Yes")
-    calls = await telegram.press(yes["callback_data"], user=STRANGER_TG,
-                                 need=("answerCallbackQuery",))
+    yes = next(
+        b for b in keyboard_buttons(telegram.fake.last_keyboard_message()) if b["text"] == "Yes"
+    )
+    calls = await telegram.press(
+        yes["callback_data"], user=STRANGER_TG, need=("answerCallbackQuery",)
+    )
     assert [c.method for c in calls] == ["answerCallbackQuery"]
     assert calls[0].params["text"] == REFUSED[:200]
     assert snapshot(store_path) == before
@@ -321,10 +353,22 @@ async def test_group_chats_are_refused(telegram: TelegramRunner, store_path: Pat
     assert snapshot(store_path) == {}
 
 
-@pytest.mark.parametrize("data", ["garbage", "a|999|y", "f|nosuchflow", "x" * 64, "t|{serial}|40",
-                                  "a|{serial}|c7", "g|1|y", "n|rm -rf"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        "garbage",
+        "a|999|y",
+        "f|nosuchflow",
+        "x" * 64,
+        "t|{serial}|40",
+        "a|{serial}|c7",
+        "g|1|y",
+        "n|rm -rf",
+    ],
+)
 async def test_forged_or_stale_buttons_change_nothing_and_are_answered(
-        telegram: TelegramRunner, rules: DVRules, store_path: Path, data: str) -> None:
+    telegram: TelegramRunner, rules: DVRules, store_path: Path, data: str
+) -> None:
     await start(telegram)
     card = telegram.fake.last_keyboard_message()
     serial = keyboard_buttons(card)[0]["callback_data"].split("|")[1]
@@ -335,12 +379,14 @@ async def test_forged_or_stale_buttons_change_nothing_and_are_answered(
     assert Session(rules, "cdrp", SID, TinyDBStore(store_path)).answers == {}
     await telegram.press_label("Yes")  # still working afterwards
     assert Session(rules, "cdrp", SID, TinyDBStore(store_path)).answers == {
-        "advocacy_service_independent": True}
+        "advocacy_service_independent": True
+    }
 
 
 @pytest.mark.parametrize("typed", ["why ²", "why " + "9" * 5000, "why -1", "why 0", "why 1e3"])
 async def test_why_takes_only_a_decimal_item_number_within_range(
-        telegram: TelegramRunner, typed: str) -> None:
+    telegram: TelegramRunner, typed: str
+) -> None:
     await start(telegram)
     await telegram.press_label("Don't know")
     calls = await telegram.say(typed)
@@ -352,9 +398,15 @@ async def test_why_takes_only_a_decimal_item_number_within_range(
 async def test_photos_and_stickers_get_a_sentence_not_a_crash(telegram: TelegramRunner) -> None:
     update = telegram.fake.message_update(ALLOWED_TG, "x")
     del update["message"]["text"]
-    update["message"]["sticker"] = {"file_id": "f", "file_unique_id": "u", "width": 1,
-                                    "height": 1, "is_animated": False, "is_video": False,
-                                    "type": "regular"}
+    update["message"]["sticker"] = {
+        "file_id": "f",
+        "file_unique_id": "u",
+        "width": 1,
+        "height": 1,
+        "is_animated": False,
+        "is_video": False,
+        "type": "regular",
+    }
     mark = telegram.fake.mark()
     telegram.fake._push(update)
     calls = await telegram.fake.settle(mark, ("sendMessage",))
@@ -365,7 +417,8 @@ async def test_photos_and_stickers_get_a_sentence_not_a_crash(telegram: Telegram
 
 
 async def test_a_message_over_4096_characters_is_split_between_paragraphs_buttons_last(
-        telegram: TelegramRunner) -> None:
+    telegram: TelegramRunner,
+) -> None:
     from dvrules.chat import Button
 
     paragraphs = [par(f"{n}. " + "word " * 150) for n in range(12)]
@@ -379,7 +432,8 @@ async def test_a_message_over_4096_characters_is_split_between_paragraphs_button
 
 
 async def test_restart_mid_conversation_resumes_the_same_card(
-        fake_telegram: Any, store_path: Path, rules: DVRules) -> None:
+    fake_telegram: Any, store_path: Path, rules: DVRules
+) -> None:
     env = telegram_env(store_path, fake_telegram)
     first = TelegramRunner(fake_telegram, TinyDBStore(store_path), rules, env)
     await first.start()
@@ -396,7 +450,9 @@ async def test_restart_mid_conversation_resumes_the_same_card(
     try:
         calls = await second.say("50")
         assert Session(rules, "cdrp", SID, TinyDBStore(store_path)).answers == {
-            **answers, third.id: 50}
+            **answers,
+            third.id: 50,
+        }
         following = rules.next_question("cdrp", {**answers, third.id: 50})
         assert following is not None
         [edit] = [c for c in calls if c.method == "editMessageText"]
@@ -407,7 +463,8 @@ async def test_restart_mid_conversation_resumes_the_same_card(
 
 
 async def test_an_edit_the_platform_refuses_is_sent_anew(
-        telegram: TelegramRunner, rules: DVRules) -> None:
+    telegram: TelegramRunner, rules: DVRules
+) -> None:
     await start(telegram)
     card = telegram.fake.last_keyboard_message()
     with telegram.fake.lock:  # the person deleted the card in the app
@@ -423,24 +480,38 @@ async def test_an_edit_the_platform_refuses_is_sent_anew(
 
 # ---------------------------------------------------------------------- webhook and logs
 
-UNREADABLE = {"message": {"message_id": 5, "text": "Jane Doe, 12 High Street",
-                          "from": {"id": ALLOWED_TG, "is_bot": False, "first_name": "Jane"}}}
+UNREADABLE = {
+    "message": {
+        "message_id": 5,
+        "text": "Jane Doe, 12 High Street",
+        "from": {"id": ALLOWED_TG, "is_bot": False, "first_name": "Jane"},
+    }
+}
 
 
 def test_webhook_mode_is_a_web_process_with_healthz_that_refuses_updates_without_the_secret(
-        fake_telegram: Any, store_path: Path, tmp_path: Path) -> None:
+    fake_telegram: Any, store_path: Path, tmp_path: Path
+) -> None:
     """``python -m bots.telegram`` with a webhook URL binds $PORT like a Procfile ``web``
     process: /healthz for the platform, updates only with the secret, SIGTERM stops it."""
     port = free_port()
     secret = "s3cret-token-of-the-webhook"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("DVRULES_", "TELEGRAM_"))},
-           **telegram_env(store_path, fake_telegram), "PORT": str(port),
-           "DVRULES_TELEGRAM_WEBHOOK_URL": "https://bot.example.org/telegram",
-           "DVRULES_TELEGRAM_WEBHOOK_SECRET": secret}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DVRULES_", "TELEGRAM_"))},
+        **telegram_env(store_path, fake_telegram),
+        "PORT": str(port),
+        "DVRULES_TELEGRAM_WEBHOOK_URL": "https://bot.example.org/telegram",
+        "DVRULES_TELEGRAM_WEBHOOK_SECRET": secret,
+    }
     url = f"http://127.0.0.1:{port}"
     with (tmp_path / "web.log").open("w+") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "bots.telegram"], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bots.telegram"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -454,8 +525,9 @@ def test_webhook_mode_is_a_web_process_with_healthz_that_refuses_updates_without
             [hook] = fake_telegram.since(0, "setWebhook")
             assert hook.params["url"] == "https://bot.example.org/telegram"
             assert hook.params["secret_token"] == secret
-            body = json.dumps({"update_id": 1,
-                               **fake_telegram.message_update(ALLOWED_TG, "/start")})
+            body = json.dumps(
+                {"update_id": 1, **fake_telegram.message_update(ALLOWED_TG, "/start")}
+            )
             for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
                 assert http_post(url + "/telegram", body.encode(), headers)[0] == 403
             assert not fake_telegram.since(0, "sendMessage")
@@ -486,14 +558,16 @@ def _read(out: Any) -> str:
 
 
 async def test_an_unreadable_update_is_dropped_unlogged_and_the_next_is_answered(
-        telegram: TelegramRunner, caplog: pytest.LogCaptureFixture) -> None:
+    telegram: TelegramRunner, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     quiet_libraries()
     telegram.fake._push(json.loads(json.dumps(UNREADABLE)))
     calls = await telegram.say("/start")
     assert "call 999" in texts(calls)[0]
-    logged = "\n".join(r.getMessage() + str(r.exc_info or "") + str(r.args or "")
-                       for r in caplog.records)
+    logged = "\n".join(
+        r.getMessage() + str(r.exc_info or "") + str(r.args or "") for r in caplog.records
+    )
     assert "dropped an update that could not be read" in logged
     for secret_text in ("Jane", "High Street", str(ALLOWED_TG)):
         assert secret_text not in logged
@@ -501,25 +575,31 @@ async def test_an_unreadable_update_is_dropped_unlogged_and_the_next_is_answered
 
 
 async def test_python_telegram_bot_log_lines_never_carry_an_update(
-        telegram: TelegramRunner, caplog: pytest.LogCaptureFixture) -> None:
+    telegram: TelegramRunner, caplog: pytest.LogCaptureFixture
+) -> None:
     from telegram import Update
 
     caplog.set_level(logging.DEBUG)
-    update = Update.de_json({"update_id": 9, **telegram.fake.message_update(ALLOWED_TG, "Jane")},
-                            telegram.app.bot)
+    update = Update.de_json(
+        {"update_id": 9, **telegram.fake.message_update(ALLOWED_TG, "Jane")}, telegram.app.bot
+    )
     # as python-telegram-bot words it when it cannot build a context for an update
     for name in ("telegram.ext.Application", "telegram.ext.Updater", "telegram.ext"):
-        logging.getLogger(name).critical("Error while building CallbackContext for update %s. "
-                                         "Update will not be processed.", update)
+        logging.getLogger(name).critical(
+            "Error while building CallbackContext for update %s. Update will not be processed.",
+            update,
+        )
     logging.getLogger("telegram.ext.ExtBot").critical(
-        "Error while parsing updates! Received data was %r", [update.to_dict()])
+        "Error while parsing updates! Received data was %r", [update.to_dict()]
+    )
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert logged.count("<update withheld>") == 4
     assert "Jane" not in logged and str(ALLOWED_TG) not in logged
 
 
 async def test_logs_hold_no_typed_text_user_ids_or_tokens(
-        telegram: TelegramRunner, caplog: pytest.LogCaptureFixture) -> None:
+    telegram: TelegramRunner, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     quiet_libraries()  # as the bot's own start-up does
     await start(telegram)
@@ -529,6 +609,14 @@ async def test_logs_hold_no_typed_text_user_ids_or_tokens(
     await telegram.say("/start", user=STRANGER_TG, need=("sendMessage",))
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "turn handled" in logged
-    for secret in ("Jane", "High Street", "3.5", str(ALLOWED_TG), str(STRANGER_TG), SALT,
-                   telegram.env["TELEGRAM_BOT_TOKEN"], "advocacy_service_independent"):
+    for secret in (
+        "Jane",
+        "High Street",
+        "3.5",
+        str(ALLOWED_TG),
+        str(STRANGER_TG),
+        SALT,
+        telegram.env["TELEGRAM_BOT_TOKEN"],
+        "advocacy_service_independent",
+    ):
         assert secret not in logged
