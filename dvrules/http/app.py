@@ -289,7 +289,10 @@ def create_app(
             400: {"model": ErrorBody, "description": "the body is not acceptable JSON"},
             401: {"model": ErrorBody, "description": "no or wrong bearer token"},
             413: {"model": ErrorBody, "description": "the body is over 1 MB"},
+            404: {"model": ErrorBody, "description": "no such flow, item or assessment"},
+            409: {"model": ErrorBody, "description": "the session cannot do that (see detail)"},
             422: {"model": ErrorBody, "description": "an answer or parameter is refused"},
+            503: {"model": ErrorBody, "description": "the store is out of reach: try again"},
         },
     )
 

@@ -76,3 +76,6 @@ def run(host: str, port: int) -> None:
         proxy_headers=False,  # X-Forwarded-For names a person's address: not needed, not kept
         timeout_graceful_shutdown=20,
     )
+
+
+__all__ = ["LOG_CONFIG", "MIN_TOKEN", "TOKEN_ENV", "is_loopback", "run", "start_problem"]
