@@ -327,6 +327,8 @@ def test_an_interview_turn_by_turn_then_forgotten(api: httpx.Client, rules: DVRu
     ).json()
     assert danger["danger"] and "Call 999 now" in danger["danger"]["text"]
     assert "55" in danger["danger"]["text"]  # how to call when you cannot speak
+    assert danger["danger"]["contact"]["phone"] == "999"
+    assert danger["danger"]["contact"]["source"]["document"]
     assert danger["question"]["id"] != "immediate_danger"
     assert danger["progress"]["answered"] == 1
 

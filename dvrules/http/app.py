@@ -37,7 +37,7 @@ from dvrules.api import DVRules, QuestionView, default_rules
 from dvrules.audit import render
 from dvrules.audit.assessments import AssessmentError, AssessmentStore
 from dvrules.audit.pack import report_document
-from dvrules.chat.compose import Composer
+from dvrules.chat.compose import EMERGENCY_CONTACT, Composer
 from dvrules.chat.conversation import DANGER_QUESTION
 from dvrules.chat.messages import EMERGENCY
 from dvrules.errors import (
@@ -57,14 +57,14 @@ from dvrules.http.models import (
     Explanation,
     FlowView,
     Health,
+    InterviewProgress,
     KeptView,
-    Progress,
     SkipRequest,
     StartRequest,
     Turn,
 )
 from dvrules.interview import Session, SessionError, SessionTurn, open_turn
-from dvrules.results import Result
+from dvrules.results import ContactResult, Result, cite
 from dvrules.schemas import answers_schema, result_schema
 from dvrules.store import DamagedSessionError, SessionStore, open_store
 
@@ -272,6 +272,7 @@ def create_app(
     sessions = store if store is not None else open_store()
     secret = (os.environ.get(TOKEN_ENV, "") if token is None else token).encode("utf-8")
     pdf_turn = threading.BoundedSemaphore(1)  # one Chromium at a time
+    emergency_contact = _contact(rules, EMERGENCY_CONTACT)
 
     app = FastAPI(
         title="dvrules",
@@ -364,7 +365,7 @@ def create_app(
                 kind=f.summary.kind,
                 intro=f.intro,
                 questions=len(f.questions),
-                source=_cite(f.source),
+                source=cite(f.source),
             )
             for f in rules.kb.flows.values()
         ]
@@ -486,14 +487,14 @@ def create_app(
         progress = s.progress()
         danger = None
         if s.answers.get(DANGER_QUESTION) is True:
-            danger = Danger(text=Composer(rules.kb).danger().plain())
+            danger = Danger(text=Composer(rules.kb).danger().plain(), contact=emergency_contact)
         return Turn(
             flow=s.flow,
             emergency=EMERGENCY,
             danger=danger,
             question=question,
             revisiting=s.revisiting,
-            progress=Progress(
+            progress=InterviewProgress(
                 answered=progress["answered"],
                 dont_know=progress["dont_know"],
                 remaining=progress["remaining"],
@@ -715,7 +716,18 @@ def _assess(rules: DVRules, flow: str, data: dict[str, Any]) -> Result:
     return rules.assess(flow, data)
 
 
-def _cite(source: Any) -> dict[str, Any]:
-    from dvrules.results import cite
-
-    return cite(source)
+def _contact(rules: DVRules, contact_id: str) -> ContactResult | None:
+    """A knowledge contact as results carry it (phone, how it serves, source, review date)."""
+    c = rules.kb.contacts.get(contact_id)
+    if c is None:
+        return None
+    return ContactResult(
+        id=c.id,
+        name=c.name,
+        serves=c.serves,
+        phone=c.phone,
+        url=c.url,
+        source=cite(c.source),
+        last_reviewed=c.last_reviewed,
+        source_statement=c.source_statement,
+    )

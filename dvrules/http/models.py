@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from dvrules.api import DefinitionView, QuestionView
-from dvrules.results import AssessmentResult, ReferralResult
+from dvrules.results import AssessmentResult, ContactResult, ReferralResult
 
 JSONAnswer = bool | int | float | str | list[str] | None
 
@@ -57,9 +57,12 @@ class Danger(BaseModel):
     """Shown first, before any further question: the person is in immediate danger."""
 
     text: str = Field(description="call 999 now, and how to call when you cannot speak")
+    contact: ContactResult | None = Field(
+        default=None, description="the 999 contact (phone, how to call silently, source)"
+    )
 
 
-class Progress(BaseModel):
+class InterviewProgress(BaseModel):
     answered: int
     dont_know: int
     remaining: int = Field(description="questions still worth asking given the answers so far")
@@ -77,7 +80,7 @@ class Turn(BaseModel):
     revisiting: str | None = Field(
         default=None, description="the answered question being looked at again after back"
     )
-    progress: Progress
+    progress: InterviewProgress
     finished: bool
     result: AssessmentResult | ReferralResult | None = Field(
         default=None, description="when finished, or asked for (provisional while unfinished)"
