@@ -304,6 +304,7 @@ def test_unknown_routes_and_methods_are_json_4xx(api: httpx.Client) -> None:
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
     wrong = api.get("/v1/flows/cdrp/assess")
     assert wrong.status_code == 405 and "detail" in wrong.json()
+    assert wrong.headers["allow"] == "POST"
     bad_format = api.get("/v1/assessments/cdrp-x-2026-27/report", params={"format": "docx"})
     assert bad_format.status_code == 422 and bad_format.json()["error"] == "bad_parameter"
 

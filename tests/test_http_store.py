@@ -203,3 +203,28 @@ def test_malformed_bodies_never_give_a_5xx(fuzz_api: httpx.Client, body: bytes) 
         if response.status_code >= 400:
             error = response.json()
             assert error["error"] and error["detail"] and "\n" not in error["detail"]
+
+
+class BrokenStore(MemoryStore):
+    """A store with a bug: it raises what no one meant to raise, with case data in it."""
+
+    def load(self, session_id: str) -> dict[str, Any] | None:
+        raise RuntimeError(f"bug while loading {session_id}")
+
+
+def test_an_unexpected_failure_is_a_json_500_with_no_traceback_or_case_in_the_log(
+    rules: DVRules, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    case = {SESSION_HEADER: "zq-broken-31"}
+    with Served(create_app(rules, BrokenStore(), TOKEN)) as api:
+        response = api.post("/v1/interview/start", json={"flow": "referral"}, headers=case)
+        assert api.get("/healthz").status_code == 200  # the server carries on
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": "internal",
+        "detail": "something went wrong on the server; try again",
+    }
+    assert "unexpected RuntimeError" in caplog.text
+    assert "zq-broken-31" not in caplog.text and "Traceback" not in caplog.text
+    assert not any(r.exc_info for r in caplog.records)

@@ -136,7 +136,7 @@ def refusal(exc: BaseException) -> Refused:
         return Refused(503, "pdf_unavailable", str(exc))
     if isinstance(exc, DVRulesError):
         return Refused(400, "refused", str(exc))
-    raise TypeError(exc)  # not ours: the 500 handler logs its class only
+    raise TypeError(exc)  # not ours: Guard answers 500 and logs only its class
 
 
 # ---------------------------------------------------------------------- ASGI middleware
@@ -289,9 +289,9 @@ def create_app(
         responses={
             400: {"model": ErrorBody, "description": "the body is not acceptable JSON"},
             401: {"model": ErrorBody, "description": "no or wrong bearer token"},
-            413: {"model": ErrorBody, "description": "the body is over 1 MB"},
             404: {"model": ErrorBody, "description": "no such flow, item or assessment"},
             409: {"model": ErrorBody, "description": "the session cannot do that (see detail)"},
+            413: {"model": ErrorBody, "description": "the body is over 1 MB"},
             422: {"model": ErrorBody, "description": "an answer or parameter is refused"},
             503: {"model": ErrorBody, "description": "the store is out of reach: try again"},
         },
@@ -318,7 +318,8 @@ def create_app(
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         names = {404: "not_found", 405: "method_not_allowed"}
-        return _body(Refused(exc.status_code, names.get(exc.status_code, "refused"), exc.detail))
+        error = names.get(exc.status_code, "refused")
+        return _body(Refused(exc.status_code, error, exc.detail, **dict(exc.headers or {})))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
