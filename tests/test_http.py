@@ -186,6 +186,18 @@ def test_assess_equals_the_python_api(
     assert response.json() == json.loads(rules.assess(flow, answers).model_dump_json())
 
 
+def test_assess_with_an_area_lists_its_local_services(api: httpx.Client, rules: DVRules) -> None:
+    area = sorted(rules.kb.directories)[0]
+    answers = extreme_answers(rules, "referral", True)
+    response = api.post("/v1/flows/referral/assess", params={"area": area}, json=answers)
+    assert response.status_code == 200
+    local = DVRules(rules.kb, area=area).assess("referral", answers)
+    assert response.json() == json.loads(local.model_dump_json())
+    assert any(c.local for r in local.referrals for c in r.contacts)
+    unknown = api.post("/v1/flows/referral/assess", params={"area": "atlantis"}, json={})
+    assert unknown.status_code == 404 and "known areas" in unknown.json()["detail"]
+
+
 def test_a_partial_referral_result_carries_sources_and_reasons(api: httpx.Client) -> None:
     result = api.post("/v1/flows/referral/assess", json={"immediate_danger": True}).json()
     assert result["complete"] is False

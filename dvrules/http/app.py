@@ -328,6 +328,19 @@ def create_app(
     # The token is checked in ``Guard``; this dependency only names the scheme in OpenAPI.
     guarded: dict[str, Any] = {"dependencies": [Depends(_bearer)]}
 
+    by_area: dict[str, DVRules] = {}  # at most one per local directory the knowledge has
+
+    def area_rules(area: str | None) -> DVRules:
+        if area is None:
+            return rules
+        if area not in by_area:
+            try:
+                rules.kb.directory(area)
+            except KnowledgeError as exc:
+                raise Refused(404, "unknown_area", str(exc)) from None
+            by_area[area] = DVRules(rules.kb, area=area)
+        return by_area[area]
+
     # ------------------------------------------------------------------ reading bodies
 
     async def json_body(request: Request, what: str) -> Any:
@@ -421,11 +434,18 @@ def create_app(
         dependencies=guarded["dependencies"],
         openapi_extra=answers_body,
     )
-    async def assess(flow: str, request: Request) -> Response:
+    async def assess(
+        flow: str,
+        request: Request,
+        area: str | None = Query(
+            None, description="referral flow: list this area's local services too (--area)"
+        ),
+    ) -> Response:
         """The full result for a set of answers (as ``dvrules assess FLOW --answers``)."""
         rules.kb.flow(flow)
+        local = area_rules(area)
         data = _answers_object(await json_body(request, "answers"))
-        result = await run_in_threadpool(_assess, rules, flow, data)
+        result = await run_in_threadpool(_assess, local, flow, data)
         return _json(result.model_dump_json())
 
     @app.post(
