@@ -540,7 +540,7 @@ def serve(
         from dvrules.http.server import TOKEN_ENV, run, start_problem
     except ImportError:
         fail("serve: needs the http extra: pip install 'dvrules[http]'")
-    problem = start_problem(host, os.environ.get(TOKEN_ENV, ""))
+    problem = start_problem(host, os.environ.get(TOKEN_ENV, "").strip())
     if problem:
         fail(problem)
     try:

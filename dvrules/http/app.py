@@ -270,7 +270,7 @@ def create_app(
     empty value turns auth off (``dvrules serve`` allows that on a loopback address only)."""
     rules = rules or default_rules()
     sessions = store if store is not None else open_store()
-    secret = (os.environ.get(TOKEN_ENV, "") if token is None else token).encode("utf-8")
+    secret = (os.environ.get(TOKEN_ENV, "") if token is None else token).strip().encode("utf-8")
     pdf_turn = threading.BoundedSemaphore(1)  # one Chromium at a time
     emergency_contact = _contact(rules, EMERGENCY_CONTACT)
 

@@ -65,7 +65,7 @@ def run(host: str, port: int) -> None:
 
     from dvrules.http.app import create_app
 
-    app = create_app(token=os.environ.get(TOKEN_ENV, ""))
+    app = create_app(token=os.environ.get(TOKEN_ENV, "").strip())
     uvicorn.run(
         app,
         host=host,
