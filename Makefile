@@ -12,7 +12,7 @@ $(BIN)/dvrules: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "dvrules needs Python 3.10, 3.11 or 3.12 (durable_rules does not import on 3.13)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,telegram,slack]'
+	$(BIN)/pip install --quiet -e '.[dev,telegram,slack,http]'
 	touch $(BIN)/dvrules
 
 chat: $(BIN)/dvrules  ## guided chat in the terminal (FLOW=cdrp|bvpi225|minimum-standards|referral)

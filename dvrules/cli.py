@@ -526,6 +526,29 @@ def _show(reply: Reply, width: int, out: Path) -> None:
             console.print("\n".join(f"  dvrules chat {f}" for f in flows))
 
 
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8080, "--port", min=1, max=65535, help="Port to listen on."),
+) -> None:
+    """The HTTP API (docs/http-api.md): OpenAPI document at /openapi.json; every route but
+    /healthz needs DVRULES_API_TOKEN as a bearer token, which an address other than loopback
+    requires. Sessions are kept in DVRULES_STORE."""
+    import os
+
+    try:
+        from dvrules.http.server import TOKEN_ENV, run, start_problem
+    except ImportError:
+        fail("serve: needs the http extra: pip install 'dvrules[http]'")
+    problem = start_problem(host, os.environ.get(TOKEN_ENV, "").strip())
+    if problem:
+        fail(problem)
+    try:
+        run(host, port)
+    except (KnowledgeError, StoreError) as exc:
+        fail(str(exc))
+
+
 def main() -> None:  # pragma: no cover - console script entry point
     app()
 
