@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from dvrules.conditions import leaves
 from dvrules.schema import (
     OUTCOME_KINDS,
+    SUMMARY_KEYS,
     Choice,
     ChoiceList,
     Contact,
@@ -70,6 +71,12 @@ def _construct_mapping(loader: Any, node: yaml.MappingNode) -> dict[Any, Any]:
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def unique_key_loader() -> type[yaml.SafeLoader]:
+    """The strict YAML loader (duplicate keys refused), for other YAML the project reads."""
+    loader: type[yaml.SafeLoader] = _UniqueKeyLoader
+    return loader
 
 
 def read_yaml(path: Path) -> Any:
@@ -154,7 +161,9 @@ class KnowledgeBase:
     def choices(self, question: Question) -> list[Choice]:
         if question.choices is not None:
             return question.choices
-        return self.lists[question.choices_from].items if question.choices_from else []
+        # a dangling choices_from has no choices (the loader reports it, naming the question)
+        found = self.lists.get(question.choices_from) if question.choices_from else None
+        return found.items if found is not None else []
 
     def params(self, area: str | None = None) -> dict[str, float]:
         """Parameter values: defaults, overridden by the area's directory."""
@@ -520,9 +529,9 @@ def _check_references(kb: KnowledgeBase) -> None:
             if len(ids) != len(set(ids)):
                 bad(q.id, "duplicate choice ids")
         if q.prefill is not None:
-            flow_id, _, key = q.prefill.partition(".")
-            if flow_id not in kb.flows or not key:
-                bad(q.id, f"prefill {q.prefill!r} must be FLOW.summary_key of a known flow")
+            bad_prefill = _prefill_problem(kb, q.prefill)
+            if bad_prefill:
+                bad(q.id, bad_prefill)
         if q.ask_when is not None:
             for flow_id in in_flow.get(q.id, ()):
                 _check_condition(kb, q.ask_when, flow_id, q.id, bad)
@@ -578,6 +587,23 @@ def _check_references(kb: KnowledgeBase) -> None:
 
     if problems:
         raise KnowledgeError("knowledge is not valid:\n  " + "\n  ".join(problems))
+
+
+def _prefill_problem(kb: KnowledgeBase, prefill: str) -> str | None:
+    """Why a ``prefill`` string does not name a figure another flow's result has, if it does not."""
+    flow_id, _, key = prefill.partition(".")
+    if flow_id not in kb.flows:
+        return (
+            f"prefill {prefill!r}: {flow_id!r} is not a flow (write FLOW.summary_key; "
+            f"flows: {', '.join(kb.flows)})"
+        )
+    keys = SUMMARY_KEYS[kb.flows[flow_id].summary.kind]
+    if key not in keys:
+        return (
+            f"prefill {prefill!r}: {key!r} is not in the summary of flow {flow_id} "
+            f"(its summary has: {', '.join(keys) or 'nothing to copy'})"
+        )
+    return None
 
 
 def _check_condition(kb: KnowledgeBase, cond: Any, flow_id: str, owner: str, bad: Any) -> None:

@@ -406,6 +406,16 @@ class Summary(Strict):
     consent_source: Source | None = None  # referral: where the consent rule stated once comes from
 
 
+# The figures each summary kind gives (``results.py`` builds them): what a question's
+# ``prefill: FLOW.key`` may name.
+SUMMARY_KEYS: dict[str, tuple[str, ...]] = {
+    "levels": ("level_attained", "level_possible"),
+    "score": ("yes", "total", "score", "unknown", "score_max"),
+    "count": ("met", "total"),
+    "referral": (),
+}
+
+
 class Flow(Strict):
     """A guided interview and the result it produces."""
 
