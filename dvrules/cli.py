@@ -24,6 +24,7 @@ from dvrules.audit.render import write_atomic
 from dvrules.chat import COMMANDS as CHAT_COMMANDS
 from dvrules.chat import Conversation, Edit, Reply, Send, SendDocument, formats, wrap
 from dvrules.cli_output import ListFormat, console, err_console, fail
+from dvrules.errors import StoreError
 from dvrules.interview import Session, SessionError
 from dvrules.knowledge import KnowledgeError, default_knowledge_dir, version_problems
 from dvrules.report import cite_text, render
@@ -31,7 +32,7 @@ from dvrules.results import Result
 from dvrules.scenarios import ScenarioError
 from dvrules.scenarios import load_all as load_scenarios
 from dvrules.scenarios import run as run_scenarios
-from dvrules.store import DamagedSessionError, SessionStore, StoreError, open_store
+from dvrules.store import DamagedSessionError, SessionStore, open_store
 
 app = typer.Typer(
     add_completion=False,

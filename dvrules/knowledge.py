@@ -47,9 +47,14 @@ from dvrules.schema import (
 
 DIRECTORIES = "directories"
 MANIFEST = "manifest.yaml"  # the version, and the digest of every other knowledge file
+# what citations are checked against: the cited headings (and footnotes, page addresses, table
+# phone numbers) of the documents outside the repository, written by scripts/source_sections.py
+# into knowledge/sources/
+SOURCE_SECTIONS = "source_sections.yaml"
 
 
-from dvrules.errors import KnowledgeError, UnknownFlowError  # noqa: E402
+from dvrules.errors import KnowledgeError as KnowledgeError  # noqa: E402 - re-exported
+from dvrules.errors import UnknownFlowError  # noqa: E402
 
 
 class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -67,7 +72,8 @@ def _construct_mapping(loader: Any, node: yaml.MappingNode) -> dict[Any, Any]:
                 None, None, f"duplicate key {key!r}", key_node.start_mark
             )
         seen.add(key)
-    return loader.construct_mapping(node)
+    mapping: dict[Any, Any] = loader.construct_mapping(node)
+    return mapping
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -204,10 +210,13 @@ class KnowledgeBase:
             if reqs:
                 scored = [r for r in reqs if getattr(r, "scored", True)]
                 entry["requirements"] = len(scored)
-                levels = sorted({r.level for r in scored if r.level is not None})
+                levels = sorted(
+                    {r.level for r in scored if isinstance(r, Requirement) and r.level is not None}
+                )
                 if levels:
                     entry["by_level"] = {
-                        lv: sum(1 for r in scored if r.level == lv) for lv in levels
+                        lv: sum(1 for r in scored if isinstance(r, Requirement) and r.level == lv)
+                        for lv in levels
                     }
                 if len(scored) != len(reqs):
                     entry["monitoring"] = len(reqs) - len(scored)
@@ -336,7 +345,8 @@ def load_knowledge(root: Path | str | None = None) -> KnowledgeBase:
     files = sorted(
         p
         for p in root.rglob("*.yaml")
-        if DIRECTORIES not in p.relative_to(root).parts and p.name != MANIFEST
+        if DIRECTORIES not in p.relative_to(root).parts
+        and p.name not in (MANIFEST, SOURCE_SECTIONS)
     )
     if not files:
         raise KnowledgeError(f"{root}: no knowledge files (*.yaml)")
@@ -562,9 +572,9 @@ def _check_references(kb: KnowledgeBase) -> None:
             if d not in kb.definitions:
                 bad(o.id, f"definition {d!r} is not defined")
         if isinstance(o, Pathway):
-            for c in o.contacts:
-                if c not in kb.contacts:
-                    bad(o.id, f"contact {c!r} is not defined")
+            for contact_id in o.contacts:
+                if contact_id not in kb.contacts:
+                    bad(o.id, f"contact {contact_id!r} is not defined")
             for rule in o.urgency_rules:
                 _check_condition(kb, rule.when, o.flow, o.id, bad)
 

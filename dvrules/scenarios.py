@@ -125,8 +125,8 @@ def _key_node(node: yaml.Node, loc: list[int | str]) -> yaml.Node:
     return _node_at(node, loc)
 
 
-def _describe(err: Any) -> str:
-    loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
+def _describe(err: Any, where: list[int | str]) -> str:
+    loc = ".".join(str(p) for p in where if not isinstance(p, int))
     if err["type"] == "extra_forbidden":
         return f"unknown key {loc!r}"
     if err["type"] == "missing":
@@ -161,8 +161,7 @@ def load_file(path: Path, kb: KnowledgeBase | None = None) -> list[Case]:
                 if isinstance(item, dict) and item.get("name"):
                     name = f"scenario {item['name']!r}: "
                 loc = loc[2:]
-                err = {**err, "loc": loc}
-            problems.append(f"{path}:{at.start_mark.line + 1}: {name}{_describe(err)}")
+            problems.append(f"{path}:{at.start_mark.line + 1}: {name}{_describe(err, loc)}")
         raise ScenarioError("\n".join(problems)) from None
     items = _node_at(node, ["scenarios"])
     cases = [

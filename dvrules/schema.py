@@ -78,6 +78,9 @@ class Document(Strict):
     kind: Literal["seed", "fact_sheet", "outside", "project_notes"] = "outside"
     notes_file: str | None = None  # file name in shared/notes, for a fact sheet
     last_reviewed: str | None = None
+    # what the notes do not give (no page address, no public source): said, never filled in
+    note: str | None = None
+    facts: list[str] = []  # the facts taken from an outside source, paraphrased
 
     @field_validator("last_reviewed")
     @classmethod
