@@ -22,6 +22,13 @@ test: $(BIN)/dvrules  ## the whole test suite
 	$(BIN)/dvrules kb check
 	$(BIN)/python -m pytest
 
+check: $(BIN)/dvrules  ## lint, format, types, knowledge YAML style and the knowledge version
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/yamllint --strict knowledge/
+	$(BIN)/python scripts/check_knowledge_version.py
+
 bench: $(BIN)/dvrules  ## benchmarks -> benchmarks/results/
 	$(BIN)/python -m benchmarks.run
 

@@ -15,11 +15,11 @@ import sys
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from dvrules.errors import AnswerError
+from dvrules.errors import AnswerError as AnswerError  # re-exported: the API raises it
 from dvrules.knowledge import KnowledgeBase
-from dvrules.schema import DerivedValue, Question
+from dvrules.schema import Choice, DerivedValue, Question
 
 Answer = bool | int | float | str | list[str] | None
 
@@ -88,7 +88,8 @@ def check_answer(kb: KnowledgeBase, qid: str, value: Any, flow: str | None = Non
             value = int(value)
         if (q.min is not None and value < q.min) or (q.max is not None and value > q.max):
             raise refuse
-        return value
+        number: int | float = value
+        return number
     ids = [c.id for c in kb.choices(q)]
     if q.type == "choice":
         if not isinstance(value, str) or value not in ids:
@@ -163,7 +164,7 @@ def _whole(text: str) -> int | None:
     return None
 
 
-def _choice(choices: list[Any], low: str, ages: bool = True) -> str | None:
+def _choice(choices: list[Choice], low: str, ages: bool = True) -> str | None:
     """The option ``low`` names: its number, id, label, the words of one label, or (for an
     age band) an age within it."""
     number = _whole(low)
@@ -228,12 +229,14 @@ def compute_value(v: DerivedValue, facts: Mapping[str, Any]) -> Any:
     elif v.op == "sum":
         result = sum(parts)
     elif v.op == "shortfall":
-        have, base = parts
+        have, base = cast(list[float], parts)
+        assert v.target is not None and v.per  # the loader refuses a shortfall without them
         result = max(0.0, v.target * base / v.per - have)
     else:  # rate
-        numerator, denominator = parts
+        numerator, denominator = cast(list[float], parts)
         if denominator == 0:
             return None
+        assert v.per is not None  # the loader refuses a rate without 'per'
         result = numerator / denominator * v.per
     if isinstance(result, float) and abs(result) > MAX_VALUE:
         # a rate over a tiny denominator (0.000001 posts): bounded, it still exceeds every

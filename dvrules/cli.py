@@ -24,11 +24,15 @@ from dvrules.audit.render import write_atomic
 from dvrules.chat import COMMANDS as CHAT_COMMANDS
 from dvrules.chat import Conversation, Edit, Reply, Send, SendDocument, formats, wrap
 from dvrules.cli_output import ListFormat, console, err_console, fail
+from dvrules.errors import StoreError
 from dvrules.interview import Session, SessionError
-from dvrules.knowledge import KnowledgeError, version_problems
+from dvrules.knowledge import KnowledgeError, default_knowledge_dir, version_problems
 from dvrules.report import cite_text, render
 from dvrules.results import Result
-from dvrules.store import DamagedSessionError, SessionStore, StoreError, open_store
+from dvrules.scenarios import ScenarioError
+from dvrules.scenarios import load_all as load_scenarios
+from dvrules.scenarios import run as run_scenarios
+from dvrules.store import DamagedSessionError, SessionStore, open_store
 
 app = typer.Typer(
     add_completion=False,
@@ -182,6 +186,47 @@ def kb_check() -> None:
         f"knowledge {rules.kb.version} is valid: {len(rules.kb.questions)} questions, "
         f"{len(rules.kb.outcomes)} outcomes, {rules.engine.rule_count} compiled rules"
     )
+
+
+def _default_scenarios() -> Path:
+    """``tests/scenarios`` of the working folder, else beside the repository's knowledge."""
+    here = Path("tests/scenarios")
+    if here.is_dir():
+        return here
+    return default_knowledge_dir().parent / "tests" / "scenarios"
+
+
+@kb_app.command("test")
+def kb_test(
+    path: Path | None = typer.Argument(
+        None, help="a scenario file or a folder of them (default: tests/scenarios)"
+    ),
+    name: str | None = typer.Option(
+        None, "-k", help="run only the scenarios whose name contains this text"
+    ),
+) -> None:
+    """Run the knowledge's scenario tests: one line (file:line, name, difference) per failure,
+    exit 1 if any fails or a scenario file does not fit the format, else 0."""
+    rules = _rules(None)
+    try:
+        cases = load_scenarios(path or _default_scenarios(), rules.kb)
+    except ScenarioError as exc:
+        err_console.print(escape(str(exc)), soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from None
+    ran = failed = 0
+    for case, diffs in run_scenarios(cases, name):
+        ran += 1
+        if diffs:
+            failed += 1
+            console.print(
+                escape(f"{case.where}: FAIL {case.name}: {'; '.join(diffs)}"), soft_wrap=True
+            )
+    if ran == 0:
+        err_console.print(f"no scenario name contains {name!r}" if name else "no scenarios")
+        raise typer.Exit(1)
+    console.print(f"{ran - failed} passed, {failed} failed (of {ran} scenarios)")
+    if failed:
+        raise typer.Exit(1)
 
 
 def stale_items(rules: DVRules, today: dt.date | None = None) -> list[tuple[str, str | None]]:

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from dvrules.conditions import leaves
 from dvrules.schema import (
     OUTCOME_KINDS,
+    SUMMARY_KEYS,
     Choice,
     ChoiceList,
     Contact,
@@ -46,9 +47,14 @@ from dvrules.schema import (
 
 DIRECTORIES = "directories"
 MANIFEST = "manifest.yaml"  # the version, and the digest of every other knowledge file
+# what citations are checked against: the cited headings (and footnotes, page addresses, table
+# phone numbers) of the documents outside the repository, written by scripts/source_sections.py
+# into knowledge/sources/
+SOURCE_SECTIONS = "source_sections.yaml"
 
 
-from dvrules.errors import KnowledgeError, UnknownFlowError  # noqa: E402
+from dvrules.errors import KnowledgeError as KnowledgeError  # noqa: E402 - re-exported
+from dvrules.errors import UnknownFlowError  # noqa: E402
 
 
 class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -66,10 +72,17 @@ def _construct_mapping(loader: Any, node: yaml.MappingNode) -> dict[Any, Any]:
                 None, None, f"duplicate key {key!r}", key_node.start_mark
             )
         seen.add(key)
-    return loader.construct_mapping(node)
+    mapping: dict[Any, Any] = loader.construct_mapping(node)
+    return mapping
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def unique_key_loader() -> type[yaml.SafeLoader]:
+    """The strict YAML loader (duplicate keys refused), for other YAML the project reads."""
+    loader: type[yaml.SafeLoader] = _UniqueKeyLoader
+    return loader
 
 
 def read_yaml(path: Path) -> Any:
@@ -154,7 +167,9 @@ class KnowledgeBase:
     def choices(self, question: Question) -> list[Choice]:
         if question.choices is not None:
             return question.choices
-        return self.lists[question.choices_from].items if question.choices_from else []
+        # a dangling choices_from has no choices (the loader reports it, naming the question)
+        found = self.lists.get(question.choices_from) if question.choices_from else None
+        return found.items if found is not None else []
 
     def params(self, area: str | None = None) -> dict[str, float]:
         """Parameter values: defaults, overridden by the area's directory."""
@@ -195,10 +210,13 @@ class KnowledgeBase:
             if reqs:
                 scored = [r for r in reqs if getattr(r, "scored", True)]
                 entry["requirements"] = len(scored)
-                levels = sorted({r.level for r in scored if r.level is not None})
+                levels = sorted(
+                    {r.level for r in scored if isinstance(r, Requirement) and r.level is not None}
+                )
                 if levels:
                     entry["by_level"] = {
-                        lv: sum(1 for r in scored if r.level == lv) for lv in levels
+                        lv: sum(1 for r in scored if isinstance(r, Requirement) and r.level == lv)
+                        for lv in levels
                     }
                 if len(scored) != len(reqs):
                     entry["monitoring"] = len(reqs) - len(scored)
@@ -327,7 +345,8 @@ def load_knowledge(root: Path | str | None = None) -> KnowledgeBase:
     files = sorted(
         p
         for p in root.rglob("*.yaml")
-        if DIRECTORIES not in p.relative_to(root).parts and p.name != MANIFEST
+        if DIRECTORIES not in p.relative_to(root).parts
+        and p.name not in (MANIFEST, SOURCE_SECTIONS)
     )
     if not files:
         raise KnowledgeError(f"{root}: no knowledge files (*.yaml)")
@@ -520,9 +539,9 @@ def _check_references(kb: KnowledgeBase) -> None:
             if len(ids) != len(set(ids)):
                 bad(q.id, "duplicate choice ids")
         if q.prefill is not None:
-            flow_id, _, key = q.prefill.partition(".")
-            if flow_id not in kb.flows or not key:
-                bad(q.id, f"prefill {q.prefill!r} must be FLOW.summary_key of a known flow")
+            bad_prefill = _prefill_problem(kb, q.prefill)
+            if bad_prefill:
+                bad(q.id, bad_prefill)
         if q.ask_when is not None:
             for flow_id in in_flow.get(q.id, ()):
                 _check_condition(kb, q.ask_when, flow_id, q.id, bad)
@@ -553,9 +572,9 @@ def _check_references(kb: KnowledgeBase) -> None:
             if d not in kb.definitions:
                 bad(o.id, f"definition {d!r} is not defined")
         if isinstance(o, Pathway):
-            for c in o.contacts:
-                if c not in kb.contacts:
-                    bad(o.id, f"contact {c!r} is not defined")
+            for contact_id in o.contacts:
+                if contact_id not in kb.contacts:
+                    bad(o.id, f"contact {contact_id!r} is not defined")
             for rule in o.urgency_rules:
                 _check_condition(kb, rule.when, o.flow, o.id, bad)
 
@@ -578,6 +597,23 @@ def _check_references(kb: KnowledgeBase) -> None:
 
     if problems:
         raise KnowledgeError("knowledge is not valid:\n  " + "\n  ".join(problems))
+
+
+def _prefill_problem(kb: KnowledgeBase, prefill: str) -> str | None:
+    """Why a ``prefill`` string does not name a figure another flow's result has, if it does not."""
+    flow_id, _, key = prefill.partition(".")
+    if flow_id not in kb.flows:
+        return (
+            f"prefill {prefill!r}: {flow_id!r} is not a flow (write FLOW.summary_key; "
+            f"flows: {', '.join(kb.flows)})"
+        )
+    keys = SUMMARY_KEYS[kb.flows[flow_id].summary.kind]
+    if key not in keys:
+        return (
+            f"prefill {prefill!r}: {key!r} is not in the summary of flow {flow_id} "
+            f"(its summary has: {', '.join(keys) or 'nothing to copy'})"
+        )
+    return None
 
 
 def _check_condition(kb: KnowledgeBase, cond: Any, flow_id: str, owner: str, bad: Any) -> None:

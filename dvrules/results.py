@@ -653,12 +653,11 @@ def _referral_step(
 
 def _refers_to_marac(kb: KnowledgeBase, p: Pathway) -> bool:
     """Whether a pathway follows from the MARAC criteria (its step names them)."""
-    return any(
-        isinstance(leaf, ItemRef)
-        and isinstance(kb.outcomes.get(leaf.item), Criterion)
-        and kb.outcomes[leaf.item].marac  # type: ignore[union-attr]
-        for leaf in leaves(p.when)
-    )
+    for leaf in leaves(p.when):
+        target = kb.outcomes.get(leaf.item) if isinstance(leaf, ItemRef) else None
+        if isinstance(target, Criterion) and target.marac:
+            return True
+    return False
 
 
 def _lower_first(text: str) -> str:

@@ -78,6 +78,9 @@ class Document(Strict):
     kind: Literal["seed", "fact_sheet", "outside", "project_notes"] = "outside"
     notes_file: str | None = None  # file name in shared/notes, for a fact sheet
     last_reviewed: str | None = None
+    # what the notes do not give (no page address, no public source): said, never filled in
+    note: str | None = None
+    facts: list[str] = []  # the facts taken from an outside source, paraphrased
 
     @field_validator("last_reviewed")
     @classmethod
@@ -404,6 +407,16 @@ class Summary(Strict):
     score_value: str | None = None  # referral: the value holding the checklist score
     notice: str | None = None  # a Definition shown with every result (e.g. judgement first)
     consent_source: Source | None = None  # referral: where the consent rule stated once comes from
+
+
+# The figures each summary kind gives (``results.py`` builds them): what a question's
+# ``prefill: FLOW.key`` may name.
+SUMMARY_KEYS: dict[str, tuple[str, ...]] = {
+    "levels": ("level_attained", "level_possible"),
+    "score": ("yes", "total", "score", "unknown", "score_max"),
+    "count": ("met", "total"),
+    "referral": (),
+}
 
 
 class Flow(Strict):

@@ -58,7 +58,7 @@ def answers_model(rules: DVRules, flow: str) -> type[BaseModel]:
             if q.type == "choice":
                 kind = option
             else:
-                kind = list[option]  # type: ignore[valid-type]
+                kind = list[option]
                 info["json_schema_extra"] = {"uniqueItems": True}
         fields[qid] = (Optional[kind], Field(**info))
     name = "".join(part.capitalize() for part in flow.replace("_", "-").split("-")) + "Answers"
@@ -111,7 +111,7 @@ def schema(
     ),
 ) -> None:
     """Print the JSON Schema of a flow's answers file, or of the result (--result)."""
-    from dvrules.cli import fail
+    from dvrules.cli_output import fail
 
     if write is not None:
         write.mkdir(parents=True, exist_ok=True)
@@ -127,7 +127,8 @@ def schema(
     rules = default_rules()
     if flow not in rules.kb.flows:
         fail(f"flow: {flow!r} is not a flow; choose one of: {', '.join(rules.kb.flows)}")
-    typer.echo(dumps(answers_schema(rules, flow)), nl=False)  # type: ignore[arg-type]
+    assert flow is not None  # a flow or --result, checked above
+    typer.echo(dumps(answers_schema(rules, flow)), nl=False)
 
 
 def register(app: typer.Typer) -> None:

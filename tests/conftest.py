@@ -9,6 +9,8 @@ import pytest
 
 from dvrules import DVRules, default_rules
 
+from .scenario_plugin import pytest_collect_file  # noqa: F401 - scenarios/*.yaml are tests
+
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT.parent / "shared" / "seeds"
 

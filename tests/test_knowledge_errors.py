@@ -356,3 +356,71 @@ def test_a_knowledge_change_without_a_new_version_is_caught_with_the_digest_to_s
 
 def test_the_shipped_knowledge_has_a_current_version_and_changelog_entry() -> None:
     assert version_problems(default_knowledge_dir()) == []
+
+
+def test_a_prefill_naming_a_figure_the_flow_does_not_have_is_refused(tmp_path: Path) -> None:
+    """``prefill: bvpi225.scroe`` would silently never fill in: it names the file and the typo."""
+    q = _question(id="q_score", type="number", prefill="demo.scroe")
+    with pytest.raises(KnowledgeError) as err:
+        load_knowledge(_kb(tmp_path, questions=[_question(), q]))
+    assert "demo.yaml: q_score: prefill 'demo.scroe'" in str(err.value)
+    assert "'scroe' is not in the summary of flow demo (its summary has: met, total)" in str(
+        err.value
+    )
+
+
+def test_a_prefill_naming_an_unknown_flow_is_refused(tmp_path: Path) -> None:
+    q = _question(id="q_score", type="number", prefill="bvpi226.score")
+    with pytest.raises(KnowledgeError, match="q_score: prefill 'bvpi226.score': 'bvpi226' is not"):
+        load_knowledge(_kb(tmp_path, questions=[_question(), q]))
+
+
+def test_a_prefill_naming_a_real_figure_loads(tmp_path: Path) -> None:
+    q = _question(id="q_score", type="number", prefill="demo.met")
+    kb = load_knowledge(_kb(tmp_path, questions=[_question(), q]))
+    assert kb.questions["q_score"].prefill == "demo.met"
+
+
+@pytest.mark.parametrize(
+    ("question", "requirement", "message"),
+    [
+        ({"definition": "defn.nowhere"}, {}, "q_one: definition 'defn.nowhere' is not defined"),
+        (
+            {"type": "choice", "choices_from": "list.nowhere"},
+            {"when": {"answer": "q_one", "in": []}},
+            "q_one: choices_from 'list.nowhere' is not a list",
+        ),
+        ({}, {"definitions": ["defn.nowhere"]}, "demo.one: definition 'defn.nowhere' is not"),
+        (
+            {"type": "number"},
+            {"when": {"answer": "q_one", "at_least": {"param": "nowhere.calls"}}},
+            "demo.one: parameter 'nowhere.calls' is not defined",
+        ),
+        ({}, {"when": {"answer": "q_two", "is": True}}, "demo.one: tests 'q_two', which is not"),
+        ({}, {"when": {"value": "nowhere_rate", "at_least": 1}}, "value 'nowhere_rate'"),
+    ],
+)
+def test_every_reference_string_is_checked_when_loading(
+    tmp_path: Path, question: dict[str, Any], requirement: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(KnowledgeError) as err:
+        load_knowledge(
+            _kb(
+                tmp_path,
+                questions=[_question(**question)],
+                requirements=[_requirement(**requirement)],
+            )
+        )
+    assert message in str(err.value) and "demo.yaml" in str(err.value)
+
+
+def test_summary_keys_a_prefill_may_name_are_those_results_give() -> None:
+    """The list the loader checks ``prefill`` against is what each summary kind really holds."""
+    from dvrules import default_rules
+    from dvrules.schema import SUMMARY_KEYS
+
+    rules = default_rules()
+    for flow in rules.kb.flows.values():
+        if flow.summary.kind != "referral":
+            summary = rules.assess(flow.id, {}).summary
+            assert set(summary) == set(SUMMARY_KEYS[flow.summary.kind]), flow.id

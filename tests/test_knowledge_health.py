@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from dvrules import DVRules
 from dvrules.conditions import leaves
-from dvrules.knowledge import KnowledgeBase
+from dvrules.knowledge import SOURCE_SECTIONS, KnowledgeBase
 from dvrules.schema import ItemRef, Pathway
 from dvrules.schema import Test as LeafTest
 
@@ -28,7 +32,38 @@ def _norm(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
+def sections() -> dict[str, Any]:
+    """What citations are checked against, kept in the repository (no ../shared needed)."""
+    return yaml.safe_load(
+        (ROOT / "knowledge" / "sources" / SOURCE_SECTIONS).read_text(encoding="utf-8")
+    )
+
+
+@pytest.fixture(scope="module")
+def seed_headings(rules: DVRules, sections: dict[str, Any]) -> dict[str, list[str]]:
+    seeds = sections["seeds"]
+    assert {d.id for d in rules.kb.documents.values() if d.seed_file} == set(seeds)
+    return {doc: [_norm(h) for h in s["headings"]] for doc, s in seeds.items()}
+
+
+def test_the_source_sections_file_is_what_the_documents_give() -> None:
+    """knowledge/source_sections.yaml is regenerated from ../shared and compared."""
+    if not SEEDS.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"{SEEDS} is missing; CI must run with shared/ beside the repository")
+        pytest.skip("source documents (shared/seeds) are not beside this checkout")
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "source_sections.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.fixture(scope="module")
 def seed_texts(rules: DVRules) -> dict[str, str]:
+    """The documents' whole text, for the paraphrase check (needs ../shared)."""
     if not SEEDS.is_dir():
         if os.environ.get("CI"):
             pytest.fail(f"{SEEDS} is missing; CI must run with shared/ beside the repository")
@@ -45,31 +80,27 @@ def _all_sources(kb: KnowledgeBase):
 
 
 def test_every_cited_section_is_a_heading_found_in_its_document(
-    rules: DVRules, seed_texts: dict[str, str]
+    rules: DVRules, seed_headings: dict[str, list[str]]
 ) -> None:
     missing = [
         f"{item}: {src.document} / {src.section!r}"
         for item, src in _all_sources(rules.kb)
-        if src.document in seed_texts and _norm(src.section) not in seed_texts[src.document]
+        if src.document in seed_headings
+        and not any(_norm(src.section) in h for h in seed_headings[src.document])
     ]
     assert not missing, "sections not found in the cited document:\n" + "\n".join(missing)
 
 
-def test_every_cited_footnote_exists_in_its_document(rules: DVRules) -> None:
-    if not SEEDS.is_dir():
-        pytest.skip("source documents are not beside this checkout")
-    digits = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")  # mpa writes footnote marks raised
-    raw = {
-        d.id: (SEEDS / d.seed_file).read_text(encoding="utf-8").translate(digits)
-        for d in rules.kb.documents.values()
-        if d.seed_file
-    }
+def test_every_cited_footnote_exists_in_its_document(
+    rules: DVRules, sections: dict[str, Any]
+) -> None:
+    footnotes = {doc: set(s["footnotes"]) for doc, s in sections["seeds"].items()}
+    cited = [(item, src) for item, src in _all_sources(rules.kb) if src.footnote is not None]
+    assert cited, "the knowledge cites footnotes"
     missing = [
         f"{item}: {src.document} footnote {src.footnote}"
-        for item, src in _all_sources(rules.kb)
-        if src.footnote is not None
-        and src.document in raw
-        and not re.search(rf"(?m)^\W*{src.footnote}\s", raw[src.document])
+        for item, src in cited
+        if src.footnote not in footnotes.get(src.document, set())
     ]
     assert not missing, "\n".join(missing)
 
@@ -193,31 +224,18 @@ def _digits(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def fact_sheets(rules: DVRules) -> dict[str, str]:
-    """The text of every fact sheet the knowledge cites (shared/notes/current-practice.md)."""
-    if not NOTES.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"{NOTES} is missing; CI must run with shared/ beside the repository")
-        pytest.skip("shared/notes is not beside this checkout")
-    return {
-        d.id: (NOTES / d.notes_file).read_text(encoding="utf-8")
-        for d in rules.kb.documents.values()
-        if d.kind == "fact_sheet" and d.notes_file
-    }
+def fact_sheets(rules: DVRules, sections: dict[str, Any]) -> dict[str, Any]:
+    """The headings, page addresses and table phone numbers of every fact sheet the knowledge
+    cites (shared/notes/current-practice.md), as kept in the repository."""
+    sheets = sections["fact_sheets"]
+    assert {d.id for d in rules.kb.documents.values() if d.kind == "fact_sheet"} == set(sheets)
+    return dict(sheets)
 
 
 @pytest.fixture(scope="module")
-def table_numbers(fact_sheets: dict[str, str]) -> set[str]:
+def table_numbers(fact_sheets: dict[str, Any]) -> set[str]:
     """Every phone number (as digits) in the tables of the fact sheets: the only ones allowed."""
-    rows = [
-        line
-        for text in fact_sheets.values()
-        for line in text.splitlines()
-        if line.lstrip().startswith("|")
-    ]
-    numbers = {_digits(m) for row in rows for m in LONG_NUMBER.findall(row)}
-    numbers |= {m for row in rows for m in re.findall(r"\b(?:999|101)\b", row)}
-    return numbers
+    return {n for sheet in fact_sheets.values() for n in sheet["table_phone_numbers"]}
 
 
 def test_no_phone_number_in_knowledge_is_missing_from_the_fact_sheet_tables(
@@ -248,24 +266,40 @@ def test_every_contact_phone_is_one_the_fact_sheet_tables_give(
                 )
 
 
-def test_every_outside_fact_cites_its_url(rules: DVRules, fact_sheets: dict[str, str]) -> None:
+def test_every_outside_fact_cites_its_url(rules: DVRules, fact_sheets: dict[str, Any]) -> None:
     """A fact from the fact sheet names a page the sheet gives for it, with the dates; any other
-    outside source has a web address of its own."""
+    outside source has a web address of its own, or says why it has none."""
     kb = rules.kb
     problems = []
     for item, src in kb.citations():
         doc = kb.documents[src.document]
         if doc.kind == "fact_sheet":
             sheet = fact_sheets[doc.id]
-            if not src.url or src.url not in sheet:
+            if not src.url or src.url not in sheet["urls"]:
                 problems.append(f"{item}: url {src.url!r} is not one the fact sheet gives")
             if not src.last_reviewed or not src.date:
                 problems.append(f"{item}: needs date and last_reviewed")
-            if _norm(src.section) not in _norm(sheet):
+            if not any(_norm(src.section) in _norm(h) for h in sheet["headings"]):
                 problems.append(f"{item}: section {src.section!r} is not in the fact sheet")
-        elif doc.kind == "outside" and not (src.url or doc.url):
-            problems.append(f"{item}: outside source {doc.id} without a url")
+        elif doc.kind == "outside" and not (src.url or doc.url or doc.note):
+            problems.append(f"{item}: outside source {doc.id} without a url or a note why")
     assert not problems, "\n".join(problems)
+
+
+def test_every_cited_document_lives_in_the_repository(rules: DVRules) -> None:
+    """No citation points at a notes file outside the repository: an outside fact cites an
+    entry of sources.yaml that keeps the facts taken from it, and says what the notes do not
+    give (a page address, or any public source at all)."""
+    kb = rules.kb
+    cited = {src.document for _, src in kb.citations()}
+    for doc in (kb.documents[d] for d in sorted(cited)):
+        if doc.kind in ("outside", "project_notes") and doc.id not in ("safelives", "nice_qs116"):
+            assert doc.facts, f"{doc.id}: the facts taken from it are kept in sources.yaml"
+        if doc.kind == "project_notes":
+            assert doc.note, f"{doc.id}: says why there is no public source or address"
+        if doc.kind == "outside" and doc.url is None:
+            assert doc.note, f"{doc.id}: says why no address is given"
+    assert "domain_notes" not in kb.documents
 
 
 def test_facts_the_sheet_marks_not_found_are_not_filled_in(rules: DVRules) -> None:

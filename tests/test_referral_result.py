@@ -157,7 +157,10 @@ def test_the_consent_rule_is_stated_once(rules: DVRules, answers: dict[str, Any]
 def test_the_consent_rule_cites_where_the_rule_comes_from_not_a_referral(rules: DVRules) -> None:
     result = referral(rules, CROWDED)
     assert result.consent is not None
-    assert result.consent.source == {"document": "domain_notes", "section": "Risk identification"}
+    assert result.consent.source == {
+        "document": "frontline_practice_notes",
+        "section": "Sharing without consent",
+    }
 
 
 def test_the_shared_consent_rule_is_the_general_one_whatever_the_referrals(rules: DVRules) -> None:

@@ -1,135 +1,50 @@
-"""Scenario tests: answers in, expected outcome out, one sentence-named case each.
+"""Scenario coverage and the scenario runner itself.
 
-The cases live in ``tests/scenarios/*.yaml`` beside the knowledge they test (see
-docs/knowledge-format.md). Every case runs through the real durable_rules engine.
+The cases live in ``tests/scenarios/*.yaml`` (see docs/knowledge-format.md) and are collected
+as tests by ``tests/scenario_plugin.py``, each run through the real durable_rules engine. Here:
+the cases together cover every flow and both sides of every outcome, and the runner refuses
+what would make a case assert nothing, and reports a failure where an author can act on it.
 """
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from dvrules import AnswerError, DVRules
+from dvrules import DVRules
+from dvrules.scenarios import Case, ScenarioError, load_all, load_file
+
+from .conftest import ROOT
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
-# A scenario's keys. `person` marks one of the people issue 8 names (the questions benchmark
-# counts the questions each is asked); `area` runs it with that local service directory.
-SCENARIO_KEYS = {"name", "answers", "expect", "person", "area"}
-EXPECT_KEYS = {"status", "summary", "result", "error", "questions_asked", "asked", "not_asked"}
 
 
-def _cases() -> list[Any]:
-    cases = []
-    for path in sorted(SCENARIO_DIR.glob("*.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        for case in data["scenarios"]:
-            cases.append(pytest.param(data["flow"], case, id=f"{path.stem}: {case['name']}"))
-    return cases
+@pytest.fixture(scope="module")
+def cases(rules: DVRules) -> list[Case]:
+    return load_all(SCENARIO_DIR, rules.kb)
 
 
-CASES = _cases()
-_AREA_RULES: dict[str, DVRules] = {}
+def test_no_person_is_marked_twice(cases: list[Case]) -> None:
+    people = [c.scenario.person for c in cases if c.scenario.person]
+    assert sorted(p for p in set(people) if people.count(p) > 1) == []
 
 
-def _rules_for(rules: DVRules, case: dict[str, Any]) -> DVRules:
-    area = case.get("area")
-    if area is None:
-        return rules
-    if area not in _AREA_RULES:
-        _AREA_RULES[area] = DVRules(area=area)
-    return _AREA_RULES[area]
-
-
-def test_every_scenario_uses_only_known_keys() -> None:
-    bad = [
-        f"{c.id}: {sorted(set(c.values[1]) - SCENARIO_KEYS)}"
-        for c in CASES
-        if set(c.values[1]) - SCENARIO_KEYS
-    ]
-    bad += [
-        f"{c.id}: expect {sorted(set(c.values[1]['expect']) - EXPECT_KEYS)}"
-        for c in CASES
-        if set(c.values[1]["expect"]) - EXPECT_KEYS
-    ]
-    people = [c.values[1]["person"] for c in CASES if "person" in c.values[1]]
-    bad += [f"person {p!r} is marked twice" for p in people if people.count(p) > 1]
-    assert not bad, "\n".join(bad)
-
-
-def test_there_are_scenarios_for_every_flow(rules: DVRules) -> None:
-    flows = {c.values[0] for c in CASES}
+def test_there_are_scenarios_for_every_flow(rules: DVRules, cases: list[Case]) -> None:
+    flows = {c.flow for c in cases}
     assert flows >= set(rules.kb.flows), f"flows without scenarios: {set(rules.kb.flows) - flows}"
 
 
-def _asked(rules: DVRules, flow: str, answers: dict[str, Any]) -> list[str]:
-    """Replay an interview: answer each question asked from the case, "don't know" if absent."""
-    given: dict[str, Any] = {}
-    asked = []
-    while (q := rules.next_question(flow, given)) is not None:
-        asked.append(q.id)
-        given[q.id] = answers.get(q.id)
-        assert len(asked) < 500, "the interview does not end"
-    return asked
-
-
-@pytest.mark.parametrize(("flow", "case"), CASES)
-def test_scenario(rules: DVRules, flow: str, case: dict[str, Any]) -> None:
-    rules = _rules_for(rules, case)
-    expect = case["expect"]
-    answers = case.get("answers") or {}
-    if "error" in expect:
-        with pytest.raises(AnswerError) as err:
-            rules.assess(flow, answers)
-        assert expect["error"] in str(err.value)
-        return
-    result = rules.assess(flow, answers).model_dump()
-    statuses = {r["id"]: r["status"] for r in result.get("requirements", [])}
-    statuses.update({r["id"]: r["status"] for r in result.get("monitoring") or []})
-    if flow == "referral" or "requirements" not in result:
-        ev = rules.evaluate(flow, rules.effective_answers(flow, answers))[1]
-        statuses = {
-            o.id: {True: "met", False: "not_met", None: "unknown"}[ev.status(o.id)]
-            for o in rules.kb.outcomes_of(flow)
-        }
-    for item, want in (expect.get("status") or {}).items():
-        assert item in statuses, f"{item} is not an outcome of {flow}"
-        assert statuses[item] == want, f"{item}: {statuses[item]} != {want}"
-    for key, want in (expect.get("summary") or {}).items():
-        assert result["summary"][key] == want, f"summary {key}: {result['summary'][key]} != {want}"
-    for key, want in (expect.get("result") or {}).items():
-        assert _pick(result, key) == want, f"{key}: {_pick(result, key)} != {want}"
-    if "questions_asked" in expect:
-        assert _asked(rules, flow, answers) == expect["questions_asked"]
-    if "asked" in expect or "not_asked" in expect:  # robust to changes in asking order
-        asked = _asked(rules, flow, answers)
-        assert set(expect.get("asked") or []) <= set(asked), f"not asked: {asked}"
-        assert not set(expect.get("not_asked") or []) & set(asked), f"asked: {asked}"
-
-
-def _pick(result: dict[str, Any], dotted: str) -> Any:
-    """``risk.level`` -> result['risk']['level']; ``referrals`` -> the list of referral ids;
-    ``referrals.marac.contacts`` -> the contact ids of the referral whose id is ``marac``."""
-    value: Any = result
-    for part in dotted.split("."):
-        if isinstance(value, list):
-            value = next((v for v in value if isinstance(v, dict) and v.get("id") == part), None)
-            assert value is not None, f"{dotted}: no item {part!r}"
-        else:
-            value = value[part]
-    if isinstance(value, list) and value and isinstance(value[0], dict) and "id" in value[0]:
-        return [v["id"] for v in value]
-    return value
-
-
-def test_every_outcome_is_shown_holding_by_some_scenario(rules: DVRules) -> None:
+def test_every_outcome_is_shown_holding_by_some_scenario(rules: DVRules, cases: list[Case]) -> None:
     """Every requirement, criterion, pathway, action, warning and gap has a scenario in which
     it holds, and every requirement one in which it is not met."""
     seen: dict[str, set[str]] = {}
-    for param in CASES:
-        for item, status in (param.values[1]["expect"].get("status") or {}).items():
+    for case in cases:
+        for item, status in (case.scenario.expect.status or {}).items():
             seen.setdefault(item, set()).add(status)
     never_met = [o.id for o in rules.kb.outcomes.values() if "met" not in seen.get(o.id, set())]
     never_failed = [
@@ -184,18 +99,152 @@ ISSUE8_PEOPLE = {
 }
 
 
-def test_every_issue_8_id_is_shown_on_both_sides_by_scenarios(rules: DVRules) -> None:
+def test_every_issue_8_id_is_shown_on_both_sides_by_scenarios(
+    rules: DVRules, cases: list[Case]
+) -> None:
     seen: dict[str, set[str]] = {}
     given: dict[str, set[Any]] = {}
-    for param in CASES:
-        case = param.values[1]
-        for item, status in (case["expect"].get("status") or {}).items():
+    for case in cases:
+        for item, status in (case.scenario.expect.status or {}).items():
             seen.setdefault(item, set()).add(status)
         for qid in ISSUE8_ANSWERS:
-            if qid in (case.get("answers") or {}):
-                given.setdefault(qid, set()).add(case["answers"][qid])
+            if qid in case.scenario.answers:
+                given.setdefault(qid, set()).add(case.scenario.answers[qid])
     assert set(ISSUE8_OUTCOMES) <= set(rules.kb.outcomes)
     one_sided = [o for o in ISSUE8_OUTCOMES if not {"met", "not_met"} <= seen.get(o, set())]
     assert one_sided == []
     assert [q for q in ISSUE8_ANSWERS if not {True, False} <= given.get(q, set())] == []
-    assert {c.values[1].get("person") for c in CASES} - {None} == ISSUE8_PEOPLE
+    assert {c.scenario.person for c in cases} - {None} == ISSUE8_PEOPLE
+
+
+# ---------------------------------------------------------------------- the runner itself
+
+GOOD = """\
+flow: minimum-standards
+scenarios:
+  - name: An agency with posters in public areas meets the posters standard
+    answers: {posters_in_public_areas: true}
+    expect:
+      status: {ms.posters: met}
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    folder = tmp_path / "scenarios"
+    folder.mkdir(exist_ok=True)
+    path = folder / "demo.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _dvrules(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("dvrules")), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def posters_id(rules: DVRules) -> str:
+    """The minimum-standards outcome that tests the posters answer."""
+    assert "ms.posters_in_public_areas" in rules.kb.outcomes
+    return "ms.posters_in_public_areas"
+
+
+def _good(posters_id: str) -> str:
+    return GOOD.replace("ms.posters", posters_id)
+
+
+def test_a_misspelt_expect_key_is_an_error_naming_the_key_and_file_line(
+    tmp_path: Path, rules: DVRules, posters_id: str
+) -> None:
+    path = _write(tmp_path, _good(posters_id).replace("status:", "stauts:"))
+    with pytest.raises(ScenarioError) as err:
+        load_file(path, rules.kb)
+    assert f"{path}:6: scenario 'An agency with posters" in str(err.value)
+    assert "unknown key 'expect.stauts'" in str(err.value)
+
+
+def test_an_unknown_scenario_key_and_a_duplicate_key_are_refused(
+    tmp_path: Path, rules: DVRules, posters_id: str
+) -> None:
+    path = _write(tmp_path, _good(posters_id).replace("    answers:", "    answer:"))
+    with pytest.raises(ScenarioError, match=r"demo.yaml:4: .*unknown key 'answer'"):
+        load_file(path, rules.kb)
+    path = _write(tmp_path, _good(posters_id) + "    name: again\n")
+    with pytest.raises(ScenarioError, match=r"demo.yaml:\d+: not valid YAML.*duplicate key"):
+        load_file(path, rules.kb)
+
+
+def test_ids_the_knowledge_does_not_have_are_refused(tmp_path: Path, rules: DVRules) -> None:
+    text = GOOD.replace("ms.posters", "ms.postres") + "      not_asked: [website_infromation]\n"
+    with pytest.raises(ScenarioError) as err:
+        load_file(_write(tmp_path, text), rules.kb)
+    assert "'ms.postres' is not an outcome of flow minimum-standards" in str(err.value)
+    assert "'website_infromation' is not a question of flow minimum-standards" in str(err.value)
+
+
+def test_a_case_with_nothing_to_check_is_refused(tmp_path: Path, rules: DVRules) -> None:
+    text = GOOD.replace("      status: {ms.posters: met}\n", "      status: {}\n")
+    with pytest.raises(ScenarioError, match="demo.yaml:3: .*expect has no check"):
+        load_file(_write(tmp_path, text), rules.kb)
+
+
+def test_kb_test_reports_each_failure_on_one_line_with_file_line_and_exits_1(
+    tmp_path: Path, posters_id: str
+) -> None:
+    wrong = _good(posters_id).replace(": met}", ": not_met}")
+    path = _write(tmp_path, wrong + _good(posters_id).split("scenarios:\n")[1])
+    res = _dvrules("kb", "test", str(path), cwd=tmp_path)
+    assert res.returncode == 1, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == (
+        f"scenarios/demo.yaml:3: FAIL An agency with posters in public areas meets the posters "
+        f"standard: status {posters_id}: expected not_met, got met"
+    )
+    assert lines[-1] == "1 passed, 1 failed (of 2 scenarios)"
+    assert _dvrules("kb", "test", str(path), "-k", "nothing like it", cwd=tmp_path).returncode == 1
+
+
+def test_kb_test_passes_the_shipped_scenarios_and_filters_by_name() -> None:
+    res = _dvrules("kb", "test", "-k", "posters", cwd=ROOT)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert re.fullmatch(r"[1-9]\d* passed, 0 failed \(of [1-9]\d* scenarios\)\n", res.stdout)
+
+
+def test_kb_test_refuses_a_malformed_file_with_exit_1(tmp_path: Path, posters_id: str) -> None:
+    path = _write(tmp_path, _good(posters_id).replace("status:", "stauts:"))
+    res = _dvrules("kb", "test", str(path), cwd=tmp_path)
+    assert res.returncode == 1
+    assert "scenarios/demo.yaml:6: scenario 'An agency" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_the_pytest_plugin_reports_file_line_name_and_difference(
+    tmp_path: Path, posters_id: str
+) -> None:
+    path = _write(tmp_path, _good(posters_id).replace(": met}", ": unknown}"))
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "tests.scenario_plugin", "-p", "no:cacheprovider"]
+        + ["-q", "--rootdir", str(tmp_path), str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 1, res.stdout
+    assert f"{path}:3: An agency with posters in public areas" in res.stdout
+    assert f"status {posters_id}: expected unknown, got met" in res.stdout
+    bad = _write(tmp_path, _good(posters_id).replace("status:", "stauts:"))
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "tests.scenario_plugin", "-p", "no:cacheprovider"]
+        + ["-q", "--rootdir", str(tmp_path), str(bad)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode != 0 and "unknown key 'expect.stauts'" in res.stdout

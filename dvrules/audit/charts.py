@@ -17,7 +17,7 @@ from dvrules.results import AssessmentResult
 GREEN, RED, AMBER, GREY = "#2e7d32", "#c62828", "#f9a825", "#9e9e9e"
 WIDTH_IN = 6.6  # fits A4's printable width (about 180 mm) with room to spare
 
-_RC = {
+_RC: dict[Any, Any] = {
     "svg.fonttype": "none",
     "font.family": "DejaVu Sans",
     "font.size": 9,
@@ -31,7 +31,8 @@ def _svg(fig: Any, title: str, salt: str) -> str:
     import matplotlib
 
     buf = io.StringIO()
-    with matplotlib.rc_context({**_RC, "svg.hashsalt": salt}):
+    settings: dict[Any, Any] = {**_RC, "svg.hashsalt": salt}
+    with matplotlib.rc_context(settings):
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     text = buf.getvalue()
     text = text[text.index("<svg") :]  # inline: no XML declaration or DOCTYPE
@@ -94,9 +95,9 @@ def _stacked(rows: list[tuple[str, int, int, int, int]], title: str, salt: str) 
             ("Not met", 2, RED, "//"),
             ("Not known yet", 3, AMBER, ".."),
         ]
-        left = [0] * len(rows)
+        left: list[int] = [0] * len(rows)
         for label, key, colour, hatch in parts:
-            values = [r[key] for r in rows][::-1]
+            values = [int(r[key]) for r in rows][::-1]
             bars = ax.barh(
                 names, values, left=left, color=colour, hatch=hatch, edgecolor="white", label=label
             )

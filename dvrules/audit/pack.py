@@ -48,11 +48,13 @@ def report_document(
     ``AnswerError`` (bad answers) or ``render.PdfError`` (no Chromium for a PDF)."""
     self_assessment(rules, flow)
     audit = build(rules, flow, answers, area=area, period=period, role=role, evidence=evidence)
-    cmp = before = None
+    cmp = None
+    before: AssessmentResult | None = None
     if previous is not None:
         cmp = compare(rules, flow, previous, answers, previous_label, period or "this period")
-        before = rules.assess(flow, previous)
-        assert isinstance(before, AssessmentResult)
+        earlier = rules.assess(flow, previous)
+        assert isinstance(earlier, AssessmentResult)
+        before = earlier
     stem = (
         "-".join(
             re.sub(r"[^a-z0-9]+", "-", x.lower()).strip("-") for x in (flow, area, period) if x

@@ -102,7 +102,7 @@ def smart_check(baseline_open: bool, dated: bool) -> str:
     partnership can add; Time-bound needs the period the plan is for.
     """
     has = ["Specific"]
-    todo = []
+    todo: list[str] = []
     (todo if baseline_open else has).append(
         "Measurable" + (" (find out the baseline)" if baseline_open else "")
     )

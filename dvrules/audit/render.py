@@ -28,7 +28,12 @@ class PdfError(RuntimeError):
 
 
 def _template(name: str) -> str:
-    return resources.files("dvrules.audit").joinpath("templates", name).read_text(encoding="utf-8")
+    return (
+        resources.files("dvrules.audit")
+        .joinpath("templates")
+        .joinpath(name)
+        .read_text(encoding="utf-8")
+    )
 
 
 def html(

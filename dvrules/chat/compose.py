@@ -333,7 +333,7 @@ class Composer:
             else {}
         )
         if isinstance(value, list):
-            return ", ".join(labels.get(v, v) for v in value) if value else "none of these"
+            return ", ".join(labels.get(v, str(v)) for v in value) if value else "none of these"
         if isinstance(value, str):
             return labels.get(value, value)
         text = f"{value:g}" if isinstance(value, float) else str(value)

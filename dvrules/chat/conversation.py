@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 from dvrules.answers import AnswerError
 from dvrules.api import DVRules, QuestionView
@@ -28,8 +28,9 @@ from dvrules.chat.commands import Command, is_unknown_command, parse_command
 from dvrules.chat.compose import Composer, ResultView
 from dvrules.chat.ids import log_id
 from dvrules.chat.messages import EMERGENCY, Button, Message, par, short_label
+from dvrules.errors import StoreError
 from dvrules.interview import Session, SessionError, SessionTurn, open_turn
-from dvrules.store import DamagedSessionError, SessionStore, StoreError
+from dvrules.store import DamagedSessionError, SessionStore
 
 log = logging.getLogger("dvrules.chat")
 
@@ -296,7 +297,11 @@ class Conversation:
                             "with them."
                         ),
                         par(
-                            "Erase them to start again: tap the button or type forget now. "
+                            (
+                                "Erase them to start again: tap the button or type forget now. "
+                                if self.paged
+                                else "Erase them to start again: type forget now. "
+                            )
                             + EMERGENCY
                         ),
                     ],
@@ -384,8 +389,9 @@ class _Turn:
         self.send(self.compose.info(*texts))
 
     def serial(self) -> int:
-        self.chat["next"] = self.chat.get("next", 0) + 1
-        return self.chat["next"]
+        number = int(self.chat.get("next", 0)) + 1
+        self.chat["next"] = number
+        return number
 
     def flow(self) -> str | None:
         flow = self.t.current
@@ -942,7 +948,7 @@ class _Turn:
         from dvrules.audit import render
         from dvrules.audit.pack import report_document
 
-        def document(kind: str) -> Any:
+        def document(kind: Literal["html", "pdf", "markdown"]) -> Any:
             return report_document(
                 self.conv.rules,
                 s.flow,
