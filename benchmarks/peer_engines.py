@@ -57,6 +57,16 @@ def _dvrules(w: Workload) -> Any:
     return DVRules(write_knowledge(w, folder))
 
 
+def _engine_rules(rules: Any) -> dict[str, int]:
+    """How many durable_rules rules dvrules compiled the workload into (when it says)."""
+    try:
+        from dvrules.engine import compile_flow
+
+        return {"durable_rules_rules": len(compile_flow(rules.kb, FLOW, rules.params))}
+    except Exception:  # noqa: BLE001 - a detail of the report, never a reason to fail
+        return {}
+
+
 def dvrules_assess(w: Workload) -> Runner:
     """``DVRules.assess``: the public result (answers validated, statuses, levels, gaps)."""
     rules = _dvrules(w)
@@ -66,6 +76,7 @@ def dvrules_assess(w: Workload) -> Runner:
         met = tuple(r.id for r in result.requirements if r.status == "met")
         return tuple(sorted(met)), int(result.summary["level_attained"])
 
+    run.info = _engine_rules(rules)  # type: ignore[attr-defined]
     return run
 
 
@@ -77,6 +88,7 @@ def dvrules_evaluate(w: Workload) -> Runner:
         _, ev = rules.evaluate(FLOW, answers)
         return outcome(w, {k for k, v in ev.decided.items() if v is True})
 
+    run.info = _engine_rules(rules)  # type: ignore[attr-defined]
     return run
 
 

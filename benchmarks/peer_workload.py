@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -270,43 +271,44 @@ def outcome(w: Workload, met: set[str] | frozenset[str]) -> Outcome:
     return tuple(sorted(met)), level_attained(w, met)
 
 
-def _holds(cond: Condition, answers: Mapping[str, Answer], met: set[str]) -> bool:
-    if "all" in cond:
-        return all(_holds(c, answers, met) for c in cond["all"])
-    if "any" in cond:
-        return any(_holds(c, answers, met) for c in cond["any"])
+Check = Callable[[Mapping[str, Answer], set[str]], bool]
+COMPARE = {"at_least": operator.ge, "at_most": operator.le, "more_than": operator.gt}
+COMPARE["less_than"] = operator.lt
+
+
+def compile_condition(cond: Condition) -> Check:
+    """A condition as a Python closure over (answers, requirements met so far)."""
+    if "all" in cond or "any" in cond:
+        parts = [compile_condition(c) for c in cond.get("all", cond.get("any"))]
+        combine = all if "all" in cond else any
+        return lambda a, met: combine(p(a, met) for p in parts)
     if "item" in cond:
-        return cond["item"] in met
-    v = answers[cond["answer"]]
-    if "is" in cond:
-        return v is cond["is"]
-    if "includes" in cond:
-        return cond["includes"] in v  # type: ignore[operator]
-    if "count_at_least" in cond:
-        return len(v) >= cond["count_at_least"]  # type: ignore[arg-type]
-    if "at_least" in cond:
-        return v >= cond["at_least"]  # type: ignore[operator]
-    if "at_most" in cond:
-        return v <= cond["at_most"]  # type: ignore[operator]
-    if "more_than" in cond:
-        return v > cond["more_than"]  # type: ignore[operator]
-    if "less_than" in cond:
-        return v < cond["less_than"]  # type: ignore[operator]
-    raise ValueError(f"unknown test {cond}")
+        rid = cond["item"]
+        return lambda a, met: rid in met
+    q = cond["answer"]
+    op, val = test_op(cond)
+    if op == "is":
+        return lambda a, met: a[q] is val
+    if op == "includes":
+        return lambda a, met: val in a[q]  # type: ignore[operator]
+    if op == "count_at_least":
+        return lambda a, met: len(a[q]) >= val  # type: ignore[arg-type]
+    compare = COMPARE[op]
+    return lambda a, met: bool(compare(a[q], val))
 
 
 class PythonEvaluator:
-    """The hand-written baseline: each requirement's condition read from the data, in order
-    (an item only refers to an earlier requirement), then the levels."""
+    """The hand-written baseline: each requirement's condition compiled once into a closure,
+    run in order (an item only refers to an earlier requirement), then the levels."""
 
     def __init__(self, w: Workload) -> None:
         self.w = w
-        self.reqs = [(r.id, r.when) for r in w.requirements]
+        self.checks = [(r.id, compile_condition(r.when)) for r in w.requirements]
 
     def __call__(self, answers: Answers) -> Outcome:
         met: set[str] = set()
-        for rid, when in self.reqs:
-            if _holds(when, answers, met):
+        for rid, check in self.checks:
+            if check(answers, met):
                 met.add(rid)
         return outcome(self.w, met)
 
