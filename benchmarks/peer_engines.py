@@ -318,7 +318,7 @@ def business_rules(w: Workload) -> Runner:
         def __init__(self, met: set[str]) -> None:
             self.met = met
 
-        @rule_action(params={"rid": FIELD_TEXT})
+        @rule_action(params={"rid": FIELD_TEXT})  # type: ignore[untyped-decorator]
         def mark_met(self, rid: str) -> None:
             self.met.add(rid)
 
@@ -443,15 +443,27 @@ def _experta_import() -> Any:
     return experta
 
 
+PREDICATES: dict[str, Callable[[Any, Any], bool]] = {
+    "includes": lambda v, val: val in v,
+    "count_at_least": lambda v, val: len(v) >= val,
+    "at_least": lambda v, val: bool(v >= val),
+    "at_most": lambda v, val: bool(v <= val),
+    "more_than": lambda v, val: bool(v > val),
+    "less_than": lambda v, val: bool(v < val),
+}
+
+
 def experta_engine(w: Workload) -> Runner:
     """experta (a CLIPS-like engine in Python): a ``KnowledgeEngine`` subclass with one
     ``@Rule`` per requirement (``OR`` for alternatives, ``P`` predicates for thresholds)."""
     ex = _experta_import()
 
-    class AnswerFact(ex.Fact):  # type: ignore[misc]
+    fact: Any = ex.Fact
+
+    class AnswerFact(fact):  # type: ignore[misc]
         pass
 
-    class MetFact(ex.Fact):  # type: ignore[misc]
+    class MetFact(fact):  # type: ignore[misc]
         pass
 
     referenced = referenced_items(w)
@@ -463,20 +475,8 @@ def experta_engine(w: Workload) -> Runner:
         q = test["answer"]
         if op == "is":
             return AnswerFact(q=q, v=val)
-        pred: Callable[[Any], bool]
-        if op == "includes":
-            pred = lambda v, val=val: val in v  # noqa: E731
-        elif op == "count_at_least":
-            pred = lambda v, val=val: len(v) >= val  # noqa: E731
-        elif op == "at_least":
-            pred = lambda v, val=val: v >= val  # noqa: E731
-        elif op == "at_most":
-            pred = lambda v, val=val: v <= val  # noqa: E731
-        elif op == "more_than":
-            pred = lambda v, val=val: v > val  # noqa: E731
-        else:
-            pred = lambda v, val=val: v < val  # noqa: E731
-        return AnswerFact(q=q, v=ex.P(pred))
+        pred = PREDICATES[op]
+        return AnswerFact(q=q, v=ex.P(lambda v: pred(v, val)))
 
     def action(rid: str) -> Callable[[Any], None]:
         def act(self: Any) -> None:

@@ -97,6 +97,7 @@ def _test(q: Question, model: Answers, rng: random.Random, true_under_model: boo
         op = rng.choice(INT_OPS)
         if not true_under_model:
             return {"answer": q.id, op: rng.randint(5, 95)}
+        t: int | None
         if op == "at_least":
             t = rng.randint(max(0, v - 40), v)
         elif op == "at_most":
@@ -279,7 +280,7 @@ COMPARE["less_than"] = operator.lt
 def compile_condition(cond: Condition) -> Check:
     """A condition as a Python closure over (answers, requirements met so far)."""
     if "all" in cond or "any" in cond:
-        parts = [compile_condition(c) for c in cond.get("all", cond.get("any"))]
+        parts = [compile_condition(c) for c in (cond["all"] if "all" in cond else cond["any"])]
         combine = all if "all" in cond else any
         return lambda a, met: combine(p(a, met) for p in parts)
     if "item" in cond:
