@@ -62,7 +62,7 @@ def _engine_rules(rules: Any) -> dict[str, int]:
     try:
         from dvrules.engine import compile_flow
 
-        return {"durable_rules_rules": len(compile_flow(rules.kb, FLOW, rules.params))}
+        return {"compiled_rules": len(compile_flow(rules.kb, FLOW, rules.params))}
     except Exception:  # noqa: BLE001 - a detail of the report, never a reason to fail
         return {}
 

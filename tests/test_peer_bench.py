@@ -61,3 +61,15 @@ def test_a_wrong_engine_fails_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
     assert r["status"] == "wrong"
     assert "4 of 4 answer sets differ" in r["reason"]
     assert peer.problems([r]) == [f"wrong at 100 rules: {r['reason']}"]
+
+
+def test_engines_whose_results_differ_between_processes_fail_the_run() -> None:
+    def ok(engine: str, digest: str) -> dict[str, object]:
+        return {"engine": engine, "rules": 100, "status": "ok", "sets": 4} | {
+            "digest": digest,
+            "expected_digest": "same",
+        }
+
+    assert peer.problems([ok("python", "same"), ok("durable-plain", "same")]) == []
+    found = peer.problems([ok("python", "same"), ok("durable-plain", "other")])
+    assert len(found) == 1 and found[0].startswith("100 rules: engines' result digests differ")
