@@ -111,7 +111,7 @@ def durable_plain(w: Workload) -> Runner:
     """
     import durable.lang as lang
     from durable.engine import Host
-    from durable.lang import assert_facts, m, retract_facts, ruleset, when_all, when_any
+    from durable.lang import assert_facts, item, m, retract_facts, ruleset, when_all, when_any
 
     class QuietHost(Host):  # type: ignore[misc]
         def _run(self) -> None:  # no background dispatch threads
@@ -142,12 +142,7 @@ def durable_plain(w: Workload) -> Runner:
             return q & (m.v < val)
         if op == "count_at_least":
             return q & (m.n >= val)
-        return q & m.v.anyItem(item_is(val))
-
-    def item_is(val: str) -> Any:
-        from durable.lang import item
-
-        return item == val
+        return q & m.v.anyItem(item == val)
 
     def action(rid: str) -> Callable[[Any], None]:
         def act(c: Any) -> None:
