@@ -30,6 +30,7 @@ check: $(BIN)/dvrules  ## lint, format, types, knowledge YAML style and the know
 	$(BIN)/python scripts/check_knowledge_version.py
 
 bench: $(BIN)/dvrules  ## benchmarks -> benchmarks/results/
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m benchmarks.run
 
 bench-quick: $(BIN)/dvrules
