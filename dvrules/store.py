@@ -44,7 +44,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document
 
-from dvrules.errors import StoreError
+from dvrules.errors import StoreError as StoreError  # re-exported: callers import it from here
 
 DEFAULT_TTL_SECONDS = 30 * 24 * 3600
 TMP_PREFIX = ".tmp-"
