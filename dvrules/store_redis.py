@@ -128,6 +128,35 @@ def _reason(exc: redis.RedisError) -> str:
     return f"the server refused a command ({exc.__class__.__name__})"
 
 
+def connect(url: str, timeout_seconds: float = 3.0) -> redis.Redis:
+    """A client for ``url``. A short blip (a restart, a fail-over) is ridden out by a few
+    quick retries; a longer outage fails within seconds, with a message, not a hung chat."""
+    try:
+        return redis.Redis.from_url(
+            url,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+            retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.02), 3),
+            health_check_interval=30,
+        )
+    except ValueError:
+        raise StoreError(
+            f"DVRULES_STORE: {where(url)} is not a Redis URL dvrules can read "
+            "(redis://[:password@]host:port/db or rediss://...)"
+        ) from None
+
+
+@contextlib.contextmanager
+def server_errors(cannot: str) -> Iterator[None]:
+    """Any Redis failure inside becomes a ``StoreError``: ``cannot`` and the reason."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except redis.RedisError as exc:
+        raise StoreError(f"{cannot}: {_reason(exc)}") from exc
+
+
 class RedisStore:
     """Sessions in Redis: the ``SessionStore`` interface, shared across processes."""
 
@@ -146,21 +175,7 @@ class RedisStore:
         self.prefix = prefix
         self.lock_ms = max(1, int(lock_seconds * 1000))
         self.wait_seconds = wait_seconds
-        try:
-            # A short blip (a restart, a fail-over) is ridden out by a few quick retries; a
-            # longer outage fails in seconds with a message, not a hung chat.
-            self.client: redis.Redis = redis.Redis.from_url(
-                url,
-                socket_timeout=timeout_seconds,
-                socket_connect_timeout=timeout_seconds,
-                retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.02), 3),
-                health_check_interval=30,
-            )
-        except ValueError:
-            raise StoreError(
-                f"DVRULES_STORE: {self.where} is not a Redis URL dvrules can read "
-                "(redis://[:password@]host:port/db or rediss://...)"
-            ) from None
+        self.client = connect(url, timeout_seconds)
         self._acquire = self._script(_ACQUIRE)
         self._release = self._script(_RELEASE)
         self._save_locked = self._script(_SAVE_LOCKED)
@@ -175,16 +190,8 @@ class RedisStore:
     def _script(self, text: str) -> Script:
         return self.client.register_script(text)
 
-    @contextlib.contextmanager
-    def _server(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except StoreError:
-            raise
-        except redis.RedisError as exc:
-            raise StoreError(
-                f"cannot {doing} the session store at {self.where}: {_reason(exc)}"
-            ) from exc
+    def _server(self, doing: str) -> contextlib.AbstractContextManager[None]:
+        return server_errors(f"cannot {doing} the session store at {self.where}")
 
     # ------------------------------------------------------------------ keys
 

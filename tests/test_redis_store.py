@@ -252,3 +252,52 @@ def test_a_chat_during_an_outage_gets_the_store_problem_message(
     assert "127.0.0.1" not in said
     own_server.start()
     assert conversation.text("chat-1", "start").messages
+
+
+# ---------------------------------------------------------------------- kept assessments
+
+
+def _cli(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    import dvrules.cli as cli
+
+    return CliRunner().invoke(cli.app, list(args))
+
+
+def test_kept_assessments_go_to_redis_with_no_expiry_when_DVRULES_STORE_names_it(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DVRULES_ASSESSMENTS", raising=False)
+    monkeypatch.setenv("DVRULES_STORE", redis_url)
+    monkeypatch.setenv("HOME", str(tmp_path))  # nothing may land in a default folder either
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"education_pack": True}))
+    save = ("assessments", "save", "bvpi225", "--answers", str(answers))
+    kept = _cli(*save, "--area", "Havering", "--period", "2025")
+    assert kept.exit_code == 0, kept.output
+    assert raw(redis_url).pttl("dvrules:a:bvpi225-havering-2025") == -1  # never expires
+    again = _cli(*save, "--area", "Havering", "--period", "2025")
+    assert again.exit_code == 2 and "already kept" in again.stderr
+    assert _cli("sessions", "purge").exit_code == 0
+    listed = json.loads(_cli("assessments", "list", "--format", "json").stdout)
+    assert [k["id"] for k in listed] == ["bvpi225-havering-2025"]
+    assert not (tmp_path / "data").exists()
+    # a folder named in DVRULES_ASSESSMENTS still wins: the file behaviour stays the default
+    monkeypatch.setenv("DVRULES_ASSESSMENTS", str(tmp_path / "kept"))
+    assert json.loads(_cli("assessments", "list", "--format", "json").stdout) == []
+    assert _cli("assessments", "delete", "bvpi225-havering-2025").stdout.strip() != "deleted"
+
+
+def test_kept_assessments_on_an_unreachable_server_are_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.delenv("DVRULES_ASSESSMENTS", raising=False)
+    monkeypatch.setenv("DVRULES_STORE", f"redis://:pw-secret@127.0.0.1:{port}/0")
+    listed = _cli("assessments", "list")
+    assert listed.exit_code == 2 and "Traceback" not in listed.output
+    assert "cannot be reached" in listed.stderr and "pw-secret" not in listed.output

@@ -177,3 +177,42 @@ def test_two_webhook_processes_share_sessions_and_handle_each_update_once(
 
 def _shown(calls: list[Any]) -> str:
     return html.unescape(" ".join(str(c.params.get("text", "")) for c in calls))
+
+
+# ---------------------------------------------------------------------- an outage
+
+
+def test_a_slack_conversation_through_a_redis_outage_says_try_again_and_loses_nothing(
+    fake_slack: Any, rules: DVRules, tmp_path: Path
+) -> None:
+    from bot_fakes import ALLOWED_TEAM, ALLOWED_USER, SALT
+
+    from dvrules import Session
+    from dvrules.chat import session_id
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path / "redis", persistent=True).start()
+    runner = SlackRunner(
+        fake_slack, open_store(server.url), rules, slack_env(tmp_path / "unused", fake_slack)
+    )
+    try:
+        runner.command("")
+        runner.press_label("CDRP")
+        first = rules.next_question("cdrp", {})
+        assert first is not None
+        runner.press_label("Yes")
+        server.kill()
+        calls = runner.say("skip")  # "don't know", typed
+        said = " ".join(str(c.params) for c in calls if c.method == "chat.postMessage")
+        assert "cannot be read or saved just now" in said and "try again" in said and "999" in said
+        server.start()
+        sid = session_id("sl", SALT, ALLOWED_TEAM, ALLOWED_USER)
+        assert Session(rules, "cdrp", sid, open_store(server.url)).answers == {first.id: True}
+        second = rules.next_question("cdrp", {first.id: True})
+        assert second is not None
+        runner.say("skip")  # the same answer, once the server is back
+        answers = Session(rules, "cdrp", sid, open_store(server.url)).answers
+        assert answers == {first.id: True, second.id: None}
+    finally:
+        runner.stop()
+        server.kill()
