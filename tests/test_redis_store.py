@@ -274,3 +274,22 @@ def test_kept_assessments_on_an_unreachable_server_are_one_line(
     listed = _cli("assessments", "list")
     assert listed.exit_code == 2 and "Traceback" not in listed.output
     assert "cannot be reached" in listed.stderr and "pw-secret" not in listed.output
+
+
+def test_the_record_read_with_the_lock_is_never_older_than_a_save_under_it(
+    redis_url: str,
+) -> None:
+    store, other = open_store(redis_url), open_store(redis_url)
+    other.save("case-1", {"flows": {"n": 1}})
+    with store.locked("case-1"):
+        store.save("case-1", {"flows": {"n": 2}})
+        assert store.load("case-1")["flows"] == {"n": 2}  # type: ignore[index]
+    with store.locked("case-1"):
+        assert store.load("case-1")["flows"] == {"n": 2}  # type: ignore[index]
+        store.save("case-1", {"flows": {"n": 3}})
+        assert store.load("case-1")["flows"] == {"n": 3}  # type: ignore[index]
+        store.delete("case-1")
+        assert store.load("case-1") is None
+    other.save("case-1", {"flows": {"n": 4}})  # between two locks, from another process
+    with store.locked("case-1"):
+        assert store.load("case-1")["flows"] == {"n": 4}  # type: ignore[index]
