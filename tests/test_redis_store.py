@@ -293,3 +293,20 @@ def test_the_record_read_with_the_lock_is_never_older_than_a_save_under_it(
     other.save("case-1", {"flows": {"n": 4}})  # between two locks, from another process
     with store.locked("case-1"):
         assert store.load("case-1")["flows"] == {"n": 4}  # type: ignore[index]
+
+
+def test_a_server_with_a_password_is_opened_with_it_and_a_wrong_one_is_one_line(
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(tmp_path / "redis", password="right-pass-123").start()
+    try:
+        url = f"redis://:right-pass-123@127.0.0.1:{server.port}/0"
+        open_store(url).save("case-1", {"flows": {}})
+        assert open_store(url).load("case-1") is not None
+        for wrong in (f"redis://:wrong-pass-456@127.0.0.1:{server.port}/0", server.url):
+            with pytest.raises(StoreError, match="password") as caught:
+                open_store(wrong)
+            message = str(caught.value)
+            assert "pass-" not in message and "\n" not in message
+    finally:
+        server.kill()
