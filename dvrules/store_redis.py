@@ -132,7 +132,7 @@ def _reason(exc: redis.RedisError) -> str:
     return f"the server refused a command ({exc.__class__.__name__})"
 
 
-def connect(url: str, timeout_seconds: float = 3.0) -> redis.Redis:
+def connect(url: str, timeout_seconds: float = 2.0) -> redis.Redis:
     """A client for ``url``. A short blip (a restart, a fail-over) is ridden out by a few
     quick retries; a longer outage fails within seconds, with a message, not a hung chat."""
     try:
@@ -140,7 +140,7 @@ def connect(url: str, timeout_seconds: float = 3.0) -> redis.Redis:
             url,
             socket_timeout=timeout_seconds,
             socket_connect_timeout=timeout_seconds,
-            retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.02), 3),
+            retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.02), 2),
             health_check_interval=30,
         )
     except ValueError:
@@ -172,7 +172,7 @@ class RedisStore:
         prefix: str = PREFIX,
         lock_seconds: float = LOCK_SECONDS,
         wait_seconds: float = WAIT_SECONDS,
-        timeout_seconds: float = 3.0,
+        timeout_seconds: float = 2.0,
     ):
         self.ttl_seconds = ttl_seconds_from(ttl_seconds)
         self.where = where(url)
@@ -188,6 +188,7 @@ class RedisStore:
         self._first_time = self._script(_FIRST_TIME)
         self._local = threading.local()  # session id -> lock token, for this thread
         self._key_lock = threading.Lock()
+        self._unsure: dict[str, str] = {}  # session id -> token of a lock that may be held
         with self._server("open"):
             self._secret = self._open_secret()
 
@@ -245,9 +246,20 @@ class RedisStore:
         if session_id in tokens:
             yield
             return
-        token = secrets.token_hex(16)
-        with self._server("lock a session in"):
-            self._lock(session_id, token)
+        with self._key_lock:  # a token whose lock may have been taken after a timeout
+            token = self._unsure.pop(session_id, None) or secrets.token_hex(16)
+        try:
+            with self._server("lock a session in"):
+                self._lock(session_id, token)
+        except StoreError:
+            # A command that timed out may still run when the server wakes up and take the
+            # lock under this token: the next turn reuses it ("already ours") instead of
+            # waiting for the lock to expire.
+            with self._key_lock:
+                self._unsure[session_id] = token
+                while len(self._unsure) > 10_000:
+                    self._unsure.pop(next(iter(self._unsure)))
+            raise
         tokens[session_id] = token
         try:
             yield

@@ -310,3 +310,24 @@ def test_a_server_with_a_password_is_opened_with_it_and_a_wrong_one_is_one_line(
             assert "pass-" not in message and "\n" not in message
     finally:
         server.kill()
+
+
+def test_a_server_that_stops_answering_is_one_line_and_its_session_is_not_left_locked(
+    own_server: RedisServer, rules: DVRules
+) -> None:
+    """A hung server (SIGSTOP): the turn gives up with a message; the lock commands it sent
+    run when the server wakes, and the next turn is not kept waiting by them."""
+    import signal
+
+    store = RedisStore(own_server.url, lock_seconds=120, wait_seconds=3)
+    Session(rules, "minimum-standards", CODE, store).answer("posters_in_public_areas", True)
+    assert own_server.proc is not None
+    own_server.proc.send_signal(signal.SIGSTOP)
+    try:
+        with pytest.raises(StoreError, match="did not answer in time"):
+            Session(rules, "minimum-standards", CODE, store).answer("website_information", True)
+    finally:
+        own_server.proc.send_signal(signal.SIGCONT)
+    s = Session(rules, "minimum-standards", CODE, store)  # not "busy": the lock is ours
+    s.answer("website_information", True)
+    assert s.answers == {"posters_in_public_areas": True, "website_information": True}
