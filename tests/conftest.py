@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from dvrules import DVRules, default_rules
+from tests.redis_server import redis_server, redis_url  # noqa: F401 - Redis fixtures
 
 from .scenario_plugin import pytest_collect_file  # noqa: F401 - scenarios/*.yaml are tests
 
