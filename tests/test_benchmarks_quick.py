@@ -20,6 +20,7 @@ SECTIONS = {
     "coldstart": "## 4. Cold start",
     "memory": "## 5. Memory",
     "profile": "## 6. Profile",
+    "scale": "## 7. Scale",
 }
 
 
@@ -48,3 +49,10 @@ def test_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
     assert engine["rows"], "no flow was measured"
     assert all("disagreed" not in note for note in engine["notes"])
     assert (tmp_path / "profile.txt").read_text(encoding="utf-8").strip()
+    scale = next(s for s in data["sections"] if s["key"] == "scale")
+    measured = {row[0] for row in scale["rows"]}
+    # The one-process deployment always runs; the Redis setups need redis-server and the store.
+    assert "Slack (Procfile web), 1 worker, TinyDB" in measured
+    assert "Telegram webhook, 1 worker, TinyDB" in measured
+    assert all(row[-1] == "0" for row in scale["rows"]), scale["rows"]  # no turn failed
+    assert (tmp_path / "scale.md").read_text(encoding="utf-8").startswith("# ")
