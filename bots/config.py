@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from dvrules.store import StoreError, TinyDBStore, default_store_dir
+from dvrules.store import SessionStore, StoreError, TinyDBStore, default_store_dir, open_store
 
 T = TypeVar("T")
 
@@ -40,6 +40,7 @@ class Common:
     store_dir: Path
     area: str | None
     log_level: str
+    store_url: str | None = None  # DVRULES_STORE (e.g. redis://...): shared by every process
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ def _common(env: Mapping[str, str], problems: list[str]) -> Common:
         except ValueError:
             problems.append("DVRULES_SESSION_TTL_DAYS must be a positive number of days")
     store = Path(env["DVRULES_DB"]) if env.get("DVRULES_DB") else default_store_dir()
-    return Common(salt, store, env.get("DVRULES_AREA") or None, level)
+    url = env.get("DVRULES_STORE", "").strip() or None
+    return Common(salt, store, env.get("DVRULES_AREA") or None, level, url)
 
 
 def telegram_config(env: Mapping[str, str] | None = None) -> TelegramConfig:
@@ -218,12 +220,23 @@ def check(config_fn: Callable[..., T], program: str, *args: Any, **kwargs: Any) 
         raise SystemExit(2) from None
 
 
-def open_store_or_exit(common: Common, program: str) -> TinyDBStore:
+def open_common_store(common: Common) -> SessionStore:
+    """The session store the configuration names: ``DVRULES_STORE`` (a URL such as
+    ``redis://host:6379/0``, shared by every process and machine) when set, else the file
+    store in ``DVRULES_DB``. A ``StoreError`` if it cannot be opened."""
+    if common.store_url:
+        return open_store(common.store_url)
+    return TinyDBStore(common.store_dir)
+
+
+def open_store_or_exit(common: Common, program: str) -> SessionStore:
     """The session store, or a clear message and exit status 2 if it cannot be opened."""
     try:
-        return TinyDBStore(common.store_dir)
+        return open_common_store(common)
     except StoreError as err:
-        print(f"{program} cannot start:\n  - DVRULES_DB: {err}", file=sys.stderr)
+        setting = "DVRULES_STORE" if common.store_url else "DVRULES_DB"
+        text = str(err).removeprefix("DVRULES_STORE: ")
+        print(f"{program} cannot start:\n  - {setting}: {text}", file=sys.stderr)
         raise SystemExit(2) from None
 
 

@@ -37,7 +37,14 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from bots.config import SlackConfig, check, open_store_or_exit, setup_logging, slack_config
+from bots.config import (
+    SlackConfig,
+    check,
+    open_common_store,
+    open_store_or_exit,
+    setup_logging,
+    slack_config,
+)
 from bots.slack_blocks import (
     FORM_ACTION,
     FORM_ID,
@@ -67,7 +74,7 @@ from dvrules.chat import (
     session_id,
 )
 from dvrules.chat.conversation import choices_payload
-from dvrules.store import SessionStore, TinyDBStore
+from dvrules.store import SessionStore
 
 log = logging.getLogger("dvrules.slack")
 
@@ -108,7 +115,7 @@ class SlackBot:
     ):
         self.config = config
         self.rules = rules or default_rules(config.common.area)
-        self.store = store if store is not None else TinyDBStore(config.common.store_dir)
+        self.store = store if store is not None else open_common_store(config.common)
         self.conversation = Conversation(self.rules, self.store, delete_within=None)
         self._cards: OrderedDict[str, tuple[list[Any], dict[str, Any]]] = OrderedDict()
         client = (
@@ -127,7 +134,7 @@ class SlackBot:
             process_before_response=True,
         )
         self.pool = ThreadPoolExecutor(TURN_THREADS, "dvrules-turn")
-        self.guard = Guard(config)
+        self.guard = Guard(config, self.store)
         self.app.use(self.guard.refuse_replays)
         self.app.use(self.guard.gate)
         self.app.command(config.command)(self._later(self.on_command, self.ack_command))

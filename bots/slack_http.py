@@ -1,8 +1,8 @@
 """What every Slack request goes through before the adapter sees it, in one place.
 
 Bolt checks the signature and the timestamp; this module adds what it does not: a body or
-timestamp it cannot read gets 400 instead of a 500 (``wsgi``); a request seen before is a
-replay and does nothing (``Guard.refuse_replays``); the person acting, named by their own team
+timestamp it cannot read gets 400 instead of a 500 (``wsgi``); a request seen before, by any
+worker sharing the session store, is a replay and does nothing (``Guard.refuse_replays``); the person acting, named by their own team
 (``actor``, for Slack Connect), must be on the allowlist (``Guard.gate``).
 """
 
@@ -13,9 +13,7 @@ import hmac
 import json
 import logging
 import re
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
@@ -28,33 +26,12 @@ from slack_sdk.errors import SlackApiError
 
 from bots.config import SlackConfig
 from dvrules.chat import REFUSED
+from dvrules.store import LocalSeen, SeenRequests, StoreError, seen_requests
 
 log = logging.getLogger("dvrules.slack")
 
 REPLAY_WINDOW = 6 * 60  # Bolt accepts a signature for five minutes; remember it a little longer
 _OBJECTS = ("user", "team", "channel", "enterprise", "event", "message", "container", "view")
-
-
-class Seen:
-    """Keys seen in the last ``ttl`` seconds, in this process: a request signature, a
-    ``trigger_id``, an ``action_ts`` or an event id met twice is a replay or a retry."""
-
-    def __init__(self, ttl_seconds: float = REPLAY_WINDOW, size: int = 200_000):
-        self.ttl, self.size = ttl_seconds, size
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def first_time(self, keys: list[str]) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            while self._seen and (
-                len(self._seen) >= self.size or now - next(iter(self._seen.values())) > self.ttl
-            ):
-                self._seen.popitem(last=False)
-            if any(k in self._seen for k in keys):
-                return False
-            self._seen.update((k, now) for k in keys)
-            return True
 
 
 def replay_keys(req: BoltRequest) -> list[str]:
@@ -155,15 +132,27 @@ def wsgi(app: App, secret: str) -> Callable[..., Iterable[bytes]]:
 
 
 class Guard:
-    """Bolt middleware, after its signature check: replays, then the allowlist."""
+    """Bolt middleware, after its signature check: replays, then the allowlist.
 
-    def __init__(self, config: SlackConfig):
-        self.config, self.seen = config, Seen()
+    Requests seen are remembered in the session store (``SeenRequests``), so a retry or a
+    replay is refused by whichever worker or machine it reaches (Redis: ``SET NX PX``; the
+    file store: files beside the sessions; memory: this process)."""
+
+    def __init__(self, config: SlackConfig, store: object | None = None):
+        self.config = config
+        self.seen: SeenRequests = seen_requests(store) if store is not None else LocalSeen()
 
     def refuse_replays(self, req: BoltRequest, next: Callable[[], None]) -> BoltResponse | None:
         """Bolt accepts any request signed in the last five minutes: one seen before (same
-        signature, event, trigger or action) is answered 200 and does nothing."""
-        if self.seen.first_time(replay_keys(req)):
+        signature, event, trigger or action) is answered 200 and does nothing. If the store
+        cannot be reached the request goes on: its turn then says the store has a problem
+        (a refusal here would make Slack retry, and tell the person nothing)."""
+        try:
+            first = self.seen.first_time(replay_keys(req), REPLAY_WINDOW)
+        except StoreError as exc:
+            log.warning("cannot check for replays: %s", exc)
+            first = True
+        if first:
             next()
             return None
         log.info("ignored a replayed or retried request")

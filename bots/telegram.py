@@ -40,7 +40,14 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from bots.config import TelegramConfig, check, open_store_or_exit, setup_logging, telegram_config
+from bots.config import (
+    TelegramConfig,
+    check,
+    open_common_store,
+    open_store_or_exit,
+    setup_logging,
+    telegram_config,
+)
 from bots.telegram_server import UPDATES, QuietBot, keep_updates_out_of_logs, serve_webhook
 from dvrules.api import DVRules, default_rules
 from dvrules.chat import (
@@ -64,7 +71,7 @@ from dvrules.chat import (
     session_id,
     utf16_len,
 )
-from dvrules.store import SessionStore, TinyDBStore
+from dvrules.store import SessionStore
 
 log = logging.getLogger("dvrules.telegram")
 
@@ -152,7 +159,7 @@ class TelegramBot:
     ):
         self.config = config
         self.rules = rules or default_rules(config.common.area)
-        self.store = store if store is not None else TinyDBStore(config.common.store_dir)
+        self.store = store if store is not None else open_common_store(config.common)
         self.conversation = Conversation(self.rules, self.store)
         self.pool = ThreadPoolExecutor(TURN_THREADS, "dvrules-turn")
 

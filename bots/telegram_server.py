@@ -4,7 +4,10 @@ Polling (the Procfile's ``worker``): ``QuietBot`` reads each update on its own, 
 python-telegram-bot cannot read is dropped with a line that holds nothing of it (PTB would log
 the whole update, user id, name and text, at CRITICAL, and fetch the same batch again forever).
 Webhook (a ``web`` process): a small tornado server on $PORT takes updates on the webhook URL's
-path (the secret header checked) and answers ``GET /healthz`` for the platform.
+path (the secret header checked) and answers ``GET /healthz`` for the platform. Several such
+processes can run behind one URL when they share a store (``DVRULES_STORE=redis://...``): an
+update Telegram delivers again (after a slow answer) is handled once, by whichever process got
+it first, as the store remembers the update ids it has seen.
 """
 
 from __future__ import annotations
@@ -23,12 +26,14 @@ import tornado.web
 from telegram import Bot, TelegramObject, Update
 from telegram.ext import Application, ExtBot
 
-from bots.config import TelegramConfig
+from bots.config import TelegramConfig, open_common_store
+from dvrules.store import SeenRequests, StoreError, seen_requests
 
 log = logging.getLogger("dvrules.telegram")
 
 UPDATES = ["message", "callback_query"]
 MAX_UPDATE_BYTES = 1 << 20
+UPDATE_MEMORY_SECONDS = 24 * 3600  # Telegram keeps an undelivered update for up to a day
 
 
 class _NoUpdates(logging.Filter):
@@ -88,8 +93,8 @@ class QuietBot(ExtBot[None]):
 class _Updates(tornado.web.RequestHandler):
     """Telegram posts updates here; the secret header is checked in constant time."""
 
-    def initialize(self, app: Application, secret: str) -> None:
-        self.app, self.secret = app, secret
+    def initialize(self, app: Application, secret: str, seen: SeenRequests, bot_id: str) -> None:
+        self.app, self.secret, self.seen, self.bot_id = app, secret, seen, bot_id
 
     async def post(self) -> None:
         given = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
@@ -102,8 +107,19 @@ class _Updates(tornado.web.RequestHandler):
             self.set_status(400)
             return
         update = readable(data, self.app.bot)
-        if update is not None and len(update) > 1:
+        if update is not None and len(update) > 1 and self._first_time(update["update_id"]):
             await self.app.update_queue.put(Update.de_json(update, self.app.bot))
+
+    def _first_time(self, update_id: object) -> bool:
+        """Whether no process sharing the store has taken this update yet. If the store cannot
+        be reached the update goes on: its turn then says the store has a problem."""
+        try:
+            return self.seen.first_time(
+                [f"tg:{self.bot_id}:update:{update_id}"], UPDATE_MEMORY_SECONDS
+            )
+        except StoreError as exc:
+            log.warning("cannot check for a repeated update: %s", exc)
+            return True
 
 
 class _Health(tornado.web.RequestHandler):
@@ -115,10 +131,19 @@ class _Health(tornado.web.RequestHandler):
         self.write({"ok": self.app.running})
 
 
-async def serve_webhook(app: Application, config: TelegramConfig, listen: str = "0.0.0.0") -> None:
+async def serve_webhook(
+    app: Application,
+    config: TelegramConfig,
+    listen: str = "0.0.0.0",
+    seen: SeenRequests | None = None,
+) -> None:
     """Webhook mode as the web process, until SIGTERM or SIGINT: updates on the webhook URL's
-    path, ``GET /healthz`` for the platform (bound first, 503 until the bot is running)."""
+    path, ``GET /healthz`` for the platform (bound first, 503 until the bot is running).
+    ``seen`` remembers update ids (default: the configured store's shared memory)."""
     assert config.webhook_url and config.webhook_secret
+    if seen is None:
+        seen = seen_requests(open_common_store(config.common))
+    bot_id = config.token.split(":", 1)[0]  # the bot's public id, so bots can share a store
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
@@ -127,7 +152,16 @@ async def serve_webhook(app: Application, config: TelegramConfig, listen: str = 
         tornado.web.Application(
             [
                 ("/healthz", _Health, {"app": app}),
-                (re.escape(path), _Updates, {"app": app, "secret": config.webhook_secret}),
+                (
+                    re.escape(path),
+                    _Updates,
+                    {
+                        "app": app,
+                        "secret": config.webhook_secret,
+                        "seen": seen,
+                        "bot_id": bot_id,
+                    },
+                ),
             ]
         ),
         max_body_size=MAX_UPDATE_BYTES,

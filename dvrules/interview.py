@@ -19,10 +19,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from dvrules.answers import Answer, AnswerError, check_answer, parse_text
+from dvrules.answers import Answer, check_answer, parse_text
 from dvrules.api import DVRules, QuestionView
-from dvrules.errors import DVRulesError
-from dvrules.results import Result
+from dvrules.errors import AnswerError, DVRulesError
+from dvrules.results import AssessmentResult, Result
 from dvrules.store import SessionStore
 
 SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
@@ -110,14 +110,14 @@ class Session:
             s = self.session
             if s._bound is not None:  # inside a turn: the turn loads and saves
                 self.record = s._bound
-                return s._bound["flows"][s.flow]
+                return _flow_state(s._bound, s.flow)
             if s.store is not None:
                 self.lock = s.store.locked(s.id)
                 self.lock.__enter__()
             stored = s.store.load(s.id) if s.store is not None else s._memory
             self.before = json.dumps(stored, sort_keys=True) if stored else None
             self.record = s._record(stored)
-            return self.record["flows"][s.flow]
+            return _flow_state(self.record, s.flow)
 
         def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
             s = self.session
@@ -139,8 +139,8 @@ class Session:
 
     def _state(self) -> dict[str, Any]:
         if self._bound is not None:
-            return self._bound["flows"][self.flow]
-        return self._record()["flows"][self.flow]
+            return _flow_state(self._bound, self.flow)
+        return _flow_state(self._record(), self.flow)
 
     @property
     def answers(self) -> dict[str, Answer]:
@@ -157,7 +157,9 @@ class Session:
             if not done or not done.get("completed"):
                 continue
             result = self.rules.assess(other, done["answers"], checked=True)
-            if any(r.status == "unknown" for r in getattr(result, "requirements", [])):
+            if not isinstance(result, AssessmentResult):
+                continue  # only a self-assessment has figures to copy
+            if any(r.status == "unknown" for r in result.requirements):
                 continue  # a figure resting on "don't know" answers would pass unknown off as known
             value = result.summary.get(key)
             if value is None:
@@ -294,6 +296,11 @@ class Session:
             self._bound.clear()
             self._bound["__forgotten__"] = True
         self.rules.forget_recent()
+
+
+def _flow_state(record: dict[str, Any], flow: str) -> dict[str, Any]:
+    state: dict[str, Any] = record["flows"][flow]
+    return state
 
 
 def _new_flow() -> dict[str, Any]:

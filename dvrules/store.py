@@ -16,7 +16,9 @@ are purged as before.
 
 Every failure of the disk (read-only, full, permissions) is a ``StoreError`` of one line.
 
-The ``SessionStore`` protocol is the seam a server-backed store can replace later.
+The ``SessionStore`` protocol is the seam other stores plug into: ``MemoryStore`` here, and
+``RedisStore`` (``dvrules.store_redis``) for several processes or machines; ``open_store``
+picks one from a URL (``DVRULES_STORE``).
 """
 
 from __future__ import annotations
@@ -32,21 +34,23 @@ import os
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from platformdirs import user_data_dir
 from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document
 
-from dvrules.errors import StoreError
+from dvrules.errors import StoreError as StoreError  # re-exported: callers import it from here
 
 DEFAULT_TTL_SECONDS = 30 * 24 * 3600
 TMP_PREFIX = ".tmp-"
 SECRET_FILE = ".secret"
 LEGACY_MARKER = ".legacy"
+SEEN_DIR = ".seen"
 
 
 class DamagedSessionError(StoreError):
@@ -60,6 +64,88 @@ class SessionStore(Protocol):
     def locked(self, session_id: str) -> contextlib.AbstractContextManager[None]: ...
     def purge_expired(self) -> int: ...
     def count(self) -> int: ...
+
+
+@runtime_checkable
+class SeenRequests(Protocol):
+    """A memory of requests already handled, shared by every process that uses the store:
+    a platform's retry or a replayed request is then refused by whichever process gets it."""
+
+    def first_time(self, keys: list[str], ttl_seconds: float) -> bool:
+        """``True`` (and remember every key) if no key was seen in the last ``ttl_seconds``."""
+        ...
+
+
+def seen_requests(store: object) -> SeenRequests:
+    """The store's shared memory of requests seen, or this process's for a store without one."""
+    return store if isinstance(store, SeenRequests) else LocalSeen()
+
+
+class LocalSeen:
+    """Requests seen by this process only (bounded; oldest forgotten first)."""
+
+    def __init__(self, size: int = 200_000):
+        self.size = size
+        self._seen: OrderedDict[str, float] = OrderedDict()  # key -> when it stops counting
+        self._lock = threading.Lock()
+
+    def first_time(self, keys: list[str], ttl_seconds: float) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            while self._seen and (
+                len(self._seen) >= self.size or next(iter(self._seen.values())) < now
+            ):
+                self._seen.popitem(last=False)
+            if any(self._seen.get(k, 0.0) >= now for k in keys):
+                return False
+            for k in keys:
+                self._seen.pop(k, None)
+                self._seen[k] = now + ttl_seconds
+            return True
+
+
+class FileSeen:
+    """Requests seen by any process on this machine: one empty file per key (a keyed hash),
+    created with ``O_EXCL``, its age the time it was seen; old files are swept now and then."""
+
+    SWEEP_EVERY = 300.0
+
+    def __init__(self, directory: Path, secret: bytes):
+        self.directory, self._secret = directory, secret
+        self._next_sweep = 0.0
+        self._longest = 0.0
+        with _disk("create", directory):
+            directory.mkdir(exist_ok=True, mode=0o700)
+
+    def first_time(self, keys: list[str], ttl_seconds: float) -> bool:
+        now = time.time()
+        self._longest = max(self._longest, ttl_seconds)
+        fresh = True
+        with _disk("write to", self.directory):
+            for key in keys:
+                name = hmac.new(self._secret, key.encode(), hashlib.sha256).hexdigest()[:40]
+                path = self.directory / name
+                try:
+                    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+                except FileExistsError:
+                    try:
+                        seen = path.stat().st_mtime
+                    except FileNotFoundError:
+                        seen = 0.0
+                    if now - seen <= ttl_seconds:
+                        fresh = False
+                    else:
+                        os.utime(path)
+            if time.monotonic() >= self._next_sweep:
+                self._next_sweep = time.monotonic() + self.SWEEP_EVERY
+                self._sweep(now - self._longest)
+        return fresh
+
+    def _sweep(self, before: float) -> None:
+        for path in self.directory.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < before:
+                    path.unlink()
 
 
 _REASONS = {
@@ -194,6 +280,7 @@ class TinyDBStore:
         self.directory = Path(directory) if directory is not None else default_store_dir()
         self.ttl_seconds = ttl_seconds_from(ttl_seconds)
         self._local = threading.local()  # session ids whose lock this thread holds
+        self._seen: FileSeen | None = None
         with _disk("create", self.directory):
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         with _disk("open", self.directory):
@@ -282,7 +369,7 @@ class TinyDBStore:
                 held.discard(session_id)
 
     def _expired(self, record: dict[str, Any]) -> bool:
-        return time.time() - record.get("updated", 0) > self.ttl_seconds
+        return bool(time.time() - record.get("updated", 0) > self.ttl_seconds)
 
     def _read(self, session_id: str) -> dict[str, Any] | None:
         path = self._path(session_id)
@@ -405,10 +492,16 @@ class TinyDBStore:
             updated = json.loads(path.read_text())[self.TABLE]["1"].get("updated", 0)
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return False  # gone, or damaged: damaged files are left as they are
-        return time.time() - updated > self.ttl_seconds
+        return bool(time.time() - updated > self.ttl_seconds)
 
     def count(self) -> int:
         return sum(1 for _ in self._files())
+
+    def first_time(self, keys: list[str], ttl_seconds: float) -> bool:
+        """Requests seen by any process using this directory (see ``SeenRequests``)."""
+        if self._seen is None:
+            self._seen = FileSeen(self.directory / SEEN_DIR, self._secret)
+        return self._seen.first_time(keys, ttl_seconds)
 
 
 class MemoryStore:
@@ -421,6 +514,7 @@ class MemoryStore:
         self._records: dict[str, str] = {}  # kept as JSON text: a caller never shares a dict
         self._locks: dict[str, threading.RLock] = {}
         self._guard = threading.Lock()
+        self._seen = LocalSeen()
 
     @contextlib.contextmanager
     def locked(self, session_id: str) -> Iterator[None]:
@@ -463,6 +557,10 @@ class MemoryStore:
 
     def count(self) -> int:
         return len(self._records)
+
+    def first_time(self, keys: list[str], ttl_seconds: float) -> bool:
+        """Requests seen by this process (see ``SeenRequests``)."""
+        return self._seen.first_time(keys, ttl_seconds)
 
 
 def ttl_seconds_from(ttl_seconds: float | None = None) -> float:
@@ -523,7 +621,8 @@ def open_store(url: str | os.PathLike[str] | None = None) -> SessionStore:
     """The session store ``url`` names: ``None`` reads ``DVRULES_STORE``, and when that is
     unset gives the file store in its default place (``DVRULES_DB`` or the user data folder);
     a directory path (or ``file://PATH``) is a file store there; ``memory://`` keeps sessions
-    in this process only. A server store (``redis://``) is not built yet and says so."""
+    in this process only; ``redis://`` (or ``rediss://``, TLS) is a Redis server shared by
+    every process that names it (``dvrules.store_redis``)."""
     if url is None:
         url = os.environ.get("DVRULES_STORE", "").strip() or None
         if url is None:
@@ -539,11 +638,15 @@ def open_store(url: str | os.PathLike[str] | None = None) -> SessionStore:
         return MemoryStore()
     # the rest of a URL may hold a password: only its scheme is ever repeated
     if scheme in ("redis", "rediss"):
-        raise StoreError(
-            "DVRULES_STORE: redis:// stores are not available yet; use a "
-            "directory path, file://PATH or memory://"
-        )
+        from dvrules.store_redis import RedisStore  # imported only when used (it is not small)
+
+        return RedisStore(text)
     raise StoreError(
         f"DVRULES_STORE: {scheme[:20]}:// is not a kind of store dvrules knows; "
-        "use a directory path, file://PATH or memory://"
+        "use a directory path, file://PATH, memory:// or redis://HOST:PORT/DB"
     )
+
+
+def is_redis_url(url: str | None) -> bool:
+    """Whether ``url`` (e.g. ``DVRULES_STORE``) names a Redis server."""
+    return (url or "").strip().lower().startswith(("redis://", "rediss://"))

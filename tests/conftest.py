@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from dvrules import DVRules, default_rules
+from tests.redis_server import redis_server, redis_url  # noqa: F401 - Redis fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT.parent / "shared" / "seeds"

@@ -3,7 +3,11 @@
 A self-assessment describes services, not people, so it may be kept for the annual audit and
 compared year on year. Case sessions of the referral flow are never kept here: they expire
 (see ``dvrules.store``). One JSON file per assessment, written atomically (temporary file,
-fsync, rename), so a crash or a full disk leaves the previous version intact.
+fsync, rename), so a crash or a full disk leaves the previous version intact. When
+``DVRULES_STORE`` names a Redis server (and ``DVRULES_ASSESSMENTS`` no folder), they are kept
+there instead, one key each with no expiry (``dvrules:a:<id>``), so every process and machine
+sharing the server sees the same ones; a write is one command (never half), and keeping an
+assessment that exists already is refused atomically (``SET NX``).
 """
 
 from __future__ import annotations
@@ -13,15 +17,20 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from platformdirs import user_data_dir
 from pydantic import BaseModel, ValidationError
 
-from dvrules.answers import Answer, AnswerError, check_answers, read_json_input
+from dvrules.answers import Answer, check_answers, read_json_input
 from dvrules.api import DVRules
+from dvrules.errors import AnswerError, StoreError
+from dvrules.store import is_redis_url
+
+if TYPE_CHECKING:
+    import redis
 
 FORMAT_VERSION = 1
 PERIOD = re.compile(r"(\d{4})(?:-(\d{2}))?")
@@ -131,20 +140,148 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+class _Files:
+    """Kept assessments in a folder, one JSON file each, named by the assessment id."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.where = str(directory)
+
+    def name(self, assessment_id: str) -> str:
+        return f"the file {assessment_id}.json"
+
+    def read(self, assessment_id: str) -> str | None:
+        try:
+            return (self.directory / f"{assessment_id}.json").read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AssessmentError(
+                f"{assessment_id}: cannot read it ({exc.__class__.__name__})"
+            ) from None
+
+    def exists(self, assessment_id: str) -> bool:
+        return (self.directory / f"{assessment_id}.json").exists()
+
+    def write(self, assessment_id: str, text: str, replace: bool) -> bool:
+        path = self.directory / f"{assessment_id}.json"
+        if path.exists() and not replace:
+            return False
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
+        except OSError as exc:
+            raise AssessmentError(f"cannot write to {self.directory}: {exc.strerror}") from None
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise AssessmentError(
+                f"cannot write {path.name}: {exc.strerror}; nothing was changed"
+            ) from None
+        return True
+
+    def delete(self, assessment_id: str) -> bool:
+        path = self.directory / f"{assessment_id}.json"
+        existed = path.exists()
+        path.unlink(missing_ok=True)
+        return existed
+
+    def ids(self) -> list[str]:
+        if not self.directory.is_dir():
+            return []
+        return sorted(
+            p.stem for p in self.directory.glob("*.json") if not p.name.startswith(".tmp-")
+        )
+
+
+class _Redis:
+    """Kept assessments in Redis, one key each (``dvrules:a:<id>``), with no expiry."""
+
+    PREFIX = "dvrules:a:"
+
+    def __init__(self, url: str):
+        from dvrules.store_redis import connect, where  # imported only when used
+
+        self.where = where(url)
+        self.client: redis.Redis = connect(url)
+
+    @contextlib.contextmanager
+    def _server(self, doing: str) -> Iterator[None]:
+        from dvrules.store_redis import server_errors
+
+        try:
+            with server_errors(f"cannot {doing} the kept assessments at {self.where}"):
+                yield
+        except StoreError as exc:
+            raise AssessmentError(f"{exc}; nothing was changed") from None
+
+    def name(self, assessment_id: str) -> str:
+        return f"the key {self.PREFIX}{assessment_id} at {self.where}"
+
+    def read(self, assessment_id: str) -> str | None:
+        with self._server("read"):
+            value = self.client.get(self.PREFIX + assessment_id)
+        if value is None:
+            return None
+        try:
+            return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+        except UnicodeDecodeError:
+            return "\0"  # damaged
+
+    def exists(self, assessment_id: str) -> bool:
+        with self._server("read"):
+            return bool(self.client.exists(self.PREFIX + assessment_id))
+
+    def write(self, assessment_id: str, text: str, replace: bool) -> bool:
+        with self._server("write"):
+            return bool(self.client.set(self.PREFIX + assessment_id, text, nx=not replace))
+
+    def delete(self, assessment_id: str) -> bool:
+        with self._server("erase one of"):
+            return bool(self.client.delete(self.PREFIX + assessment_id))
+
+    def ids(self) -> list[str]:
+        with self._server("list"):
+            keys = self.client.scan_iter(match=self.PREFIX + "*", count=1000)
+            names = (k.decode("utf-8", "replace") if isinstance(k, bytes) else k for k in keys)
+            return sorted(name[len(self.PREFIX) :] for name in names)
+
+
 class AssessmentStore:
-    """Kept assessments in ``directory``, one JSON file each, named by the assessment id."""
+    """Kept assessments: in ``directory`` (default ``DVRULES_ASSESSMENTS``, else the user data
+    folder), one JSON file each; or in the Redis server ``url`` names (default: the one
+    ``DVRULES_STORE`` names, when ``DVRULES_ASSESSMENTS`` does not name a folder)."""
 
-    def __init__(self, directory: Path | str | None = None):
-        self.directory = Path(directory) if directory is not None else default_dir()
-        self.damaged = 0  # files the last ``all()`` could not read
+    def __init__(self, directory: Path | str | None = None, *, url: str | None = None):
+        if url is None and directory is None and not os.environ.get("DVRULES_ASSESSMENTS"):
+            store = os.environ.get("DVRULES_STORE", "").strip()
+            url = store if is_redis_url(store) else None
+        self._kept: _Files | _Redis
+        if url is not None:
+            try:
+                self._kept = _Redis(url)
+            except StoreError as exc:
+                raise AssessmentError(str(exc)) from None
+            self.directory: Path | str = self._kept.where
+        else:
+            self.directory = Path(directory) if directory is not None else default_dir()
+            self._kept = _Files(self.directory)
+        self.damaged = 0  # assessments the last ``all()`` could not read
 
-    def _path(self, assessment_id: str) -> Path:
+    @staticmethod
+    def _check_id(assessment_id: str) -> str:
         if not ASSESSMENT_ID.fullmatch(assessment_id):
             raise AssessmentError(
                 f"{assessment_id!r} is not an assessment id; ids look like "
                 "cdrp-camden-2026-27 (see: dvrules assessments list)"
             )
-        return self.directory / f"{assessment_id}.json"
+        return assessment_id
 
     def save(
         self,
@@ -177,73 +314,41 @@ class AssessmentStore:
             knowledge_version=rules.kb.version,
             saved=time.time(),
         )
-        path = self._path(kept.id)
-        if path.exists() and not replace:
+        if not self._kept.write(
+            self._check_id(kept.id), kept.model_dump_json(indent=2), replace=replace
+        ):
             raise AssessmentError(
                 f"{kept.id} is already kept; add --replace to overwrite it, or "
                 f"delete it first with: dvrules assessments delete {kept.id}"
             )
-        self._write(path, kept.model_dump_json(indent=2))
         return kept
 
-    def _write(self, path: Path, text: str) -> None:
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
-        except OSError as exc:
-            raise AssessmentError(f"cannot write to {self.directory}: {exc.strerror}") from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except OSError as exc:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise AssessmentError(
-                f"cannot write {path.name}: {exc.strerror}; nothing was changed"
-            ) from None
-
     def load(self, assessment_id: str) -> KeptAssessment:
-        path = self._path(assessment_id)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        text = self._kept.read(self._check_id(assessment_id))
+        if text is None:
             raise AssessmentError(
                 f"{assessment_id}: no such kept assessment (see: dvrules assessments list)"
-            ) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise AssessmentError(
-                f"{assessment_id}: cannot read it ({exc.__class__.__name__})"
-            ) from None
+            )
         try:
             return KeptAssessment.model_validate_json(text)
         except ValidationError:
             raise AssessmentError(
-                f"{assessment_id}: the file {path.name} is damaged; it was left as it is"
+                f"{assessment_id}: {self._kept.name(assessment_id)} is damaged; it was left as it is"
             ) from None
 
     def all(self) -> list[KeptAssessment]:
-        """Every readable kept assessment, by flow, area and period (damaged files skipped)."""
+        """Every readable kept assessment, by flow, area and period (damaged ones skipped)."""
         out: list[KeptAssessment] = []
         self.damaged = 0
-        if not self.directory.is_dir():
-            return out
-        for path in sorted(self.directory.glob("*.json")):
-            if path.name.startswith(".tmp-"):
-                continue
+        for assessment_id in self._kept.ids():
             try:
-                out.append(self.load(path.stem))
+                out.append(self.load(assessment_id))
             except AssessmentError:
                 self.damaged += 1
         return sorted(out, key=lambda k: (k.flow, k.area.lower(), k.period))
 
     def delete(self, assessment_id: str) -> bool:
-        path = self._path(assessment_id)
-        existed = path.exists()
-        path.unlink(missing_ok=True)
-        return existed
+        return self._kept.delete(self._check_id(assessment_id))
 
     def previous(self, kept: KeptAssessment) -> KeptAssessment | None:
         """The latest kept assessment of the same flow and area from an earlier period."""

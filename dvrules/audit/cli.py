@@ -169,7 +169,10 @@ def assessments_save(
 def assessments_list(format: ListFormat = typer.Option(ListFormat.text, "--format")) -> None:
     """List kept assessments by flow, area and period."""
     store = _store()
-    kept = store.all()
+    try:
+        kept = store.all()
+    except AssessmentError as exc:  # e.g. a Redis server that cannot be reached
+        fail(str(exc))
     if store.damaged:
         err_console.print(
             f"{store.damaged} damaged file(s) in {escape(str(store.directory))} "

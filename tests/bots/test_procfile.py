@@ -1,6 +1,8 @@
 """The real Procfile under honcho, against the fake Telegram and Slack servers: the web process
-answers /healthz and a signed slash command, the worker answers a Telegram update, and one
-SIGTERM stops both cleanly. Also: a bad configuration stops a bot at once with a clear message."""
+(two gunicorn workers) answers /healthz and a signed slash command, a request replayed to both
+workers at once is answered once, the worker answers a Telegram update, and one SIGTERM stops
+both cleanly; with the file store and with Redis (``DVRULES_STORE``). Also: a bad configuration
+stops a bot at once with a clear message."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +29,8 @@ from bot_fakes import (
     SlackRequests,
     free_port,
     http_get,
+    http_post,
+    slack_sign,
 )
 from bot_runners import slack_env, telegram_env
 
@@ -52,16 +57,19 @@ def fakes() -> Iterator[tuple[FakeTelegram, FakeSlack]]:
     sl.stop()
 
 
+@pytest.mark.parametrize("kind", ["files", "redis"])
 def test_the_procfile_runs_both_bots_and_sigterm_stops_both(
-    fakes: tuple[FakeTelegram, FakeSlack], tmp_path: Path
+    fakes: tuple[FakeTelegram, FakeSlack], tmp_path: Path, kind: str, request: pytest.FixtureRequest
 ) -> None:
     tg, sl = fakes
     port = free_port()
     store = tmp_path / "sessions"
+    shared = {"DVRULES_STORE": request.getfixturevalue("redis_url")} if kind == "redis" else {}
     env = _env(
         {
             **telegram_env(store, tg),
             **slack_env(store, sl),
+            **shared,
             "PORT": str(port),
             "HOME": str(tmp_path),
         }
@@ -105,6 +113,7 @@ def _run_procfile(
         assert slack.event(ALLOWED_USER, "Jane Doe, 12 High Street")[0] == 200
         calls = sl.settle_sync(mark, ("chat.postMessage", "chat.update"), timeout=20)
         assert "Jane" not in str([c.params for c in calls])
+        _replayed_to_both_workers_is_answered_once(port, sl)
         # a Telegram update through the polling worker
         mark = tg.mark()
         tg.push_text(ALLOWED_TG, "/start")
@@ -123,6 +132,7 @@ def _run_procfile(
     out = _read(log)
     assert "Telegram bot stopped" in out, out
     assert "Shutting down: Master" in out, out
+    assert out.count("Booting worker") == 2, out  # WEB_CONCURRENCY unset: two web workers
     with pytest.raises(ProcessLookupError):  # nothing of the group is left running
         os.killpg(proc.pid, 0)
     # no secret, token or typed text in the logs
@@ -137,6 +147,30 @@ def _run_procfile(
         "High Street",
     ):
         assert secret not in out
+
+
+def _replayed_to_both_workers_is_answered_once(port: int, sl: FakeSlack) -> None:
+    """One signed request sent eight times at once reaches both gunicorn workers; the memory
+    of requests seen is the store's, so exactly one of them answers it."""
+    body = SlackRequests("", sl).command_body(ALLOWED_USER, "help")
+    body = body.replace(b"trig-1", b"trig-replayed")  # a trigger id not used before
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **slack_sign(body)}
+    mark = sl.mark()
+    statuses: list[int] = []
+    go = threading.Barrier(8)
+
+    def send() -> None:
+        go.wait()
+        statuses.append(http_post(f"http://127.0.0.1:{port}/slack/events", body, headers)[0])
+
+    senders = [threading.Thread(target=send) for _ in range(8)]
+    for t in senders:
+        t.start()
+    for t in senders:
+        t.join(30)
+    assert statuses == [200] * 8
+    sl.settle_sync(mark, ("chat.postMessage",), quiet=1.0, timeout=20)
+    assert len(sl.since(mark, "chat.postMessage")) == 1
 
 
 def _read(log: object) -> str:
