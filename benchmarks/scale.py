@@ -88,7 +88,8 @@ class Setup:
     @property
     def title(self) -> str:
         bot = "Slack (Procfile web)" if self.bot == "slack" else "Telegram webhook"
-        many = "worker" if self.workers == 1 else "workers"
+        unit = "worker" if self.bot == "slack" else "process"
+        many = unit if self.workers == 1 else unit + ("s" if unit == "worker" else "es")
         store = "Redis" if self.store == "redis" else "TinyDB"
         limit = "" if self.platform_limit else ", no rate limiter"
         return f"{bot}, {self.workers} {many}, {store}{limit}"
@@ -98,7 +99,7 @@ SETUPS = (
     Setup("slack-2-redis", "slack", 2, "redis"),
     Setup("slack-1-tinydb", "slack", 1, "tinydb"),
     Setup("slack-2-tinydb", "slack", 2, "tinydb"),
-    Setup("telegram-1-redis", "telegram", 1, "redis", platform_limit=False),
+    Setup("telegram-2-redis", "telegram", 2, "redis", platform_limit=False),
     Setup("telegram-1-tinydb", "telegram", 1, "tinydb", platform_limit=False),
     Setup("telegram-1-tinydb-limited", "telegram", 1, "tinydb"),
 )
@@ -469,7 +470,7 @@ def slack_request(
 
 async def slack_person(
     http: aiohttp.ClientSession,
-    url: str,
+    urls: list[str],
     replies: Replies,
     n: int,
     flow: str,
@@ -489,7 +490,7 @@ async def slack_person(
         t0 = time.perf_counter()
         try:
             async with http.post(
-                url, data=body, headers={"Content-Type": kind, **slack_signed(body)}
+                urls[0], data=body, headers={"Content-Type": kind, **slack_signed(body)}
             ) as resp:
                 await resp.read()
                 status = resp.status
@@ -564,7 +565,7 @@ def telegram_update(n: int, turn: int, flow: str, menu: dict[str, Any] | None) -
 
 async def telegram_person(
     http: aiohttp.ClientSession,
-    url: str,
+    urls: list[str],
     replies: Replies,
     n: int,
     flow: str,
@@ -584,6 +585,8 @@ async def telegram_person(
             "X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET,
         }
         try:
+            # several processes: each update to any of them, as a platform's router does
+            url = urls[(n + turn) % len(urls)]
             async with http.post(url, data=body, headers=headers) as resp:
                 await resp.read()
                 status = resp.status
@@ -604,13 +607,13 @@ async def telegram_person(
 # ---------------------------------------------------------------------- one run
 
 Person = Callable[
-    [aiohttp.ClientSession, str, Replies, int, str, Load, float, Tally], Awaitable[None]
+    [aiohttp.ClientSession, list[str], Replies, int, str, Load, float, Tally], Awaitable[None]
 ]
 
 
 async def drive(
     person: Person,
-    url: str,
+    urls: list[str],
     replies: Replies,
     load: Load,
     flows: list[str],
@@ -625,7 +628,7 @@ async def drive(
         t0 = time.perf_counter()
         await asyncio.gather(
             *(
-                person(http, url, replies, n, flows[n % len(flows)], load, deadline, tally)
+                person(http, urls, replies, n, flows[n % len(flows)], load, deadline, tally)
                 for n in range(first, first + load.conversations)
             )
         )
@@ -666,10 +669,10 @@ async def run_slack(
         )
         try:
             return await measure(
-                proc,
+                [proc],
                 redis,
                 slack_person,
-                f"http://127.0.0.1:{port}/slack/events",
+                [f"http://127.0.0.1:{port}/slack/events"],
                 replies,
                 load,
                 flows,
@@ -687,7 +690,6 @@ async def run_telegram(
 
     replies = Replies(asyncio.get_running_loop())
     fake = telegram_fake(replies)
-    port = free_port()
     people = [*range(load.conversations), *range(WARM_FIRST, WARM_FIRST + WARM_UP.conversations)]
     users = [1000 + n for n in people]
     env = {
@@ -698,47 +700,44 @@ async def run_telegram(
         "DVRULES_TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "DVRULES_ID_SALT": SALT,
         "DVRULES_LOG_LEVEL": "WARNING",
-        "PORT": str(port),
         "HOME": tmp,
         **store_env(setup, tmp, redis),
     }
     cmd = [sys.executable, "-m", "bots.telegram"]
     if not setup.platform_limit:  # the bot's own capacity: python-telegram-bot's limiter off
         cmd[1:] = ["-c", UNLIMITED]
+    ports = [free_port() for _ in range(setup.workers)]  # one process each, as on a platform
+    procs: list[subprocess.Popen[str]] = []
     try:
-        proc = await asyncio.to_thread(start, cmd, env, f"http://127.0.0.1:{port}/healthz", 1)
-        try:
-            return await measure(
-                proc,
-                redis,
-                telegram_person,
-                f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
-                replies,
-                load,
-                flows,
-            ) | {"server": "python -m bots.telegram (webhook)"}
-        finally:
-            await asyncio.to_thread(stop, proc)
+        for port in ports:
+            health = f"http://127.0.0.1:{port}/healthz"
+            procs.append(await asyncio.to_thread(start, cmd, env | {"PORT": str(port)}, health, 1))
+        urls = [f"http://127.0.0.1:{port}{WEBHOOK_PATH}" for port in ports]
+        return await measure(procs, redis, telegram_person, urls, replies, load, flows) | {
+            "server": f"python -m bots.telegram (webhook), {setup.workers} process(es)"
+        }
     finally:
+        for proc in procs:
+            await asyncio.to_thread(stop, proc)
         fake.stop()
 
 
 async def measure(
-    proc: subprocess.Popen[str],
+    procs: list[subprocess.Popen[str]],
     redis: RedisServer | None,
     person: Person,
-    url: str,
+    urls: list[str],
     replies: Replies,
     load: Load,
     flows: list[str],
 ) -> dict[str, Any]:
-    warm, _ = await drive(person, url, replies, WARM_UP, flows, WARM_FIRST)  # every worker
-    cpu0, own0 = group_cpu(proc.pid), time.process_time()
+    warm, _ = await drive(person, urls, replies, WARM_UP, flows, WARM_FIRST)  # every worker
+    cpu0, own0 = sum(group_cpu(p.pid) for p in procs), time.process_time()
     redis0 = redis.cpu() if redis else 0.0
-    tally, wall = await drive(person, url, replies, load, flows)
+    tally, wall = await drive(person, urls, replies, load, flows)
     warm_errors = warm.errors
     n = len(tally.reply)
-    bot_cpu = group_cpu(proc.pid) - cpu0
+    bot_cpu = sum(group_cpu(p.pid) for p in procs) - cpu0
     return {
         "turns": n,
         "wall_s": wall,

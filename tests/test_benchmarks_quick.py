@@ -53,6 +53,6 @@ def test_quick_benchmark_writes_every_section(tmp_path: Path) -> None:
     measured = {row[0] for row in scale["rows"]}
     # The one-process deployment always runs; the Redis setups need redis-server and the store.
     assert "Slack (Procfile web), 1 worker, TinyDB" in measured
-    assert "Telegram webhook, 1 worker, TinyDB" in measured
+    assert "Telegram webhook, 1 process, TinyDB" in measured
     assert all(row[-1] == "0" for row in scale["rows"]), scale["rows"]  # no turn failed
     assert (tmp_path / "scale.md").read_text(encoding="utf-8").startswith("# ")
