@@ -117,6 +117,7 @@ class Load:
     rounds: int = 3
     limit_s: float = 60.0  # per run, after which no conversation starts another turn
     keep_alive: bool = False  # Slack does not promise to reuse connections: default, it does not
+    api_latency_s: float = 0.0  # how long the fake platform APIs take to answer each call
 
     @classmethod
     def quick(cls) -> Load:
@@ -347,13 +348,16 @@ class Tally:
 # ---------------------------------------------------------------------- Slack
 
 
-async def fake_slack(replies: Replies) -> tuple[web.AppRunner, int]:
-    """The Web API calls the Slack bot makes, answered like Slack; replies recorded."""
+async def fake_slack(replies: Replies, latency_s: float = 0.0) -> tuple[web.AppRunner, int]:
+    """The Web API calls the Slack bot makes, answered like Slack (after ``latency_s``, as
+    over the internet); replies recorded."""
     stamps = itertools.count(1)
 
     async def handle(request: web.Request) -> web.Response:
         method = request.match_info["method"]
         raw = await request.read()
+        if latency_s:
+            await asyncio.sleep(latency_s)
         if "json" in request.content_type:
             p = json.loads(raw or b"{}")
         else:
@@ -648,7 +652,7 @@ async def run_slack(
     line: str | None,
 ) -> dict[str, Any]:
     replies = Replies(asyncio.get_running_loop())
-    runner, api_port = await fake_slack(replies)
+    runner, api_port = await fake_slack(replies, load.api_latency_s)
     port = free_port()
     env = {
         "SLACK_BOT_TOKEN": "xoxb-bench",
@@ -923,7 +927,8 @@ def section(data: dict[str, Any]) -> Section:
         "process of the server (gunicorn's master and workers, or the Telegram process) per "
         f"turn. Median over {load['rounds']} rounds (lowest and highest in brackets); each "
         "round a fresh server and an empty store, the setups taking turns. "
-        f"{'Connections kept alive' if load['keep_alive'] else 'A new connection per request'}. "
+        f"{'Connections kept alive' if load['keep_alive'] else 'A new connection per request'}; "
+        f"the fake Slack API answers after {load.get('api_latency_s', 0) * 1000:.0f} ms. "
         "Command: `.venv/bin/python -m benchmarks.scale` (or `make bench`)."
     )
     if loads:
@@ -999,6 +1004,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web", help="a web command to use instead of the Procfile's (tuning)")
     parser.add_argument("--keep-alive", action="store_true", help="reuse connections")
     parser.add_argument(
+        "--api-latency-ms", type=float, default=0.0, help="Slack's fake Web API answers this late"
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         help="where to write scale.md/.json (default: results/, not with --quick)",
@@ -1009,6 +1017,7 @@ def main(argv: list[str] | None = None) -> int:
     load.conversations = args.conversations or load.conversations
     load.turns = args.turns or load.turns
     load.keep_alive = args.keep_alive
+    load.api_latency_s = args.api_latency_ms / 1000
     only = args.only.split(",") if args.only else None
     data = measure_all(load, only, args.web)
     data["quick"] = args.quick
