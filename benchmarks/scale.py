@@ -45,6 +45,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -797,6 +798,17 @@ KEYS = (
 )
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a CI timeout, ``kill``) unwinds like Ctrl-C, so the servers started here (each
+    in its own process group) are stopped by the ``finally`` blocks, not left running."""
+
+    def unwind(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, unwind)
+
+
 def measure_all(
     load: Load,
     only: list[str] | None = None,
@@ -804,6 +816,7 @@ def measure_all(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Every setup, round after round; the setups that cannot run here say why."""
+    _stop_on_sigterm()
     from dvrules import default_rules
 
     flows = list(default_rules().kb.flows)
