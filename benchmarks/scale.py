@@ -72,6 +72,7 @@ UNLIMITED = (
     "t.AIORateLimiter = functools.partial(t.AIORateLimiter, overall_max_rate=0); t.main()"
 )
 WEBHOOK_SECRET = "bench-webhook-secret-0123456789"
+SESSION_KEYS = "dvrules:s:*"  # the Redis store's session keys (``dvrules.store_redis``)
 REPLY_TIMEOUT = 30.0  # s a turn may wait for its reply before it counts as an error
 QUIET = 0.02  # s without a further reply call before the person sends the next turn
 
@@ -211,8 +212,9 @@ class RedisServer:
         )
         return done.stdout.strip()
 
-    def keys(self) -> int:
-        return int(self.cli("DBSIZE") or 0)
+    def keys(self, pattern: str = "*") -> int:
+        """How many keys match ``pattern`` (database 0)."""
+        return len(self.cli("--scan", "--pattern", pattern).split())
 
     def cpu(self) -> float:
         return group_cpu(self.proc.pid)
@@ -261,21 +263,23 @@ def store_env(setup: Setup, tmp: str, redis: RedisServer | None) -> dict[str, st
 def start(
     cmd: list[str], env: dict[str, str], health: str, processes: int
 ) -> subprocess.Popen[str]:
-    """Start a server in its own process group; wait for ``GET health`` and its processes."""
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    """Start a server in its own process group; wait for ``GET health`` and its processes.
+    Its output goes to a file in its ``HOME`` (a pipe nobody reads could fill and stall it)."""
+    log = Path(env["HOME"]) / f"server-{env.get('PORT', 'x')}.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None:
-            err = proc.stderr.read() if proc.stderr else ""
-            raise RuntimeError(f"the server exited: {err[-800:]}")
+            raise RuntimeError(f"the server exited: {log.read_text()[-800:]}")
         try:
             with urllib.request.urlopen(health, timeout=2) as resp:
                 if resp.status == 200 and group_size(proc.pid) >= processes:
@@ -770,7 +774,7 @@ def one_run(setup: Setup, load: Load, flows: list[str], line: str | None) -> dic
             else:
                 result = asyncio.run(run_telegram(setup, load, flows, tmp, redis))
             if redis is not None:
-                stored = redis.keys()
+                stored = redis.keys(SESSION_KEYS)
             else:
                 stored = sum(1 for p in Path(tmp, "sessions").glob("*.json"))
             if result["turns"] and stored == 0:
