@@ -146,7 +146,7 @@ def conversation(
 
 def run(rules: DVRules, quick: bool) -> list[Section]:
     sizes = [10, 1000] if quick else [10, 10_000, 100_000]
-    repeats = 1 if quick else 5
+    repeats = 1 if quick else 3
     per_run = 1 if quick else 2  # conversations per flow per store size per repeat
     section = Section("turn", "2. Interview turn: answer + next question + store write")
     section.columns = [
