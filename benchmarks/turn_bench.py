@@ -202,7 +202,10 @@ def run(rules: DVRules, quick: bool) -> list[Section]:
                 per_s = Figure.of(r["per_s"] for r in runs)
                 r50 = Figure.of(r["p50_ms"] / b["p50_ms"] for r, b in zip(runs, base))
                 r99 = Figure.of(r["p99_ms"] / b["p99_ms"] for r, b in zip(runs, base))
-                section.data[f"{kind}:{flow}@{size}"] = {
+                # TinyDB's figures stay at the top level (``flow@size``, read by the profile
+                # part); other stores' under their name
+                where = section.data if kind == "TinyDB" else section.data.setdefault(kind, {})
+                where[f"{flow}@{size}"] = {
                     "p50_ms": p50.as_dict(),
                     "p99_ms": p99.as_dict(),
                     "per_s": per_s.as_dict(),
