@@ -106,7 +106,9 @@ class LocalSeen:
 
 class FileSeen:
     """Requests seen by any process on this machine: one empty file per key (a keyed hash),
-    created with ``O_EXCL``, its age the time it was seen; old files are swept now and then."""
+    created with ``O_EXCL``, its age the time it was seen; old files are swept now and then.
+    Copies of one request carry the same keys in the same order, so the first key decides
+    which copy goes on."""
 
     SWEEP_EVERY = 300.0
 
@@ -120,8 +122,10 @@ class FileSeen:
     def first_time(self, keys: list[str], ttl_seconds: float) -> bool:
         now = time.time()
         self._longest = max(self._longest, ttl_seconds)
-        fresh = True
         with _disk("write to", self.directory):
+            if time.monotonic() >= self._next_sweep:
+                self._next_sweep = time.monotonic() + self.SWEEP_EVERY
+                self._sweep(now - self._longest)
             for key in keys:
                 name = hmac.new(self._secret, key.encode(), hashlib.sha256).hexdigest()[:40]
                 path = self.directory / name
@@ -133,13 +137,12 @@ class FileSeen:
                     except FileNotFoundError:
                         seen = 0.0
                     if now - seen <= ttl_seconds:
-                        fresh = False
-                    else:
-                        os.utime(path)
-            if time.monotonic() >= self._next_sweep:
-                self._next_sweep = time.monotonic() + self.SWEEP_EVERY
-                self._sweep(now - self._longest)
-        return fresh
+                        # Stop at once: a repeat must not mark keys that the request it
+                        # repeats (perhaps still on its way through another worker) has
+                        # yet to mark, or both would be refused.
+                        return False
+                    os.utime(path)
+        return True
 
     def _sweep(self, before: float) -> None:
         for path in self.directory.iterdir():

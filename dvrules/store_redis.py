@@ -12,7 +12,8 @@ The same rules as the file store (``dvrules.store``), kept by the server:
   with a random token and an expiry (a crashed holder frees it within ``lock_seconds``), and
   released only by its holder (token checked in a Lua script). A save under the lock checks the
   token in the same script, so a turn that outlived its lock saves nothing instead of
-  overwriting another writer.
+  overwriting another writer. Taking the lock also reads the record (a turn loads it next), so
+  a turn is three round trips: lock and read, save, release.
 - **Atomic writes, expiry by TTL.** A record is one JSON string written with one ``SET ... PX``
   (the old version or the new, never half), which also restarts its time to live
   (``DVRULES_SESSION_TTL_DAYS``, checked as for the file store).
@@ -51,12 +52,15 @@ LOCK_SECONDS = 30.0  # a turn (with its platform calls) holds a session's lock f
 WAIT_SECONDS = LOCK_SECONDS + 5  # long enough for a crashed holder's lock to expire
 
 # Take the lock if it is free, or if it is already ours (a retried command after a timeout
-# whose first attempt did take it); refuse (-1) if the hashing key is not the one we hold.
+# whose first attempt did take it), and read the session in the same round trip (a turn loads
+# it next); refuse (-1) if the hashing key is not the one we hold.
 _ACQUIRE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[3] then return -1 end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[2]) == ARGV[1] then return 1 end
-return 0
+if redis.call('GET', KEYS[1]) ~= ARGV[3] then return {-1} end
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2])
+   and redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return {0}
+end
+return {1, redis.call('GET', KEYS[3])}
 """
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -128,7 +132,7 @@ def _reason(exc: redis.RedisError) -> str:
     return f"the server refused a command ({exc.__class__.__name__})"
 
 
-def connect(url: str, timeout_seconds: float = 3.0) -> redis.Redis:
+def connect(url: str, timeout_seconds: float = 2.0) -> redis.Redis:
     """A client for ``url``. A short blip (a restart, a fail-over) is ridden out by a few
     quick retries; a longer outage fails within seconds, with a message, not a hung chat."""
     try:
@@ -136,7 +140,7 @@ def connect(url: str, timeout_seconds: float = 3.0) -> redis.Redis:
             url,
             socket_timeout=timeout_seconds,
             socket_connect_timeout=timeout_seconds,
-            retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.02), 3),
+            retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.02), 2),
             health_check_interval=30,
         )
     except ValueError:
@@ -168,7 +172,7 @@ class RedisStore:
         prefix: str = PREFIX,
         lock_seconds: float = LOCK_SECONDS,
         wait_seconds: float = WAIT_SECONDS,
-        timeout_seconds: float = 3.0,
+        timeout_seconds: float = 2.0,
     ):
         self.ttl_seconds = ttl_seconds_from(ttl_seconds)
         self.where = where(url)
@@ -184,6 +188,7 @@ class RedisStore:
         self._first_time = self._script(_FIRST_TIME)
         self._local = threading.local()  # session id -> lock token, for this thread
         self._key_lock = threading.Lock()
+        self._unsure: dict[str, str] = {}  # session id -> token of a lock that may be held
         with self._server("open"):
             self._secret = self._open_secret()
 
@@ -224,6 +229,14 @@ class RedisStore:
             tokens = self._local.tokens = {}
         return tokens
 
+    def _read_ahead(self) -> dict[str, bytes | None]:
+        """The record read with the lock, by session id, until the first ``load`` takes it
+        (or a save or erase makes it old)."""
+        ahead: dict[str, bytes | None] | None = getattr(self._local, "ahead", None)
+        if ahead is None:
+            ahead = self._local.ahead = {}
+        return ahead
+
     @contextlib.contextmanager
     def locked(self, session_id: str) -> Iterator[None]:
         """Hold the session's lock across a read-modify-write, in every process that shares the
@@ -233,14 +246,26 @@ class RedisStore:
         if session_id in tokens:
             yield
             return
-        token = secrets.token_hex(16)
-        with self._server("lock a session in"):
-            self._lock(session_id, token)
+        with self._key_lock:  # a token whose lock may have been taken after a timeout
+            token = self._unsure.pop(session_id, None) or secrets.token_hex(16)
+        try:
+            with self._server("lock a session in"):
+                self._lock(session_id, token)
+        except StoreError:
+            # A command that timed out may still run when the server wakes up and take the
+            # lock under this token: the next turn reuses it ("already ours") instead of
+            # waiting for the lock to expire.
+            with self._key_lock:
+                self._unsure[session_id] = token
+                while len(self._unsure) > 10_000:
+                    self._unsure.pop(next(iter(self._unsure)))
+            raise
         tokens[session_id] = token
         try:
             yield
         finally:
             del tokens[session_id]
+            self._read_ahead().pop(session_id, None)
             # A failed release leaves a lock that expires by itself: no error over it.
             with contextlib.suppress(redis.RedisError):
                 self._release(keys=[self._lock_key(session_id)], args=[token])
@@ -249,11 +274,13 @@ class RedisStore:
         deadline = time.monotonic() + self.wait_seconds
         pause = 0.002
         while True:
-            got = self._acquire(
-                keys=[self.prefix + "key", self._lock_key(session_id)],
+            reply = self._acquire(
+                keys=[self.prefix + "key", self._lock_key(session_id), self._key(session_id)],
                 args=[token, self.lock_ms, self._secret],
             )
+            got = reply[0]
             if got == 1:
+                self._read_ahead()[session_id] = reply[1] if len(reply) > 1 else None
                 return
             if got == -1:  # the hashing key changed (a flush, a restart): use the new one
                 with self._key_lock:
@@ -279,7 +306,8 @@ class RedisStore:
     def load(self, session_id: str) -> dict[str, Any] | None:
         key = self._key(session_id)
         with self._server("read"):
-            text = self.client.get(key)
+            ahead = self._read_ahead()
+            text = ahead.pop(session_id) if session_id in ahead else self.client.get(key)
             if text is None:
                 return None
             try:
@@ -301,6 +329,7 @@ class RedisStore:
         ttl_ms = max(1, int(self.ttl_seconds * 1000))
         with self._server("write to"), self._under_lock(session_id):
             token = self._tokens()[session_id]
+            self._read_ahead().pop(session_id, None)
             saved = self._save_locked(
                 keys=[self._lock_key(session_id), self._key(session_id)],
                 args=[token, text, ttl_ms],
@@ -315,6 +344,7 @@ class RedisStore:
         """Erase the session now, damaged or not."""
         with self._server("erase a session in"), self._under_lock(session_id):
             token = self._tokens()[session_id]
+            self._read_ahead().pop(session_id, None)
             removed = self._delete_locked(
                 keys=[self._lock_key(session_id), self._key(session_id)], args=[token]
             )

@@ -44,9 +44,16 @@ def redis_server_binary() -> str:
 class RedisServer:
     """One ``redis-server`` process on 127.0.0.1, in ``directory``."""
 
-    def __init__(self, directory: Path, *, persistent: bool = False, port: int | None = None):
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        persistent: bool = False,
+        port: int | None = None,
+        password: str | None = None,
+    ):
         self.binary = redis_server_binary()
-        self.directory, self.persistent = directory, persistent
+        self.directory, self.persistent, self.password = directory, persistent, password
         self.port = port or _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
@@ -74,6 +81,7 @@ class RedisServer:
             "no",
             "--logfile",
             str(self.directory / "redis.log"),
+            *(["--requirepass", self.password] if self.password else []),
         ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
@@ -90,7 +98,7 @@ class RedisServer:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
                 s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
+                return s.recv(16).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 

@@ -1,11 +1,11 @@
 """The Redis store against a real ``redis-server`` (see tests/redis_server.py): keys that hold
 no case code, locks with tokens and expiry, expiry by the server's TTL, several processes, and
-an outage mid-turn that says "try again" and loses no stored answer."""
+an outage mid-turn that says "try again" and loses no stored answer. What every store must do
+(two processes answering one session, expiry, locks) runs against Redis in test_store.py."""
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import socket
 import time
 from pathlib import Path
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 
-from dvrules import DVRules, Session, StoreError, default_rules, open_store
+from dvrules import DVRules, Session, StoreError, open_store
 from dvrules.chat import Conversation
 from dvrules.interview import open_turn
 from dvrules.store import DamagedSessionError, seen_requests
@@ -154,33 +154,6 @@ def test_a_turn_that_outlived_its_lock_saves_nothing_over_another_writer(redis_u
     assert fast.load("case-1")["flows"] == {"by": "fast"}  # type: ignore[index]
 
 
-def _answer_in_turn(url: str, qids: list[str], rounds: int, start: Any) -> None:
-    rules = default_rules()
-    store = open_store(url)
-    start.wait()
-    for r in range(rounds):
-        for qid in qids:
-            Session(rules, "cdrp", "shared-case", store).answer(qid, r % 2 == 0)
-
-
-def test_two_processes_answering_one_session_lose_nothing(redis_url: str, rules: DVRules) -> None:
-    yes_no = [q for q in rules.kb.flow("cdrp").questions if rules.kb.questions[q].type == "yes_no"]
-    ctx = multiprocessing.get_context("fork")
-    start = ctx.Event()
-    procs = [
-        ctx.Process(target=_answer_in_turn, args=(redis_url, qids, 3, start))
-        for qids in (yes_no[0::2], yes_no[1::2])
-    ]
-    for p in procs:
-        p.start()
-    start.set()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
-    answers = Session(rules, "cdrp", "shared-case", open_store(redis_url)).answers
-    assert {q: answers.get(q) for q in yes_no} == dict.fromkeys(yes_no, True)
-
-
 def test_after_a_flush_every_client_hashes_with_the_servers_new_key(redis_url: str) -> None:
     early = open_store(redis_url)
     early.save("case-1", {"flows": {}})
@@ -301,3 +274,60 @@ def test_kept_assessments_on_an_unreachable_server_are_one_line(
     listed = _cli("assessments", "list")
     assert listed.exit_code == 2 and "Traceback" not in listed.output
     assert "cannot be reached" in listed.stderr and "pw-secret" not in listed.output
+
+
+def test_the_record_read_with_the_lock_is_never_older_than_a_save_under_it(
+    redis_url: str,
+) -> None:
+    store, other = open_store(redis_url), open_store(redis_url)
+    other.save("case-1", {"flows": {"n": 1}})
+    with store.locked("case-1"):
+        store.save("case-1", {"flows": {"n": 2}})
+        assert store.load("case-1")["flows"] == {"n": 2}  # type: ignore[index]
+    with store.locked("case-1"):
+        assert store.load("case-1")["flows"] == {"n": 2}  # type: ignore[index]
+        store.save("case-1", {"flows": {"n": 3}})
+        assert store.load("case-1")["flows"] == {"n": 3}  # type: ignore[index]
+        store.delete("case-1")
+        assert store.load("case-1") is None
+    other.save("case-1", {"flows": {"n": 4}})  # between two locks, from another process
+    with store.locked("case-1"):
+        assert store.load("case-1")["flows"] == {"n": 4}  # type: ignore[index]
+
+
+def test_a_server_with_a_password_is_opened_with_it_and_a_wrong_one_is_one_line(
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(tmp_path / "redis", password="right-pass-123").start()
+    try:
+        url = f"redis://:right-pass-123@127.0.0.1:{server.port}/0"
+        open_store(url).save("case-1", {"flows": {}})
+        assert open_store(url).load("case-1") is not None
+        for wrong in (f"redis://:wrong-pass-456@127.0.0.1:{server.port}/0", server.url):
+            with pytest.raises(StoreError, match="password") as caught:
+                open_store(wrong)
+            message = str(caught.value)
+            assert "pass-" not in message and "\n" not in message
+    finally:
+        server.kill()
+
+
+def test_a_server_that_stops_answering_is_one_line_and_its_session_is_not_left_locked(
+    own_server: RedisServer, rules: DVRules
+) -> None:
+    """A hung server (SIGSTOP): the turn gives up with a message; the lock commands it sent
+    run when the server wakes, and the next turn is not kept waiting by them."""
+    import signal
+
+    store = RedisStore(own_server.url, lock_seconds=120, wait_seconds=3)
+    Session(rules, "minimum-standards", CODE, store).answer("posters_in_public_areas", True)
+    assert own_server.proc is not None
+    own_server.proc.send_signal(signal.SIGSTOP)
+    try:
+        with pytest.raises(StoreError, match="did not answer in time"):
+            Session(rules, "minimum-standards", CODE, store).answer("website_information", True)
+    finally:
+        own_server.proc.send_signal(signal.SIGCONT)
+    s = Session(rules, "minimum-standards", CODE, store)  # not "busy": the lock is ours
+    s.answer("website_information", True)
+    assert s.answers == {"posters_in_public_areas": True, "website_information": True}

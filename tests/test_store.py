@@ -1,24 +1,38 @@
 """The session store: atomic writes, no lost updates across processes, damage and expiry.
 
-Everything here runs against real files in a private directory (the ``store_dir`` fixture);
-the only thing replaced is the clock the store reads, to age sessions without waiting.
+What every store must do runs against all three (``any_store``): the file store on real files
+in a private directory (the ``store_dir`` fixture), the memory store, and Redis on a real
+server the tests start (tests/redis_server.py). What only the file store has (files, crashes
+mid-write) runs against it alone; Redis's own is in test_redis_store.py. The only thing
+replaced is the clock the stores read, to age sessions without waiting.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import threading
 import time
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import dvrules.store as store_module
-from dvrules import DVRules, Session, SessionError, StoreError, TinyDBStore, default_rules
+import dvrules.store_redis as redis_store_module
+from dvrules import (
+    DVRules,
+    MemoryStore,
+    Session,
+    SessionError,
+    SessionStore,
+    StoreError,
+    TinyDBStore,
+    default_rules,
+    open_store,
+)
 
 DAY = 86400.0
 
@@ -30,17 +44,55 @@ def files(directory: Path) -> list[str]:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
-    """The store's clock, settable: ``clock.now`` seconds since the epoch."""
+    """The stores' clock, settable: ``clock.now`` seconds since the epoch."""
     fake = types.SimpleNamespace(now=time.time())
-    monkeypatch.setattr(store_module, "time", types.SimpleNamespace(time=lambda: fake.now))
+    fake_time = types.SimpleNamespace(
+        time=lambda: fake.now, monotonic=time.monotonic, sleep=time.sleep
+    )
+    monkeypatch.setattr(store_module, "time", fake_time)
+    monkeypatch.setattr(redis_store_module, "time", fake_time)
     return fake
+
+
+Opener = Callable[[], SessionStore]
+
+
+def _opener(kind: str, request: pytest.FixtureRequest) -> Opener:
+    """Opens the store of ``kind`` again each call, as another process would (the memory
+    store: the same one, made at the first call so it reads the settings of the test)."""
+    if kind == "files":
+        return TinyDBStore
+    if kind == "redis":
+        url = request.getfixturevalue("redis_url")
+        return lambda: open_store(url)
+    made: list[MemoryStore] = []
+
+    def memory() -> MemoryStore:
+        if not made:
+            made.append(MemoryStore())
+        return made[0]
+
+    return memory
+
+
+@pytest.fixture(params=["files", "memory", "redis"])
+def any_store(request: pytest.FixtureRequest, store_dir: Path) -> Opener:
+    return _opener(request.param, request)
+
+
+@pytest.fixture(params=["files", "redis"])
+def shared_store(request: pytest.FixtureRequest, store_dir: Path) -> tuple[str, Opener]:
+    """A store several processes share: its URL (or directory) and an opener."""
+    opener = _opener(request.param, request)
+    where = request.getfixturevalue("redis_url") if request.param == "redis" else str(store_dir)
+    return where, opener
 
 
 # ---------------------------------------------------------------------- round trip
 
 
-def test_a_saved_record_loads_back_unchanged(store_dir: Path) -> None:
-    store = TinyDBStore()
+def test_a_saved_record_loads_back_unchanged(any_store: Opener) -> None:
+    store = any_store()
     record = {
         "flows": {
             "cdrp": {
@@ -61,6 +113,7 @@ def test_a_saved_record_loads_back_unchanged(store_dir: Path) -> None:
     loaded = store.load("case-1")
     assert loaded is not None
     assert {k: loaded[k] for k in record} == record
+    assert any_store().load("case-1") == loaded  # opened again, as another process would
     assert store.load("case-2") is None
     assert store.count() == 1
 
@@ -71,8 +124,8 @@ def test_the_store_lives_where_DVRULES_DB_says(store_dir: Path) -> None:
     assert [n for n in files(store_dir) if n.endswith(".json")]
 
 
-def test_a_second_save_replaces_the_first(store_dir: Path) -> None:
-    store = TinyDBStore()
+def test_a_second_save_replaces_the_first(any_store: Opener) -> None:
+    store = any_store()
     store.save("case-1", {"flows": {"cdrp": {"answers": {"a": 1}}}})
     store.save("case-1", {"flows": {"cdrp": {"answers": {"b": 2}}}})
     assert store.load("case-1")["flows"] == {"cdrp": {"answers": {"b": 2}}}  # type: ignore[index]
@@ -133,26 +186,28 @@ def test_a_crash_during_an_answer_keeps_the_earlier_answers(
 # ---------------------------------------------------------------------- two processes
 
 
-def _answer_in_turn(directory: str, qids: list[str], rounds: int, start: Any) -> None:
+def _answer_in_turn(where: str, qids: list[str], rounds: int, start: Any) -> None:
     """A separate process answering its share of the questions, every round a new value."""
-    os.environ["DVRULES_DB"] = directory
     rules = default_rules()
     start.wait()
     for r in range(rounds):
         for qid in qids:
-            s = Session(rules, "cdrp", "shared-case", TinyDBStore())
+            s = Session(rules, "cdrp", "shared-case", open_store(where))
             s.answer(qid, r % 2 == 0)
 
 
-def test_two_processes_answering_one_session_lose_nothing(store_dir: Path, rules: DVRules) -> None:
+def test_two_processes_answering_one_session_lose_nothing(
+    shared_store: tuple[str, Opener], store_dir: Path, rules: DVRules
+) -> None:
+    where, opener = shared_store
     yes_no = [q for q in rules.kb.flow("cdrp").questions if rules.kb.questions[q].type == "yes_no"]
     mine, theirs = yes_no[0::2], yes_no[1::2]
     rounds = 3  # the last round (2) writes True everywhere
-    Session(rules, "cdrp", "shared-case", TinyDBStore())  # created before the race
+    Session(rules, "cdrp", "shared-case", opener())  # created before the race
     ctx = multiprocessing.get_context("fork")
     start = ctx.Event()
     procs = [
-        ctx.Process(target=_answer_in_turn, args=(str(store_dir), qids, rounds, start))
+        ctx.Process(target=_answer_in_turn, args=(where, qids, rounds, start))
         for qids in (mine, theirs)
     ]
     for p in procs:
@@ -161,23 +216,23 @@ def test_two_processes_answering_one_session_lose_nothing(store_dir: Path, rules
     for p in procs:
         p.join(60)
         assert p.exitcode == 0
-    answers = Session(rules, "cdrp", "shared-case", TinyDBStore()).answers
+    answers = Session(rules, "cdrp", "shared-case", opener()).answers
     lost = sorted(q for q in yes_no if answers.get(q) is not True)
     assert lost == [] and set(answers) == set(yes_no)
-    assert not [n for n in files(store_dir) if n.startswith(".tmp")]
+    assert not store_dir.exists() or not [n for n in files(store_dir) if n.startswith(".tmp")]
 
 
-def test_writers_waiting_on_an_erased_session_still_enter_one_at_a_time(store_dir: Path) -> None:
+def test_writers_waiting_on_an_erased_session_still_enter_one_at_a_time(any_store: Opener) -> None:
     """An erase under the lock (an expired session found by ``load``) must not let a writer
-    that was waiting on the old lock file run beside one arriving afterwards."""
-    store = TinyDBStore()
+    that was waiting on the old lock (file) run beside one arriving afterwards."""
+    store = any_store()
     store.save("case-1", {"flows": {}})
     inside: list[str] = []
     overlap: list[list[str]] = []
     go = threading.Event()
 
     def writer(name: str) -> None:
-        with TinyDBStore().locked("case-1"):
+        with any_store().locked("case-1"):
             if inside:
                 overlap.append([*inside, name])
             inside.append(name)
@@ -252,10 +307,13 @@ def test_a_file_of_valid_json_but_the_wrong_shape_is_damage_too(
 
 
 def test_a_session_older_than_the_time_to_live_loads_as_none_and_is_erased(
-    store_dir: Path, monkeypatch: pytest.MonkeyPatch, clock: types.SimpleNamespace
+    any_store: Opener,
+    store_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    clock: types.SimpleNamespace,
 ) -> None:
     monkeypatch.setenv("DVRULES_SESSION_TTL_DAYS", "2")
-    store = TinyDBStore()
+    store = any_store()
     store.save("case-1", {"flows": {"cdrp": {"answers": {"councillor_dv_lead": True}}}})
     clock.now += 1.5 * DAY
     assert store.load("case-1") is not None  # within the time to live
@@ -264,12 +322,14 @@ def test_a_session_older_than_the_time_to_live_loads_as_none_and_is_erased(
     assert store.load("case-1") is not None  # a save restarts the clock
     clock.now += 2.5 * DAY
     assert store.load("case-1") is None
-    assert files(store_dir) == []
+    assert not store_dir.exists() or files(store_dir) == []
     assert store.count() == 0
 
 
-def test_the_default_time_to_live_is_30_days(store_dir: Path, clock: types.SimpleNamespace) -> None:
-    store = TinyDBStore()
+def test_the_default_time_to_live_is_30_days(
+    any_store: Opener, clock: types.SimpleNamespace
+) -> None:
+    store = any_store()
     store.save("case-1", {"flows": {}})
     clock.now += 29 * DAY
     assert store.load("case-1") is not None
@@ -278,11 +338,11 @@ def test_the_default_time_to_live_is_30_days(store_dir: Path, clock: types.Simpl
 
 
 def test_an_expired_session_starts_afresh_in_an_interview(
-    store_dir: Path, rules: DVRules, clock: types.SimpleNamespace
+    any_store: Opener, rules: DVRules, clock: types.SimpleNamespace
 ) -> None:
-    Session(rules, "cdrp", "case-1", TinyDBStore()).answer("advocacy_service_independent", True)
+    Session(rules, "cdrp", "case-1", any_store()).answer("advocacy_service_independent", True)
     clock.now += 31 * DAY
-    s = Session(rules, "cdrp", "case-1", TinyDBStore())
+    s = Session(rules, "cdrp", "case-1", any_store())
     assert s.answers == {}
     assert s.next_question().id == "advocacy_service_independent"  # type: ignore[union-attr]
 
@@ -290,6 +350,7 @@ def test_an_expired_session_starts_afresh_in_an_interview(
 def test_purge_erases_only_expired_sessions_and_counts_them(
     store_dir: Path, clock: types.SimpleNamespace
 ) -> None:
+    """(Redis erases expired sessions itself, by their TTL: see test_redis_store.py.)"""
     store = TinyDBStore()
     for sid in ("old-1", "old-2", "old-3"):
         store.save(sid, {"flows": {}})
@@ -305,11 +366,11 @@ def test_purge_erases_only_expired_sessions_and_counts_them(
 
 
 def test_an_unreadable_time_to_live_setting_is_a_store_error(
-    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+    any_store: Opener, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DVRULES_SESSION_TTL_DAYS", "thirty")
     with pytest.raises(StoreError, match="DVRULES_SESSION_TTL_DAYS"):
-        TinyDBStore()
+        any_store()
 
 
 # ---------------------------------------------------------------------- privacy
@@ -351,6 +412,18 @@ def test_case_codes_with_path_characters_are_refused(
     assert not store_dir.exists() or files(store_dir) == []
 
 
+def test_forget_erases_the_session_and_keeps_the_others(any_store: Opener, rules: DVRules) -> None:
+    s = Session(rules, "cdrp", "case-1", any_store())
+    s.answer("advocacy_service_independent", True)
+    keep = Session(rules, "cdrp", "case-2", any_store())
+    keep.answer("advocacy_service_independent", False)
+    s.forget()
+    assert any_store().load("case-1") is None and any_store().count() == 1
+    assert Session(rules, "cdrp", "case-2", any_store()).answers == {
+        "advocacy_service_independent": False
+    }
+
+
 def test_forget_erases_the_session_and_its_lock(store_dir: Path, rules: DVRules) -> None:
     s = Session(rules, "cdrp", "case-1", TinyDBStore())
     s.answer("advocacy_service_independent", True)
@@ -362,3 +435,42 @@ def test_forget_erases_the_session_and_its_lock(store_dir: Path, rules: DVRules)
         TinyDBStore()._path("case-2").stem
     }
     assert keep.answers == {"advocacy_service_independent": False}
+
+
+# ---------------------------------------------------------------------- requests seen
+
+
+def test_a_request_seen_once_is_refused_by_every_opening_of_the_store_until_it_is_old(
+    any_store: Opener,
+) -> None:
+    """What the Slack bot's replay refusal and the Telegram webhook's de-duplication rest on:
+    the memory is the store's, so another worker (another opening) refuses a repeat too."""
+    from dvrules.store import seen_requests
+
+    first, other = seen_requests(any_store()), seen_requests(any_store())
+    assert first.first_time(["sig:v0=abc", "ev:Ev1"], 0.5)
+    assert not other.first_time(["ev:Ev1"], 0.5)
+    assert not first.first_time(["sig:v0=new", "ev:Ev1"], 0.5)  # any key seen: a repeat
+    assert other.first_time(["ev:Ev2"], 0.5)
+    time.sleep(0.7)
+    assert other.first_time(["ev:Ev1"], 0.5)  # remembered only as long as asked
+
+
+def test_copies_of_one_request_arriving_at_once_go_on_exactly_once(any_store: Opener) -> None:
+    from dvrules.store import seen_requests
+
+    keys = ["sig:v0=same", "ev:Ev9", "tr:trig-9"]
+    answers: list[bool] = []
+    go = threading.Barrier(8)
+
+    def worker() -> None:
+        seen = seen_requests(any_store())  # each as another worker would open it
+        go.wait()
+        answers.append(seen.first_time(keys, 60))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(answers) == [False] * 7 + [True]

@@ -265,3 +265,37 @@ def test_slack_socket_mode_answers_a_command_and_stops_on_sigterm(tmp_path: Path
     assert proc.returncode == 0, out
     assert "Slack bot stopped" in out
     assert "xapp-test-token" not in out and SLACK_BOT_TOKEN not in out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [str(BIN / "python"), "-m", "bots.telegram"],
+        [
+            str(BIN / "gunicorn"),
+            "--no-control-socket",
+            "--preload",
+            "--bind",
+            "127.0.0.1:0",
+            "bots.slack:create_wsgi_app()",
+        ],
+    ],
+)
+def test_a_store_that_cannot_be_reached_stops_the_bot_with_one_line(
+    command: list[str], fakes: tuple[FakeTelegram, FakeSlack], tmp_path: Path
+) -> None:
+    dead = free_port()  # nothing listens there
+    tg, sl = fakes
+    env = _env(
+        {
+            **telegram_env(tmp_path / "sessions", tg),
+            **slack_env(tmp_path / "sessions", sl),
+            "DVRULES_STORE": f"redis://:pw-not-to-show@127.0.0.1:{dead}/0",
+            "HOME": str(tmp_path),
+        }
+    )
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "cannot start" in done.stderr and "DVRULES_STORE: cannot open" in done.stderr
+    assert "cannot be reached" in done.stderr and "Traceback" not in done.stderr
+    assert "pw-not-to-show" not in done.stdout + done.stderr
