@@ -30,7 +30,7 @@ from typing import Any
 from benchmarks.common import Section
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("engine", "turn", "bots", "coldstart", "memory", "profile", "peer")
+PARTS = ("engine", "turn", "bots", "coldstart", "memory", "profile", "scale", "peer")
 
 
 def _version(dist: str) -> str:
@@ -196,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import profile
 
             sections += _run_part(part, lambda: profile.run(rules, quick, out, sections))
+        elif part == "scale":
+            from benchmarks import scale
+
+            sections += _run_part(part, lambda: scale.run(quick, out))
         elif part == "peer":
             from benchmarks import peer
 

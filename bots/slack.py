@@ -81,7 +81,11 @@ log = logging.getLogger("dvrules.slack")
 # Notifications (a phone's lock screen) show a message's text: keep it free of case details.
 NOTIFICATION_TEXT = "dvrules: new message"
 ACTION_ID = re.compile(r"^dv-\d{1,3}$")
-TURN_THREADS = 2  # turns run here, after the ack: CPU-bound under the GIL, 2-4 measured alike
+# Turns run here, after the ack. Each mostly waits for Slack's Web API (tens of ms a call over
+# the internet), so the pool is sized for waiting: with a 50 ms API at 200 conversations and 2
+# workers, 2 threads gave 41 turns/s, 8 gave 68 and 16 gave 66 (benchmarks/scale.py
+# --api-latency-ms 50); on loopback (no wait) they measure alike.
+TURN_THREADS = 8
 SWITCH_INTERVAL = (
     0.001  # s: a thread acking waits at most this for the GIL (Python's default: 5 ms)
 )

@@ -18,7 +18,8 @@ import asyncio
 import html
 import itertools
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
@@ -30,6 +31,7 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     ApplicationHandlerStop,
+    BaseUpdateProcessor,
     CallbackQueryHandler,
     ContextTypes,
     MessageHandler,
@@ -74,6 +76,10 @@ from dvrules.store import SessionStore
 log = logging.getLogger("dvrules.telegram")
 
 NO_PREVIEW = Preview(is_disabled=True)
+TURN_THREADS = 32  # turns in flight: each thread mostly waits for the Bot API (I/O, not CPU)
+# Never reached in practice, so no update waits for a slot and each chat's order is kept (see
+# ``OnePerChat``); the turn threads are what bound the work.
+MAX_PENDING_UPDATES = 100_000
 NOT_TEXT = (
     "I can only read typed answers and button presses. Please don't send photos, files "
     "or voice messages here. " + EMERGENCY
@@ -105,6 +111,43 @@ def keyboard(msg: Message) -> InlineKeyboardMarkup | None:
     )
 
 
+class OnePerChat(BaseUpdateProcessor):
+    """Updates of different chats at once, each chat's one at a time in the order they came.
+
+    python-telegram-bot processes updates one after another by default, so one person's turn
+    (and its Bot API round trips) held up everyone else's. A person still gets their updates
+    handled strictly in order, as before: each chat's updates queue on that chat's lock (FIFO),
+    taken in the order PTB starts their tasks, which is the order they arrived.
+    """
+
+    def __init__(self, max_concurrent_updates: int = MAX_PENDING_UPDATES):
+        super().__init__(max_concurrent_updates)
+        self._chats: dict[int, tuple[asyncio.Lock, int]] = {}  # lock, updates holding it or queued
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            await coroutine
+            return
+        lock, users = self._chats.get(chat.id) or (asyncio.Lock(), 0)
+        self._chats[chat.id] = (lock, users + 1)
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            lock, users = self._chats[chat.id]
+            if users == 1:
+                del self._chats[chat.id]
+            else:
+                self._chats[chat.id] = (lock, users - 1)
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+
 class TelegramBot:
     """The allowlist gate, the handlers, and the carrying out of the core's actions."""
 
@@ -118,6 +161,7 @@ class TelegramBot:
         self.rules = rules or default_rules(config.common.area)
         self.store = store if store is not None else open_common_store(config.common)
         self.conversation = Conversation(self.rules, self.store)
+        self.pool = ThreadPoolExecutor(TURN_THREADS, "dvrules-turn")
 
     def build(self) -> Application:
         keep_updates_out_of_logs()
@@ -128,7 +172,13 @@ class TelegramBot:
             get_updates_request=HTTPXRequest(),
             rate_limiter=AIORateLimiter(max_retries=2),
         )
-        app = ApplicationBuilder().bot(bot).post_init(self._post_init).build()
+        app = (
+            ApplicationBuilder()
+            .bot(bot)
+            .post_init(self._post_init)
+            .concurrent_updates(OnePerChat())
+            .build()
+        )
         app.add_handler(TypeHandler(Update, self.gate), group=-1)
         app.add_handler(CallbackQueryHandler(self.on_button))
         app.add_handler(MessageHandler(filters.TEXT, self.on_text))
@@ -237,7 +287,7 @@ class TelegramBot:
                             call(self.act(bot, chat_id, reply, act))
                 return reply.notice
 
-        return await asyncio.to_thread(work)
+        return await loop.run_in_executor(self.pool, work)
 
     async def act(self, bot: Bot, chat_id: int, reply: Reply, act: Any) -> None:
         if isinstance(act, Send):
