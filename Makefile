@@ -23,6 +23,7 @@ test: $(BIN)/dvrules  ## the whole test suite
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/dvrules  ## benchmarks -> benchmarks/results/
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m benchmarks.run
 
 bench-quick: $(BIN)/dvrules

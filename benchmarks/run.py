@@ -30,7 +30,7 @@ from typing import Any
 from benchmarks.common import Section
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("engine", "turn", "bots", "coldstart", "memory", "profile")
+PARTS = ("engine", "turn", "bots", "coldstart", "memory", "profile", "peer")
 
 
 def _version(dist: str) -> str:
@@ -196,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import profile
 
             sections += _run_part(part, lambda: profile.run(rules, quick, out, sections))
+        elif part == "peer":
+            from benchmarks import peer
+
+            sections += _run_part(part, lambda: peer.run(quick, out))
     env["seconds"] = round(time.perf_counter() - t0, 1)
     env["parts_run"] = {s.key: env["date"] for s in sections}
     previous = out / "results.json"

@@ -20,6 +20,7 @@ SECTIONS = {
     "coldstart": "## 4. Cold start",
     "memory": "## 5. Memory",
     "profile": "## 6. Profile",
+    "peer": "## Peer benchmark",
 }
 
 
