@@ -97,7 +97,8 @@ def load_cached(root: Path, load: Callable[[Path], KnowledgeBase]) -> KnowledgeB
 def compiled_cached(kb: KnowledgeBase, detail: str, build: Callable[[], T]) -> T:
     """What ``build()`` makes of a cached knowledge base (e.g. its compiled rules for one set
     of parameters, named by ``detail``), cached beside it; just ``build()`` for knowledge that
-    did not come through the cache."""
+    did not come through the cache. A loaded knowledge base is read-only, so what is built
+    from it depends only on its files and ``detail``."""
     folder = cache_dir()
     with _KEYS_LOCK:
         ref, key = _KEYS.get(id(kb), (None, ""))
