@@ -32,7 +32,7 @@ class Node:
     part (``open_inputs``, ``explain``, ``reachable_inputs``) read these instead of testing the
     model classes again at every step."""
 
-    __slots__ = ("cond", "kind", "children", "parts", "item", "subject", "leaf", "fn")
+    __slots__ = ("cond", "kind", "children", "parts", "item", "subject", "leaf", "fn", "leaves")
 
     def __init__(self, cond: Condition):
         self.cond = cond  # held, so its id is never reused while this node is cached
@@ -41,6 +41,7 @@ class Node:
         self.item = ""
         self.subject = ""
         self.leaf: Leaf | None = None
+        self.leaves: tuple[Test | ItemRef, ...] | None = None  # filled in by ``leaves``
         if isinstance(cond, Test):
             self.kind, self.subject = TEST, cond.subject
             self.leaf = leaf = _compile_test(cond)
@@ -176,12 +177,17 @@ def _children(cond: Condition) -> tuple[Condition, ...]:
 
 
 def leaves(cond: Condition) -> Iterable[Test | ItemRef]:
-    """Every test and item reference in a condition, in order."""
+    """Every test and item reference in a condition, in order (listed once per condition)."""
     n = node(cond)
-    if n.kind == TEST or n.kind == REF:
-        yield cond  # type: ignore[misc]
-    for child in n.children:
-        yield from leaves(child)
+    if n.leaves is not None:
+        return n.leaves
+    found: tuple[Test | ItemRef, ...]
+    if isinstance(cond, (Test, ItemRef)):
+        found = (cond,)
+    else:
+        found = tuple(leaf for child in n.children for leaf in leaves(child))
+    n.leaves = found
+    return found
 
 
 def _remembering(
@@ -282,32 +288,34 @@ def explain(
     For a decided condition only the parts that decided it are named (for a failed ``all``,
     the failing parts); for an undecided one, the parts still unknown.
     """
-    value = _remembering(facts, params, status)  # each part evaluated once
+    value = _node_values(facts, params, status)  # each part evaluated once
 
-    def walk(cond: Condition, negated: bool) -> list[str]:
-        result = value(cond)
-        if isinstance(cond, Test):
-            return [describe(cond, facts, params, negated)]
-        if isinstance(cond, ItemRef):
-            return [describe_ref(cond, result if not negated or result is None else not result)]
-        if isinstance(cond, Not):
-            return walk(cond.not_, not negated)
-        children = list(_children(cond))
-        results = [value(c) for c in children]
+    def walk(n: Node, negated: bool) -> list[str]:
+        result = value(n)
+        kind = n.kind
+        if kind == TEST:
+            return [describe(n.cond, facts, params, negated)]  # type: ignore[arg-type]
+        if kind == REF:
+            shown = result if not negated or result is None else not result
+            return [describe_ref(n.cond, shown)]  # type: ignore[arg-type]
+        if kind == NOT:
+            return walk(n.parts[0], not negated)
+        parts = n.parts
+        results = [value(p) for p in parts]
         if result is None:
-            chosen = [c for c, r in zip(children, results) if r is None]
-        elif isinstance(cond, All):
-            chosen = children if result else [c for c, r in zip(children, results) if r is False]
+            chosen = [p for p, r in zip(parts, results) if r is None]
+        elif kind == ALL:
+            chosen = list(parts) if result else [p for p, r in zip(parts, results) if r is False]
         else:
-            chosen = [c for c, r in zip(children, results) if r is True] if result else children
+            chosen = [p for p, r in zip(parts, results) if r is True] if result else list(parts)
         out: list[str] = []
-        for child in chosen:
-            for line in walk(child, negated):
+        for part in chosen:
+            for line in walk(part, negated):
                 if line not in out:
                     out.append(line)
         return out
 
-    return walk(cond, negated)
+    return walk(node(cond), negated)
 
 
 def reachable_inputs(
@@ -361,9 +369,9 @@ def reachable_inputs(
             chosen = [p for p in parts if p is not None]
             if not chosen:
                 return None
-        found: list[str] = []
-        for p in chosen:
-            found += [q for q in p if q not in found]  # type: ignore[union-attr]
-        return found
+        if len(chosen) == 1:
+            return chosen[0]
+        # every question once, in the order first met
+        return list(dict.fromkeys(q for p in chosen for q in p))  # type: ignore[union-attr]
 
     return reach(node(cond), want)
