@@ -1,12 +1,16 @@
 """The durable_rules engine: knowledge conditions compiled to rulesets on a private host.
 
-Design (see the project's durable_rules note): answers, not engine state, are kept; every
-evaluation asserts the answers one by one into an internal engine session, lets the rules chain
-(answers -> outcome facts -> outcomes that refer to them), reads what the actions derived,
-checks for swallowed exceptions, and retracts every fact it asserted, so the session is empty
-again (deleting it instead crashes durable_rules; see ``RulesEngine._run_once``). So at most
-one engine session per ruleset is in use, chat ids never reach the engine, and a changed answer
-can leave nothing stale.
+Design (see the project's durable_rules note): answers, not engine state, are kept. An
+evaluation asserts the answers into an internal engine session, lets the rules chain (answers
+-> outcome facts -> outcomes that refer to them) and reads what was derived. Sessions stay live
+in a small LRU per flow, found by the answer facts they hold: in Kleene logic with no negation
+a decided outcome never flips when an unknown becomes known, so a session holding a subset of
+the new answers takes just the missing ones (an interview turn) and ends where a fresh session
+would. Anything else (a changed or withdrawn answer, eviction, any refusal by the engine)
+starts a fresh session from the answers. Sessions dropped from the LRU are emptied by
+retracting what they hold (deleting one crashes durable_rules) and their ids reused, so the
+engine's session cap and its 32-bit session hash are never reached, chat ids never reach the
+engine, and a changed answer can leave nothing stale.
 
 Each answer is its own small fact. Each outcome's condition is compiled twice, as the rules
 that prove it *holds* and the rules that prove it *fails*; an outcome proved neither way is
@@ -240,11 +244,12 @@ class RulesEngine:
     live engine sessions (see ``_Live``) under internal session ids.
 
     An evaluation whose answers extend a live session's asserts only the new answers (an
-    interview turn); any other starts a session, asserting all its answers in one batch. The
-    least recently used session is emptied by retraction (deleting it crashes durable_rules)
-    and its id reused, so at most ``LIVE_SESSIONS`` ids are ever in use. Anything unexpected
-    from the engine abandons the session and evaluates again from scratch, one fact at a time.
-    Every call runs under one lock: durable_rules' C core has no locks of its own.
+    interview turn); any other starts a session, asserting all its answers in one batch. A
+    flow's least recently used session is emptied by retraction (deleting it crashes
+    durable_rules) and its id reused, so each flow has at most ``LIVE_SESSIONS`` ids in use
+    (fewer for large rulesets: ``LIVE_RULE_STATES``). Anything unexpected from the engine
+    abandons the session and evaluates again in a fresh one (in one batch, then one fact at a
+    time). Every call runs under one lock: durable_rules' C core has no locks of its own.
     """
 
     def __init__(
