@@ -50,15 +50,20 @@ def measure_flow(
 ) -> dict[str, Any]:
     """Per-repeat statistics of each way of evaluating ``flow``, measured side by side.
 
-    The memo of recent evaluations (``dvrules.api.RECENT_EVALUATIONS``) is off meanwhile: the
-    same answer sets come round again and again here, and the point is what evaluating costs.
+    The memo of recent evaluations (``dvrules.api.RECENT_EVALUATIONS``) and the engine's live
+    sessions (which answer the same answers again without asserting anything) are off
+    meanwhile: the same answer sets come round again and again here, and the point is what
+    evaluating costs.
     """
     saved = dvrules_api.RECENT_EVALUATIONS
     dvrules_api.RECENT_EVALUATIONS = 0
+    incremental = rules.engine.incremental
+    rules.engine.incremental = False
     try:
         return _measure_flow(rules, flow, repeats, pool_size, budget_s, with_assess)
     finally:
         dvrules_api.RECENT_EVALUATIONS = saved
+        rules.engine.incremental = incremental
 
 
 def _measure_flow(

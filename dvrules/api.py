@@ -16,11 +16,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from dvrules.answers import Answer, AnswerError, allowed, build_facts, check_answers
-from dvrules.conditions import evaluate, leaves, open_inputs, reachable_inputs
+from dvrules.answers import Answer, allowed, build_facts, check_answers
+from dvrules.conditions import Node, leaves, node, open_inputs, reachable_inputs
 from dvrules.engine import Evaluation, evaluable, shared_engine, urgency_key
-from dvrules.errors import UnknownItemError
-from dvrules.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
+from dvrules.errors import AnswerError, KnowledgeError, UnknownItemError
+from dvrules.knowledge import KnowledgeBase, load_knowledge
 from dvrules.results import (
     RISK_BANDS,
     Explainer,
@@ -80,7 +80,6 @@ class DVRules:
         self._evaluable: dict[str, list[tuple[str, Any]]] = {}
         self._inputs: dict[tuple[str, str], list[str]] = {}
         self._ask_subjects: dict[str, tuple[str, ...] | None] = {}
-        self._ask_results: dict[tuple[Any, ...], bool | None] = {}
         # Recent evaluations and wanted-question lists by flow and answers: a chat turn asks
         # for the next question more than once with the same answers (pure functions of them).
         self._recent: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
@@ -124,7 +123,8 @@ class DVRules:
             return _copy(kept), _copy(facts), Evaluation(dict(decided))
         kept = self.effective_answers(flow, answers)
         facts = build_facts(self.kb, flow, kept)
-        ev = self.engine.evaluate(flow, facts)
+        # With the memo off (measuring), the engine does the work again too.
+        ev = self.engine.evaluate(flow, facts, reuse=RECENT_EVALUATIONS > 0)
         self._remember(key, (_copy(kept), _copy(facts), dict(ev.decided)))
         return kept, facts, ev
 
@@ -141,7 +141,6 @@ class DVRules:
         """Drop every remembered evaluation: answers must not outlive an erased session."""
         with self._recent_lock:
             self._recent.clear()
-            self._ask_results.clear()
 
     def _remember(self, key: tuple[Any, ...] | None, value: Any) -> None:
         if key is None:
@@ -156,30 +155,22 @@ class DVRules:
         if q.id not in self._ask_subjects:
             found = list(leaves(q.ask_when))
             self._ask_subjects[q.id] = (
-                tuple(dict.fromkeys(leaf.answer for leaf in found if isinstance(leaf, Test)))
+                tuple(
+                    dict.fromkeys(
+                        leaf.answer
+                        for leaf in found
+                        if isinstance(leaf, Test) and leaf.answer is not None
+                    )
+                )
                 if all(isinstance(leaf, ItemRef) or leaf.answer is not None for leaf in found)
                 else None
             )
         return self._ask_subjects[q.id]
 
     def _ask_when(self, q: Any, facts: Mapping[str, Any]) -> bool | None:
-        """``evaluate(q.ask_when, facts)``, remembered by the values of the answers it reads
-        (item references in ``ask_when`` are always unknown here)."""
-        subjects = self._answers_read(q)
-        if subjects is None:
-            return evaluate(q.ask_when, facts, self.params, _unknown)
-        key = (q.id, *(_memo_key(facts.get(name, _ABSENT)) for name in subjects))
-        try:
-            return self._ask_results[key]
-        except KeyError:
-            pass
-        except TypeError:  # an unhashable value: not remembered
-            return evaluate(q.ask_when, facts, self.params, _unknown)
-        result = evaluate(q.ask_when, facts, self.params, _unknown)
-        if len(self._ask_results) >= 4096:
-            self._ask_results.clear()
-        self._ask_results[key] = result
-        return result
+        """``evaluate(q.ask_when, facts)`` through its compiled closure (item references in
+        ``ask_when`` are always unknown here)."""
+        return node(q.ask_when).fn(facts, self.params, _unknown)
 
     def _conditions(self, flow: str) -> list[tuple[str, Any]]:
         if flow not in self._evaluable:
@@ -205,7 +196,7 @@ class DVRules:
         ex = Explainer(self.kb, kept, facts, self.params, ev)
         if self.kb.flow(flow).summary.kind == "referral":
             # Partial answers give a provisional result: what already applies, at once.
-            remaining = len(self.wanted_questions(flow, valid))
+            remaining = len(self._wanted(flow, valid, facts, ev))
             return referral_result(self.kb, flow, ex, self.area, remaining)
         return assessment_result(self.kb, flow, ex)
 
@@ -245,6 +236,14 @@ class DVRules:
         if remembered is not None:
             return list(remembered)
         facts, ev = self.evaluate(flow, answers)
+        out = self._wanted(flow, answers, facts, ev)
+        self._remember(memo, tuple(out))
+        return out
+
+    def _wanted(
+        self, flow: str, answers: Mapping[str, Answer], facts: Mapping[str, Any], ev: Evaluation
+    ) -> list[str]:
+        """``wanted_questions`` for answers already evaluated (``facts``, ``ev``)."""
         wanted: set[str] = set()
         if self.kb.flow(flow).summary.kind == "referral":
             wanted = self._worth_asking(flow, answers, facts, ev)
@@ -270,7 +269,6 @@ class DVRules:
             if q.ask_when is not None and self._ask_when(q, facts) is False:
                 continue
             out.append(qid)
-        self._remember(memo, tuple(out))
         return out
 
     def _worth_asking(
@@ -293,20 +291,31 @@ class DVRules:
         ]
         top = max((RISK_BANDS.index(b) for b in held), default=-1)
 
+        asked: dict[str, bool] = {}
+        learn: dict[str, list[str] | None] = {}
+
         def askable(qid: str) -> bool:
             """Not answered yet (a "don't know" stays unknown) and not ruled out by its gate."""
-            q = self.kb.questions[qid]
-            return qid not in answers and (
-                q.ask_when is None or self._ask_when(q, facts) is not False
-            )
+            found = asked.get(qid)
+            if found is None:
+                q = self.kb.questions[qid]
+                found = asked[qid] = qid not in answers and (
+                    q.ask_when is None or self._ask_when(q, facts) is not False
+                )
+            return found
 
         def can_learn(subject: str) -> list[str] | None:
-            if subject in self.kb.questions:
-                return [subject] if askable(subject) else None
-            free = [q for q in self._value_inputs(subject) if askable(q)]
-            return free or None
+            if subject not in learn:
+                if subject in self.kb.questions:
+                    learn[subject] = [subject] if askable(subject) else None
+                else:
+                    learn[subject] = [q for q in self._value_inputs(subject) if askable(q)] or None
+            found = learn[subject]
+            return None if found is None else list(found)
 
-        memo: dict[tuple[int, bool], list[str] | None] = {}
+        # Shared by every condition below: each part is evaluated and followed once per turn.
+        memo: dict[tuple[Node, bool], list[str] | None] = {}
+        values: dict[Node, bool | None] = {}
 
         def reach(cond: Any) -> list[str] | None:
             return reachable_inputs(
@@ -318,6 +327,7 @@ class DVRules:
                 can_learn,
                 lambda item: self.kb.outcomes[item].when,
                 memo,
+                values,
             )
 
         wanted: set[str] = set()

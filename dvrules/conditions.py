@@ -11,13 +11,146 @@ means unknown (not asked, "don't know", or not computable).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from dvrules.schema import All, AnyOf, Condition, ItemRef, Not, ParamRef, Test
+from dvrules.schema import All, Condition, ItemRef, Not, ParamRef, Test
 
 Tri = bool | None  # True, False, or None for unknown
 Status = Callable[[str], Tri]  # whether another outcome holds
+Leaf = Callable[[Mapping[str, Any], Mapping[str, float]], Tri]
+Compiled = Callable[[Mapping[str, Any], Mapping[str, float], Status], Tri]
+
+# Node kinds of a compiled condition
+TEST, REF, NOT, ALL, ANY = range(5)
+
+
+class Node:
+    """A condition compiled once into plain Python: its kind, its children, its leaf test as
+    a closure, and the whole condition as one closure (``evaluate``). Walks that look at every
+    part (``open_inputs``, ``explain``, ``reachable_inputs``) read these instead of testing the
+    model classes again at every step."""
+
+    __slots__ = ("cond", "kind", "children", "parts", "item", "subject", "leaf", "fn", "leaves")
+
+    def __init__(self, cond: Condition):
+        self.cond = cond  # held, so its id is never reused while this node is cached
+        self.children: tuple[Condition, ...] = ()
+        self.parts: tuple[Node, ...] = ()  # the children's nodes
+        self.item = ""
+        self.subject = ""
+        self.leaf: Leaf | None = None
+        self.leaves: tuple[Test | ItemRef, ...] | None = None  # filled in by ``leaves``
+        if isinstance(cond, Test):
+            self.kind, self.subject = TEST, cond.subject
+            self.leaf = leaf = _compile_test(cond)
+            self.fn: Compiled = lambda facts, params, status: leaf(facts, params)
+        elif isinstance(cond, ItemRef):
+            self.kind, self.item = REF, cond.item
+            item = cond.item
+            self.fn = lambda facts, params, status: status(item)
+        elif isinstance(cond, Not):
+            self.kind, self.children = NOT, (cond.not_,)
+            self.parts = (node(cond.not_),)
+            self.fn = _compile_not(self.parts[0].fn)
+        else:
+            self.kind = ALL if isinstance(cond, All) else ANY
+            self.children = tuple(cond.all if isinstance(cond, All) else cond.any)
+            self.parts = tuple(node(c) for c in self.children)
+            fns = tuple(p.fn for p in self.parts)
+            self.fn = _compile_all(fns) if self.kind == ALL else _compile_any(fns)
+
+
+_NODES: dict[int, Node] = {}
+_MAX_NODES = 200_000  # conditions of every knowledge base loaded in this process, bounded
+
+
+def node(cond: Condition) -> Node:
+    """The compiled form of ``cond``, built once per condition object (so once per loaded
+    knowledge version) and then looked up."""
+    found = _NODES.get(id(cond))
+    if found is not None and found.cond is cond:
+        return found
+    if len(_NODES) >= _MAX_NODES:
+        _NODES.clear()
+    built = _NODES[id(cond)] = Node(cond)
+    return built
+
+
+def _compile_not(inner: Compiled) -> Compiled:
+    def fn(facts: Mapping[str, Any], params: Mapping[str, float], status: Status) -> Tri:
+        value = inner(facts, params, status)
+        return None if value is None else not value
+
+    return fn
+
+
+def _compile_all(parts: tuple[Compiled, ...]) -> Compiled:
+    def fn(facts: Mapping[str, Any], params: Mapping[str, float], status: Status) -> Tri:
+        unknown = False
+        for part in parts:
+            value = part(facts, params, status)
+            if value is False:
+                return False  # false dominates
+            if value is None:
+                unknown = True
+        return None if unknown else True
+
+    return fn
+
+
+def _compile_any(parts: tuple[Compiled, ...]) -> Compiled:
+    def fn(facts: Mapping[str, Any], params: Mapping[str, float], status: Status) -> Tri:
+        unknown = False
+        for part in parts:
+            value = part(facts, params, status)
+            if value is True:
+                return True  # true dominates
+            if value is None:
+                unknown = True
+        return None if unknown else False
+
+    return fn
+
+
+def _is(value: Any, want: Any) -> bool:
+    return bool(value == want and isinstance(value, bool) == isinstance(want, bool))
+
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "is_": _is,
+    "in_": lambda value, want: value in want,
+    "count_at_least": lambda value, want: len(value) >= want,
+    "includes": lambda value, want: want in value,
+    "at_least": operator.ge,
+    "at_most": operator.le,
+    "more_than": operator.gt,
+    "less_than": operator.lt,
+}
+
+
+def _compile_test(test: Test) -> Leaf:
+    """``test_holds`` for one test, with its subject, operator and operand looked up once."""
+    subject, op = test.subject, test.op
+    compare = _COMPARE[op]
+    operand = getattr(test, op)
+    if isinstance(operand, ParamRef):
+        name = operand.param
+
+        def by_param(facts: Mapping[str, Any], params: Mapping[str, float]) -> Tri:
+            if subject not in facts:
+                return None
+            return bool(compare(facts[subject], params[name]))
+
+        return by_param
+
+    def by_value(facts: Mapping[str, Any], params: Mapping[str, float]) -> Tri:
+        if subject not in facts:
+            return None
+        return bool(compare(facts[subject], operand))
+
+    return by_value
 
 
 def threshold(operand: Any, params: Mapping[str, float]) -> Any:
@@ -27,85 +160,75 @@ def threshold(operand: Any, params: Mapping[str, float]) -> Any:
 
 def test_holds(test: Test, facts: Mapping[str, Any], params: Mapping[str, float]) -> Tri:
     """One leaf. Unknown when its subject has no known value."""
-    if test.subject not in facts:
-        return None
-    value = facts[test.subject]
-    op = test.op  # a property that scans the operators: read it once
-    want = threshold(getattr(test, op), params)
-    if op == "is_":
-        return value == want and isinstance(value, bool) == isinstance(want, bool)
-    if op == "in_":
-        return value in want
-    if op == "count_at_least":
-        return len(value) >= want
-    if op == "includes":
-        return want in value
-    return {
-        "at_least": value >= want,
-        "at_most": value <= want,
-        "more_than": value > want,
-        "less_than": value < want,
-    }[op]
+    leaf = node(test).leaf
+    assert leaf is not None
+    return leaf(facts, params)
 
 
 def evaluate(
     cond: Condition, facts: Mapping[str, Any], params: Mapping[str, float], status: Status
 ) -> Tri:
     """Kleene evaluation: false dominates ``all``, true dominates ``any``."""
-    if isinstance(cond, Test):
-        return test_holds(cond, facts, params)
-    if isinstance(cond, ItemRef):
-        return status(cond.item)
-    if isinstance(cond, Not):
-        inner = evaluate(cond.not_, facts, params, status)
-        return None if inner is None else not inner
-    parts = [evaluate(c, facts, params, status) for c in _children(cond)]
-    if isinstance(cond, All):
-        return False if False in parts else (None if None in parts else True)
-    return True if True in parts else (None if None in parts else False)
+    return node(cond).fn(facts, params, status)
 
 
-def _children(cond: Condition) -> list[Condition]:
-    if isinstance(cond, All):
-        return cond.all
-    if isinstance(cond, AnyOf):
-        return cond.any
-    if isinstance(cond, Not):
-        return [cond.not_]
-    return []
+def _children(cond: Condition) -> tuple[Condition, ...]:
+    return node(cond).children
 
 
 def leaves(cond: Condition) -> Iterable[Test | ItemRef]:
-    """Every test and item reference in a condition, in order."""
+    """Every test and item reference in a condition, in order (listed once per condition)."""
+    n = node(cond)
+    if n.leaves is not None:
+        return n.leaves
+    found: tuple[Test | ItemRef, ...]
     if isinstance(cond, (Test, ItemRef)):
-        yield cond
-    for child in _children(cond):
-        yield from leaves(child)
+        found = (cond,)
+    else:
+        found = tuple(leaf for child in n.children for leaf in leaves(child))
+    n.leaves = found
+    return found
 
 
 def _remembering(
     facts: Mapping[str, Any], params: Mapping[str, float], status: Status
 ) -> Callable[[Condition], Tri]:
     """``evaluate`` that remembers each part's value (by node) for one walk of a condition."""
-    values: dict[int, Tri] = {}
+    value = _node_values(facts, params, status)
+    return lambda c: value(node(c))
 
-    def value(c: Condition) -> Tri:
-        key = id(c)
-        if key not in values:
-            if isinstance(c, Test):
-                values[key] = test_holds(c, facts, params)
-            elif isinstance(c, ItemRef):
-                values[key] = status(c.item)
-            elif isinstance(c, Not):
-                inner = value(c.not_)
-                values[key] = None if inner is None else not inner
+
+def _node_values(
+    facts: Mapping[str, Any],
+    params: Mapping[str, float],
+    status: Status,
+    values: dict[Node, Tri] | None = None,
+) -> Callable[[Node], Tri]:
+    """The value of each compiled part, each computed once (in ``values``) for given facts."""
+    memo: dict[Node, Tri] = {} if values is None else values
+
+    def value(n: Node) -> Tri:
+        try:
+            return memo[n]
+        except KeyError:
+            pass
+        kind = n.kind
+        result: Tri
+        if kind == TEST:
+            result = n.leaf(facts, params)  # type: ignore[misc]
+        elif kind == REF:
+            result = status(n.item)
+        elif kind == NOT:
+            inner = value(n.parts[0])
+            result = None if inner is None else not inner
+        else:
+            parts = [value(part) for part in n.parts]
+            if kind == ALL:
+                result = False if False in parts else (None if None in parts else True)
             else:
-                parts = [value(child) for child in _children(c)]
-                if isinstance(c, All):
-                    values[key] = False if False in parts else (None if None in parts else True)
-                else:
-                    values[key] = True if True in parts else (None if None in parts else False)
-        return values[key]
+                result = True if True in parts else (None if None in parts else False)
+        memo[n] = result
+        return result
 
     return value
 
@@ -134,12 +257,13 @@ def open_inputs(
     def collect(c: Condition) -> None:
         if value(c) is not None:
             return
-        if isinstance(c, (Test, ItemRef)):
-            for q in inputs_of(c):
+        n = node(c)
+        if n.kind == TEST or n.kind == REF:
+            for q in inputs_of(c):  # type: ignore[arg-type]
                 if q not in found:
                     found.append(q)
             return
-        for child in _children(c):
+        for child in n.children:
             collect(child)
 
     collect(cond)
@@ -164,32 +288,34 @@ def explain(
     For a decided condition only the parts that decided it are named (for a failed ``all``,
     the failing parts); for an undecided one, the parts still unknown.
     """
-    value = _remembering(facts, params, status)  # each part evaluated once
+    value = _node_values(facts, params, status)  # each part evaluated once
 
-    def walk(cond: Condition, negated: bool) -> list[str]:
-        result = value(cond)
-        if isinstance(cond, Test):
-            return [describe(cond, facts, params, negated)]
-        if isinstance(cond, ItemRef):
-            return [describe_ref(cond, result if not negated or result is None else not result)]
-        if isinstance(cond, Not):
-            return walk(cond.not_, not negated)
-        children = _children(cond)
-        results = [value(c) for c in children]
+    def walk(n: Node, negated: bool) -> list[str]:
+        result = value(n)
+        kind = n.kind
+        if kind == TEST:
+            return [describe(n.cond, facts, params, negated)]  # type: ignore[arg-type]
+        if kind == REF:
+            shown = result if not negated or result is None else not result
+            return [describe_ref(n.cond, shown)]  # type: ignore[arg-type]
+        if kind == NOT:
+            return walk(n.parts[0], not negated)
+        parts = n.parts
+        results = [value(p) for p in parts]
         if result is None:
-            chosen = [c for c, r in zip(children, results) if r is None]
-        elif isinstance(cond, All):
-            chosen = children if result else [c for c, r in zip(children, results) if r is False]
+            chosen = [p for p, r in zip(parts, results) if r is None]
+        elif kind == ALL:
+            chosen = list(parts) if result else [p for p, r in zip(parts, results) if r is False]
         else:
-            chosen = [c for c, r in zip(children, results) if r is True] if result else children
+            chosen = [p for p, r in zip(parts, results) if r is True] if result else list(parts)
         out: list[str] = []
-        for child in chosen:
-            for line in walk(child, negated):
+        for part in chosen:
+            for line in walk(part, negated):
                 if line not in out:
                     out.append(line)
         return out
 
-    return walk(cond, negated)
+    return walk(node(cond), negated)
 
 
 def reachable_inputs(
@@ -200,7 +326,8 @@ def reachable_inputs(
     status: Status,
     can_learn: Callable[[str], list[str] | None],
     item_condition: Callable[[str], Condition],
-    memo: dict[tuple[int, bool], list[str] | None] | None = None,
+    memo: dict[tuple[Node, bool], list[str] | None] | None = None,
+    values: dict[Node, Tri] | None = None,
 ) -> list[str] | None:
     """The questions whose answers could still make ``cond`` come out ``want``.
 
@@ -208,31 +335,33 @@ def reachable_inputs(
     (``can_learn`` says which questions could still give a subject a value, or None). ``[]``
     when ``cond`` already is ``want``. Alternatives that cannot reach ``want`` are not followed,
     so their questions are not worth asking. The same question appearing twice is assumed
-    free each time, so the answer errs towards asking.
+    free each time, so the answer errs towards asking. Calls over the same facts may share
+    ``memo`` and ``values`` (each part's value), so no part is worked out twice.
     """
     memo = {} if memo is None else memo
-    value = _remembering(facts, params, status)
+    value = _node_values(facts, params, status, values)
 
-    def reach(c: Condition, want: bool) -> list[str] | None:
-        key = (id(c), want)
+    def reach(n: Node, want: bool) -> list[str] | None:
+        key = (n, want)
         if key in memo:
             return memo[key]
         memo[key] = None  # a cycle guard; the knowledge loader refuses cycles
-        memo[key] = result = _reach(c, want)
+        memo[key] = result = _reach(n, want)
         return result
 
-    def _reach(c: Condition, want: bool) -> list[str] | None:
-        known = value(c)
+    def _reach(n: Node, want: bool) -> list[str] | None:
+        known = value(n)
         if known is not None:
             return [] if known == want else None
-        if isinstance(c, Test):
-            return can_learn(c.subject)
-        if isinstance(c, ItemRef):
-            return reach(item_condition(c.item), want)
-        if isinstance(c, Not):
-            return reach(c.not_, not want)
-        parts = [reach(child, want) for child in _children(c)]
-        if isinstance(c, All) == want:  # every part must come out ``want``
+        kind = n.kind
+        if kind == TEST:
+            return can_learn(n.subject)
+        if kind == REF:
+            return reach(node(item_condition(n.item)), want)
+        if kind == NOT:
+            return reach(n.parts[0], not want)
+        parts = [reach(part, want) for part in n.parts]
+        if (kind == ALL) == want:  # every part must come out ``want``
             if any(p is None for p in parts):
                 return None
             chosen = parts
@@ -240,9 +369,9 @@ def reachable_inputs(
             chosen = [p for p in parts if p is not None]
             if not chosen:
                 return None
-        found: list[str] = []
-        for p in chosen:
-            found += [q for q in p if q not in found]  # type: ignore[union-attr]
-        return found
+        if len(chosen) == 1:
+            return chosen[0]
+        # every question once, in the order first met
+        return list(dict.fromkeys(q for p in chosen for q in p))  # type: ignore[union-attr]
 
-    return reach(cond, want)
+    return reach(node(cond), want)

@@ -336,9 +336,14 @@ _SIMPLE = {
 }
 
 
-def load_knowledge(root: Path | str | None = None) -> KnowledgeBase:
-    """Read every ``*.yaml`` below ``root`` and return a checked knowledge base."""
+def load_knowledge(root: Path | str | None = None, *, cache: bool = True) -> KnowledgeBase:
+    """Read every ``*.yaml`` below ``root`` and return a checked knowledge base (from the
+    warm-start cache when these exact files were loaded before: ``dvrules.kb_cache``)."""
     root = Path(root) if root is not None else default_knowledge_dir()
+    if cache:
+        from dvrules.kb_cache import load_cached  # it imports this module
+
+        return load_cached(root, lambda r: load_knowledge(r, cache=False))
     if not root.is_dir():
         raise KnowledgeError(f"{root}: knowledge folder not found")
     kb = KnowledgeBase(root=root)

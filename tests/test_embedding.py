@@ -42,7 +42,8 @@ def test_the_readme_example_runs_twice_in_a_row_and_writes_nothing(tmp_path: Pat
     home = tmp_path / "home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DVRULES_")}
-    env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"))
+    # the warm-start cache of loaded knowledge goes where XDG_CACHE_HOME says, not HOME
+    env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"), XDG_CACHE_HOME=str(tmp_path))
     for _ in range(2):
         run = subprocess.run(
             [sys.executable, "-c", readme_example()],

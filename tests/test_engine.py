@@ -79,11 +79,8 @@ def test_two_chats_answers_never_mix_even_when_interleaved(rules: DVRules) -> No
 
 def test_an_exception_inside_a_rule_action_is_raised_not_swallowed(rules: DVRules) -> None:
     class Failing(RulesEngine):
-        def _action(self, name: str) -> Any:
-            def explode(c: Any) -> None:
-                raise RuntimeError("boom")
-
-            return explode
+        def _on_action(self, key: str, holds: bool) -> bool:
+            raise RuntimeError("boom")
 
     engine = Failing(rules.kb, rules.params)
     facts = build_facts(rules.kb, "minimum-standards", {"staff_training": True})
@@ -231,14 +228,22 @@ def test_a_fact_left_waiting_in_a_join_never_crashes_the_process() -> None:
     assert done.stdout.strip() == "survived"
 
 
-def test_the_engine_reuses_one_emptied_session(rules: DVRules) -> None:
-    engine = RulesEngine(rules.kb, rules.params)
-    sid = engine._sid
-    facts = build_facts(rules.kb, "cdrp", {"advocacy_service_independent": True})
-    for _ in range(300):
-        engine.evaluate("cdrp", facts)
-    assert engine._sid == sid
-    assert engine._host.get_facts("dvrules_cdrp", sid) == []
+def test_the_engine_keeps_a_bounded_set_of_session_ids_and_empties_the_ones_it_drops(
+    rules: DVRules,
+) -> None:
+    engine = RulesEngine(rules.kb, rules.params, live_sessions=4)
+    sets = [{"advocacy_service_independent": True, "advocates_fte": n} for n in range(0, 30, 2)] + [
+        {"councillor_dv_lead": flag, "advocates_fte": 1} for flag in (True, False)
+    ]
+    for answers in sets * 3:
+        engine.evaluate("cdrp", build_facts(rules.kb, "cdrp", answers))
+        assert len(engine.live_session_ids()) <= 4
+    assert len(engine._hashes) <= 4  # every id ever used on this host: dropped ids are reused
+    engine.incremental = False  # a fresh session, dropped at once
+    engine.evaluate("cdrp", build_facts(rules.kb, "cdrp", {"advocates_fte": 99}))
+    [dropped] = engine._free["cdrp"]
+    assert dropped not in engine.live_session_ids()
+    assert engine.stored_facts("cdrp", dropped) == []  # emptied by retraction
 
 
 def test_a_flow_testing_more_answers_than_the_engine_can_index_is_refused(tmp_path: Path) -> None:
