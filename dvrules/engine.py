@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import durable.engine as durable_engine  # type: ignore[import-untyped]
+import durable.engine as durable_engine
 
 from dvrules.conditions import threshold
 from dvrules.errors import EngineError, KnowledgeError

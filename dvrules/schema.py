@@ -18,7 +18,7 @@ CHOICE_ID = r"^[a-z0-9][a-z0-9_]*$"  # public choice ids such as 16_17 start wit
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # --------------------------------------------------------------------------- sources
@@ -126,7 +126,7 @@ class Test(Strict):
     count_at_least: int | None = None  # multi_choice: at least N options chosen
     includes: str | None = None  # multi_choice: this option chosen
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     @model_validator(mode="after")
     def _one_subject_one_test(self) -> Test:
@@ -183,7 +183,7 @@ class AnyOf(Strict):
 class Not(Strict):
     not_: Condition = Field(alias="not")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 Condition = Union[Test, ItemRef, All, AnyOf, Not]
