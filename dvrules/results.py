@@ -676,20 +676,25 @@ def _urgency(p: Pathway, ev: Evaluation) -> Literal["immediate", "today", "routi
     return p.urgency
 
 
+def contact_result(kb: KnowledgeBase, contact_id: str) -> ContactResult | None:
+    """A knowledge contact as results carry it (phone, how it serves, source, review date)."""
+    c = kb.contacts.get(contact_id)
+    if c is None:
+        return None
+    return ContactResult(
+        id=c.id,
+        name=c.name,
+        serves=c.serves,
+        phone=c.phone,
+        url=c.url,
+        source=cite(c.source),
+        last_reviewed=c.last_reviewed,
+        source_statement=c.source_statement,
+    )
+
+
 def _contacts(kb: KnowledgeBase, p: Pathway, area: str | None) -> list[ContactResult]:
-    out = [
-        ContactResult(
-            id=c.id,
-            name=c.name,
-            serves=c.serves,
-            phone=c.phone,
-            url=c.url,
-            source=cite(c.source),
-            last_reviewed=c.last_reviewed,
-            source_statement=c.source_statement,
-        )
-        for c in (kb.contacts[cid] for cid in p.contacts)
-    ]
+    out = [c for c in (contact_result(kb, cid) for cid in p.contacts) if c is not None]
     if area is not None and p.services:
         for s in kb.directory(area).services:
             if set(s.services) & set(p.services):

@@ -64,7 +64,7 @@ from dvrules.http.models import (
     Turn,
 )
 from dvrules.interview import Session, SessionError, SessionTurn, open_turn
-from dvrules.results import ContactResult, Result, cite
+from dvrules.results import Result, cite, contact_result
 from dvrules.schemas import answers_schema, result_schema
 from dvrules.store import DamagedSessionError, SessionStore, open_store
 
@@ -272,7 +272,7 @@ def create_app(
     sessions = store if store is not None else open_store()
     secret = (os.environ.get(TOKEN_ENV, "") if token is None else token).strip().encode("utf-8")
     pdf_turn = threading.BoundedSemaphore(1)  # one Chromium at a time
-    emergency_contact = _contact(rules, EMERGENCY_CONTACT)
+    emergency_contact = contact_result(rules.kb, EMERGENCY_CONTACT)
 
     app = FastAPI(
         title="dvrules",
@@ -735,20 +735,3 @@ def _known_ids(rules: DVRules, flow: str, data: dict[str, Any]) -> None:
 def _assess(rules: DVRules, flow: str, data: dict[str, Any]) -> Result:
     _known_ids(rules, flow, data)
     return rules.assess(flow, data)
-
-
-def _contact(rules: DVRules, contact_id: str) -> ContactResult | None:
-    """A knowledge contact as results carry it (phone, how it serves, source, review date)."""
-    c = rules.kb.contacts.get(contact_id)
-    if c is None:
-        return None
-    return ContactResult(
-        id=c.id,
-        name=c.name,
-        serves=c.serves,
-        phone=c.phone,
-        url=c.url,
-        source=cite(c.source),
-        last_reviewed=c.last_reviewed,
-        source_statement=c.source_statement,
-    )
