@@ -156,7 +156,13 @@ class DVRules:
         if q.id not in self._ask_subjects:
             found = list(leaves(q.ask_when))
             self._ask_subjects[q.id] = (
-                tuple(dict.fromkeys(leaf.answer for leaf in found if isinstance(leaf, Test)))
+                tuple(
+                    dict.fromkeys(
+                        leaf.answer
+                        for leaf in found
+                        if isinstance(leaf, Test) and leaf.answer is not None
+                    )
+                )
                 if all(isinstance(leaf, ItemRef) or leaf.answer is not None for leaf in found)
                 else None
             )

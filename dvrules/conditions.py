@@ -37,15 +37,16 @@ def test_holds(test: Test, facts: Mapping[str, Any], params: Mapping[str, float]
     if op == "in_":
         return value in want
     if op == "count_at_least":
-        return len(value) >= want
+        return bool(len(value) >= want)
     if op == "includes":
         return want in value
-    return {
+    compared: dict[str, bool] = {
         "at_least": value >= want,
         "at_most": value <= want,
         "more_than": value > want,
         "less_than": value < want,
-    }[op]
+    }
+    return compared[op]
 
 
 def evaluate(

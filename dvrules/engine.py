@@ -349,7 +349,7 @@ class RulesEngine:
 
 def _tested_subjects(rules: Mapping[str, Any]) -> frozenset[str]:
     """The answer ids (``q``) that some rule of a compiled ruleset tests."""
-    subjects = set()
+    subjects: set[str] = set()
     for rule in rules.values():
         for pattern in rule["all"]:
             for parts in pattern.values():
@@ -374,7 +374,7 @@ def _ruleset_name(flow: str) -> str:
 _to_json = json.JSONEncoder(ensure_ascii=False).encode  # as durable_rules' json.dumps, built once
 
 
-class _Closure(durable_engine.Closure):
+class _Closure(durable_engine.Closure):  # type: ignore[misc]
     """durable_rules' action context, given its start time instead of reading the clock, and
     the facts the rule matched as JSON text, parsed only if the action reads them (``c.m``).
 
@@ -401,7 +401,7 @@ class _Closure(durable_engine.Closure):
         return self._frame
 
 
-class _PrivateHost(durable_engine.Host):
+class _PrivateHost(durable_engine.Host):  # type: ignore[misc]
     """A durable_rules host with no background threads and actions looked up by name."""
 
     def __init__(self, action_factory: Any):
