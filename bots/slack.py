@@ -3,7 +3,8 @@
 Only translation lives here. A slash command or a direct message becomes ``Text``, a button
 ``Press``; the core's actions become Web API calls in the person's direct messages with the
 app (never a channel): ``Send`` -> ``chat.postMessage``, ``Edit`` -> ``chat.update`` (the
-card changes in place), ``Strip`` -> the same without buttons, ``Delete`` -> ``chat.delete``,
+card changes in place), ``Strip`` -> the same without buttons (an earlier card read back from
+Slack: no worker keeps cards in memory), ``Delete`` -> ``chat.delete``,
 ``SendDocument`` -> a file upload (``bots.slack_files``). The App Home tab is the core's home
 page (start, carry on, the result so far, erase), published when opened; its buttons are
 ordinary presses answered in the DM.
@@ -25,7 +26,6 @@ import re
 import signal
 import sys
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,7 +33,7 @@ from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
@@ -52,6 +52,7 @@ from bots.slack_blocks import (
     choices_form,
     chosen,
     home_view,
+    read_form_value,
     without_buttons,
 )
 from bots.slack_files import delete, upload
@@ -64,12 +65,12 @@ from dvrules.chat import (
     Delete,
     Edit,
     Event,
-    Message,
     Press,
     Reply,
     SendDocument,
     Strip,
     Text,
+    choice_labels,
     log_id,
     session_id,
 )
@@ -89,12 +90,19 @@ TURN_THREADS = 8
 SWITCH_INTERVAL = (
     0.001  # s: a thread acking waits at most this for the GIL (Python's default: 5 ms)
 )
+READ_TIMEOUT = 5  # s: reading an earlier card back is a nicety, not worth a long wait
 FORM_GONE = "That form is no longer available: tap the options, or type their numbers."
 REMAINS = (
     "Erased from dvrules. This app's messages in this conversation were deleted; what "
     "you typed yourself stays in Slack until you delete it (hover over it, then More "
     "actions, Delete message)."
 )
+
+
+def _web_client(config: SlackConfig, **kwargs: Any) -> WebClient:
+    if config.api_url:
+        kwargs["base_url"] = config.api_url
+    return WebClient(token=config.bot_token, **kwargs)
 
 
 @dataclass
@@ -121,13 +129,11 @@ class SlackBot:
         self.rules = rules or default_rules(config.common.area)
         self.store = store if store is not None else open_common_store(config.common)
         self.conversation = Conversation(self.rules, self.store, delete_within=None)
-        self._cards: OrderedDict[str, tuple[list[Any], dict[str, Any]]] = OrderedDict()
-        client = (
-            WebClient(token=config.bot_token, base_url=config.api_url)
-            if config.api_url
-            else WebClient(token=config.bot_token)
-        )
+        client = _web_client(config)
         client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+        # Reads an earlier card back, to take its buttons off. It never waits out a rate limit
+        # (Slack limits conversations.history tightly): refused, the card keeps its buttons.
+        self.reader = _web_client(config, timeout=READ_TIMEOUT)
         bolt_log = logging.getLogger("slack_bolt.dvrules")
         bolt_log.addFilter(SkipTokenNotice())
         self.app = App(
@@ -214,18 +220,30 @@ class SlackBot:
             message,
         )  # App Home: no channel
 
-    def on_form_button(self, body: dict[str, Any], client: WebClient) -> None:
+    def on_form_button(
+        self, body: dict[str, Any], action: dict[str, Any], client: WebClient
+    ) -> None:
+        """Open the card's form from what the button carries (``slack_blocks.form_value``) and
+        the knowledge: no memory of the card, so any worker can open it."""
         message, channel = body.get("message") or {}, (body.get("channel") or {}).get("id")
-        meta = self._cards.get(str(message.get("ts")), (None, {}))[1]
-        if meta.get("type") == "multi_choice" and body.get("trigger_id"):
-            private = json.dumps({"ts": message["ts"], "dm": channel, "serial": meta["serial"]})
-            question = self.rules.kb.questions[meta["question"]].text
+        form = read_form_value(str(action.get("value", "")))
+        known = form is not None and form[0] in self.rules.kb.questions
+        q = self.rules.question_view(form[0]) if form is not None and known else None
+        if (
+            form is not None
+            and q is not None
+            and q.type == "multi_choice"
+            and body.get("trigger_id")
+            and message.get("ts")
+            and channel
+        ):
+            private = json.dumps({"ts": message["ts"], "dm": channel, "serial": form[1]})
             self._quietly(
                 client.views_open,
                 trigger_id=body["trigger_id"],
-                view=choices_form(question, meta, private),
+                view=choices_form(q.text, choice_labels(q), form[2], private),
             )
-        elif isinstance(body.get("response_url"), str):  # a card from before a restart
+        elif isinstance(body.get("response_url"), str):  # a card from an older version
             self._quietly(
                 WebhookClient(body["response_url"]).send,
                 response_type="ephemeral",
@@ -324,12 +342,13 @@ class SlackBot:
         if isinstance(act, SendDocument):
             return reply.sent(act, upload(client, where.dm, act))
         if isinstance(act, Strip):
+            origin = where.origin or {}
             shown = (
-                (where.origin or {}).get("blocks")
-                if (where.origin or {}).get("ts") == act.message_id
-                else self._cards.get(act.message_id, (None,))[0]
+                origin.get("blocks")
+                if origin.get("ts") == act.message_id
+                else self._shown(where.dm, act.message_id)
             )
-            if shown is not None:
+            if isinstance(shown, list) and without_buttons(shown) != shown:
                 self._quietly(
                     client.chat_update,
                     channel=where.dm,
@@ -346,7 +365,6 @@ class SlackBot:
                 client.chat_update(
                     channel=where.dm, ts=act.message_id, blocks=parts[0], text=NOTIFICATION_TEXT
                 )
-                self._remember(act.message_id, act.message, parts[0])
                 return
             except SlackApiError:
                 pass  # gone or too old: sent anew below
@@ -360,14 +378,22 @@ class SlackBot:
             )
             where.dm = str(sent.get("channel") or where.dm)
         reply.sent(act, str(sent["ts"]))
-        self._remember(str(sent["ts"]), act.message, parts[-1])
 
-    def _remember(self, ts: str, message: Message, shown: list[dict[str, Any]]) -> None:
-        """Cards shown, in memory only: to take their buttons off, or offer them in a form."""
-        if message.kind == "card":
-            self._cards[ts] = (shown, message.meta)
-            if len(self._cards) > 5000:
-                self._cards.popitem(last=False)
+    def _shown(self, dm: str, ts: str) -> list[dict[str, Any]] | None:
+        """The blocks of this app's message ``ts`` in the direct message, as Slack has them
+        (whichever worker sent it; needs ``im:history``); None if Slack will not say."""
+        try:
+            found = self.reader.conversations_history(
+                channel=dm, latest=ts, inclusive=True, limit=1
+            )
+        except (SlackClientError, OSError, ValueError) as err:
+            log.warning("Slack refused conversations_history: %s", type(err).__name__)
+            return None
+        for message in found.get("messages") or []:
+            if isinstance(message, dict) and message.get("ts") == ts:
+                shown = message.get("blocks")
+                return shown if isinstance(shown, list) else None
+        return None
 
     @staticmethod
     def _quietly(call: Callable[..., Any], **kwargs: Any) -> None:

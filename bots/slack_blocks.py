@@ -8,6 +8,7 @@ escaped, so nothing a knowledge file or a person wrote can turn into a Slack lin
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from dvrules.chat import Message, Paragraph, Span, pack
@@ -19,6 +20,7 @@ CHARACTERS_PER_MESSAGE = 12000  # well under Slack's message size limits, and re
 BUTTONS_PER_ACTIONS_BLOCK = 25
 BUTTON_TEXT_LIMIT = 75
 BLOCKS_PER_VIEW = 100
+OPTIONS_PER_FORM = 100  # a multi-select list's limit
 FORM_ACTION, FORM_ID = "dv-form", "dv-choices"
 
 
@@ -143,7 +145,7 @@ def blocks(msg: Message) -> list[list[dict[str, Any]]]:
                     {
                         "type": "button",
                         "action_id": FORM_ACTION,
-                        "value": str(msg.meta["serial"]),
+                        "value": form_value(msg.meta),
                         "text": {"type": "plain_text", "text": "Choose in a form"},
                     }
                 ],
@@ -167,19 +169,48 @@ def home_view(home: Message, note: str | None = None) -> dict[str, Any]:
     return {"type": "home", "blocks": view[:BLOCKS_PER_VIEW]}
 
 
-def choices_form(question: str, meta: dict[str, Any], private: str) -> dict[str, Any]:
+def form_value(meta: dict[str, Any]) -> str:
+    """The "Choose in a form" button's value: what the form needs, carried by the card itself
+    (whichever process gets the press): the question, the card's serial and the option numbers
+    ticked, all already shown on the card; never an answer's text."""
+    return json.dumps(
+        {"q": meta["question"], "s": meta["serial"], "t": meta["selected"]}, separators=(",", ":")
+    )
+
+
+def read_form_value(value: str) -> tuple[str, int, list[int]] | None:
+    """``form_value`` read back: question id, serial, option numbers; None if it is not one
+    (a card from an older version, or a forged value)."""
+    try:
+        form = json.loads(value)
+        question, serial, ticked = form["q"], form["s"], form["t"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if (
+        not isinstance(question, str)
+        or type(serial) is not int
+        or not isinstance(ticked, list)
+        or not all(type(n) is int and 0 <= n < OPTIONS_PER_FORM for n in ticked)
+    ):
+        return None
+    return question, serial, sorted(set(ticked))
+
+
+def choices_form(
+    question: str, options: list[str], ticked: list[int], private: str
+) -> dict[str, Any]:
     """A modal to tick a several-choice question's options at once: checkboxes for up to 10,
     a multi-select list beyond; what is already chosen comes ticked."""
-    options = [
+    shown = [
         {"text": {"type": "plain_text", "text": label[:75]}, "value": str(n)}
-        for n, label in enumerate(meta["options"][:100])
+        for n, label in enumerate(options[:OPTIONS_PER_FORM])
     ]
     element: dict[str, Any] = {
-        "type": "checkboxes" if len(options) <= 10 else "multi_static_select",
+        "type": "checkboxes" if len(shown) <= 10 else "multi_static_select",
         "action_id": "choices",
-        "options": options,
+        "options": shown,
     }
-    chosen = [options[n] for n in meta.get("selected", []) if n < len(options)]
+    chosen = [shown[n] for n in ticked if n < len(shown)]
     if chosen:
         element["initial_options"] = chosen
     return {

@@ -65,15 +65,22 @@ def keep_updates_out_of_logs() -> None:
         logging.getLogger(name).addFilter(NO_UPDATES)
 
 
-def readable(data: Any, bot: Bot) -> dict[str, Any] | None:
-    """An update python-telegram-bot can read, as it came; else only its id (so polling moves
-    past it) and a log line that holds nothing of it: PTB would log it whole at CRITICAL."""
+def read_update(data: Any, bot: Bot) -> Update | None:
+    """The update python-telegram-bot reads from ``data``; None (and a log line that holds
+    nothing of it: PTB would log it whole at CRITICAL) if it cannot read it."""
     try:
-        if Update.de_json(data, bot) is not None:
-            return data  # type: ignore[no-any-return]
+        update = Update.de_json(data, bot)
     except Exception:  # noqa: BLE001 - any parse failure is the same to us
-        pass
-    log.warning("dropped an update that could not be read")
+        update = None
+    if update is None:
+        log.warning("dropped an update that could not be read")
+    return update
+
+
+def readable(data: Any, bot: Bot) -> dict[str, Any] | None:
+    """A polled update PTB can read, as it came; else only its id, so polling moves past it."""
+    if read_update(data, bot) is not None:
+        return data  # type: ignore[no-any-return]
     if isinstance(data, dict) and isinstance(data.get("update_id"), int):
         return {"update_id": data["update_id"]}
     return None
@@ -106,9 +113,9 @@ class _Updates(tornado.web.RequestHandler):
         except (ValueError, RecursionError):
             self.set_status(400)
             return
-        update = readable(data, self.app.bot)
-        if update is not None and len(update) > 1 and self._first_time(update["update_id"]):
-            await self.app.update_queue.put(Update.de_json(update, self.app.bot))
+        update = read_update(data, self.app.bot)  # parsed once, then queued as it is
+        if update is not None and len(data) > 1 and self._first_time(update.update_id):
+            await self.app.update_queue.put(update)
 
     def _first_time(self, update_id: object) -> bool:
         """Whether no process sharing the store has taken this update yet. If the store cannot

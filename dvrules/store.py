@@ -225,7 +225,7 @@ class AtomicJSONStorage(Storage):
         fd, unnamed = _open_temp(directory, named)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, separators=(",", ":"))
+                fh.write(json.dumps(data, separators=(",", ":")))  # C encoder, one write
                 fh.flush()
                 os.fsync(fh.fileno())
                 if unnamed:  # named only now: a crash before this leaves nothing behind

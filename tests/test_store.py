@@ -9,7 +9,6 @@ replaced is the clock the stores read, to age sessions without waiting.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import threading
 import time
@@ -135,18 +134,29 @@ def test_a_second_save_replaces_the_first(any_store: Opener) -> None:
 # ---------------------------------------------------------------------- crash mid-write
 
 
-def _dump_half_then_fail(data: Any, fh: Any, **kwargs: Any) -> None:
-    text = json.dumps(data, **kwargs)
-    fh.write(text[: len(text) // 2])
-    fh.flush()
-    raise OSError(28, "No space left on device")
+def _half_then_full_disk(real_fdopen: Callable[..., Any]) -> Callable[..., Any]:
+    """``os.fdopen`` whose file takes half of what is written, then finds the disk full."""
+
+    def fdopen(fd: int, *args: Any, **kwargs: Any) -> Any:
+        fh = real_fdopen(fd, *args, **kwargs)
+        write = fh.write
+
+        def half_then_fail(text: str) -> int:
+            write(text[: len(text) // 2])
+            fh.flush()
+            raise OSError(28, "No space left on device")
+
+        fh.write = half_then_fail
+        return fh
+
+    return fdopen
 
 
 def _replace_fails(src: Any, dst: Any) -> None:
     raise OSError(5, "Input/output error")
 
 
-@pytest.mark.parametrize("breaks", ["json.dump", "os.replace"])
+@pytest.mark.parametrize("breaks", ["the write", "os.replace"])
 def test_a_crash_mid_write_leaves_the_previous_version_intact(
     store_dir: Path, monkeypatch: pytest.MonkeyPatch, breaks: str
 ) -> None:
@@ -155,8 +165,8 @@ def test_a_crash_mid_write_leaves_the_previous_version_intact(
     before = {n: (store_dir / n).read_bytes() for n in files(store_dir)}
 
     with monkeypatch.context() as m, pytest.raises(StoreError, match="cannot write"):
-        if breaks == "json.dump":
-            m.setattr(store_module.json, "dump", _dump_half_then_fail)
+        if breaks == "the write":
+            m.setattr(store_module.os, "fdopen", _half_then_full_disk(store_module.os.fdopen))
         else:
             m.setattr(store_module.os, "replace", _replace_fails)
         store.save(

@@ -28,6 +28,7 @@ from dvrules.chat.conversation import (
     SendDocument,
     Strip,
     Text,
+    choice_labels,
     choices_payload,
     parse_payload,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "Strip",
     "Text",
     "b",
+    "choice_labels",
     "choices_payload",
     "help_lines",
     "i",

@@ -186,6 +186,12 @@ def choices_payload(serial: int, indexes: list[int]) -> str:
     return _payload("m", serial, f"{mask:x}")
 
 
+def choice_labels(q: QuestionView) -> list[str]:
+    """A choice question's options, numbered from 0 as a card's ``meta["options"]`` and a
+    channel's form list them (rebuilt from the knowledge, so a form needs only the numbers)."""
+    return [c.label for c in q.choices]
+
+
 # ---------------------------------------------------------------------- the conversation
 
 
@@ -807,7 +813,7 @@ class _Turn:
             "question": q.id,
             "type": q.type,
             "serial": serial,
-            "options": [c.label for c in q.choices],
+            "options": choice_labels(q),
             "selected": [n for n, c in enumerate(q.choices) if c.id in chosen],
         }
         old = card.get("id")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import json
 import logging
 import os
 import threading
@@ -723,10 +724,11 @@ def _known_ids(rules: DVRules, flow: str, data: dict[str, Any]) -> None:
     asked = rules.kb.flow(flow).questions
     for qid in data:
         if qid not in asked and qid not in rules.kb.retired:
+            shown = qid if qid.isprintable() else json.dumps(qid)  # a detail is one line
             raise Refused(
                 422,
                 "bad_answer",
-                f"{qid}: no such question in flow {flow}; the answer ids are listed by: "
+                f"{shown}: no such question in flow {flow}; the answer ids are listed by: "
                 f"GET /v1/flows/{flow}/questions",
                 qid,
             )

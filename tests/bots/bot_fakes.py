@@ -59,6 +59,8 @@ class _Server:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                if status == 429:  # as Slack: wait this long before trying again
+                    self.send_header("Retry-After", "30")
                 self.end_headers()
                 try:
                     self.wfile.write(data)
@@ -385,6 +387,7 @@ class FakeSlack(_Server):
         self.messages: dict[str, dict[str, Any]] = {}  # by ts
         self.home: dict[str, dict[str, Any]] = {}  # the App Home view published for each user
         self.uploads: dict[str, dict[str, Any]] = {}  # files by id: name, bytes, channel
+        self.refuse: set[str] = set()  # methods refused as rate-limited (429, Retry-After)
 
     @property
     def api_url(self) -> str:
@@ -410,6 +413,8 @@ class FakeSlack(_Server):
             return 404, {"ok": False, "error": "not_found"}
         method = path[len("/api/") :].split("?")[0]
         self.record(method, params)
+        if method in self.refuse:
+            return 429, {"ok": False, "error": "ratelimited"}
         if method == "apps.connections.open" and self.socket_url:
             return 200, {"ok": True, "url": self.socket_url}
         if method == "auth.test":
@@ -443,6 +448,26 @@ class FakeSlack(_Server):
                 self.messages.pop(ts, None)  # the most recently sent or edited comes last
                 self.messages[ts] = msg
             return 200, {"ok": True, "channel": channel, "ts": ts, "message": msg}
+        if method == "conversations.history":  # newest first, up to ``latest``
+            latest, inclusive = str(params.get("latest") or "9" * 20), params.get("inclusive")
+            with self.lock:
+                found = sorted(
+                    (
+                        {"type": "message", **m}
+                        for m in self.messages.values()
+                        if m["channel"] == params.get("channel")
+                        and (
+                            float(m["ts"]) <= float(latest)
+                            if inclusive in (True, "true", "1")
+                            else float(m["ts"]) < float(latest)
+                        )
+                    ),
+                    key=lambda m: float(m["ts"]),
+                    reverse=True,
+                )[: int(params.get("limit") or 100)]
+            if not str(params.get("channel") or "").startswith("D"):
+                return 200, {"ok": False, "error": "channel_not_found"}
+            return 200, {"ok": True, "messages": found, "has_more": False}
         if method == "chat.delete":
             with self.lock:
                 gone = self.messages.pop(str(params.get("ts")), None)
@@ -535,9 +560,9 @@ def http_get(url: str, timeout: float = 5) -> tuple[int, bytes]:
 class SlackRequests:
     """Builds signed Slack requests (slash command, button click, DM event) and posts them."""
 
-    def __init__(self, url: str, fake: FakeSlack, team: str = "T0ALLOWED"):
+    def __init__(self, url: str, fake: FakeSlack, team: str = "T0ALLOWED", first: int = 1):
         self.url, self.fake, self.team = url, fake, team
-        self._n = itertools.count(1)
+        self._n = itertools.count(first)  # trigger and event ids: another ``first`` per worker
 
     def post(
         self,
