@@ -26,12 +26,14 @@ command, code and knowledge, the trees taking turns, into ``results/slack-ack.md
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import importlib
 import itertools
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -173,6 +175,8 @@ def _web_command(port: int, root: Path = ROOT) -> list[str]:
             "'bots.slack:create_wsgi_app()'"
         )
     line = line.replace("$PORT", str(port)).replace("0.0.0.0", "127.0.0.1")
+    # this part measures one worker (part 7, benchmarks/scale.py, measures several)
+    line = re.sub(r"\$\{WEB_CONCURRENCY:-\d+\}", "1", line)
     args = shlex.split(line)
     if args[0] == "gunicorn":
         args = [sys.executable, "-m", "gunicorn", *args[1:]]
@@ -445,9 +449,9 @@ def _fake_telegram(rec: _Recorder) -> tuple[ThreadingHTTPServer, int]:
         method = path.rsplit("/", 1)[-1]
         if method == "getMe":
             return 200, {"ok": True, "result": bot_user}
-        if method == "sendMessage":
+        if method in ("sendMessage", "editMessageText"):  # a reply: new, or the card edited
             msg = {
-                "message_id": next(ids),
+                "message_id": int(p["message_id"]) if "message_id" in p else next(ids),
                 "date": int(time.time()),
                 "from": bot_user,
                 "chat": {"id": int(p["chat_id"]), "type": "private"},
@@ -466,6 +470,7 @@ def _fake_telegram(rec: _Recorder) -> tuple[ThreadingHTTPServer, int]:
 async def _telegram_async(rules: DVRules, quick: bool, store_dir: str) -> dict[str, Any]:
     from telegram import Update
 
+    import bots.telegram as telegram_bot
     from bots.config import telegram_config
     from bots.telegram import build_application
     from dvrules.store import TinyDBStore
@@ -483,7 +488,14 @@ async def _telegram_async(rules: DVRules, quick: bool, store_dir: str) -> dict[s
             "DVRULES_LOG_LEVEL": "WARNING",
         }
     )
-    app = build_application(config, rules=rules, store=TinyDBStore(store_dir))
+    # the bot's own capacity: python-telegram-bot's limiter holds no overall rate here (as
+    # deployed it keeps a bot under Telegram's ~30 calls a second; part 7 measures that too)
+    limiter = telegram_bot.AIORateLimiter  # type: ignore[attr-defined]
+    telegram_bot.AIORateLimiter = functools.partial(limiter, overall_max_rate=0)  # type: ignore[assignment, attr-defined]
+    try:
+        app = build_application(config, rules=rules, store=TinyDBStore(store_dir))
+    finally:
+        telegram_bot.AIORateLimiter = limiter  # type: ignore[attr-defined]
     await app.initialize()
     turns = 3 if quick else 12
     flows = list(rules.kb.flows)
@@ -531,10 +543,13 @@ async def _telegram_async(rules: DVRules, quick: bool, store_dir: str) -> dict[s
             update = Update.de_json(data, app.bot)
             mark = rec.count(str(uid))
             t0 = time.perf_counter()
-            await app.process_update(update)
+            await app.process_update(update)  # hands the turn to the bot's pool of turns
+            replied = time.monotonic() + 30
+            while rec.count(str(uid)) <= mark and time.monotonic() < replied:
+                await asyncio.sleep(0.002)
             times.append(time.perf_counter() - t0)
             if rec.count(str(uid)) <= mark:
-                errors.append("process_update sent no reply")
+                errors.append("process_update sent no reply within 30 s")
                 return
 
     t0 = time.perf_counter()

@@ -19,6 +19,10 @@ state; each child imports ``dvrules`` from its own tree and times public calls o
 Speed-ups (before ÷ after) are taken per round; the table gives the median and the range over
 rounds. Both trees' results are compared: every decided outcome, every next question and
 every assessment result must be identical, or the run fails.
+
+Both trees load the same knowledge: this tree's, or ``DVRULES_KNOWLEDGE`` when set. When the
+knowledge's file format changed between the two (the older code cannot read the newer files),
+point ``DVRULES_KNOWLEDGE`` at the older tree's ``knowledge/``.
 """
 
 from __future__ import annotations

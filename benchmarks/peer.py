@@ -480,9 +480,42 @@ def run(quick: bool, out: Path) -> list[Any]:
     section.notes = ["\n".join(summary(results))]
     section.notes += notes(results, s["sets"], s["repeats"], s["budget"])
     section.data = {"results": results}
+    for what, target, measured, met in targets(results):
+        section.check(what, target, measured, met)
     if found:
         raise PeerMismatch("; ".join(found))
     return [section]
+
+
+# The issue's targets for DVRules.evaluate: ahead of these peers, and within 1.5x of those.
+AHEAD_OF = ("durable-plain", "clips-api", "rule-engine", "experta")
+WITHIN_1_5X_OF = ("clips-eval", "business-rules")
+
+
+def targets(results: Sequence[dict[str, Any]]) -> list[tuple[str, str, str, bool]]:
+    """Budget lines: per size, ``DVRules.evaluate``'s time against each named peer's (their
+    ratios to the Python evaluator, medians, measured in the same run)."""
+    slower: dict[tuple[str, int], float] = {
+        (r["engine"], r["rules"]): statistics.median(r["ratio"])
+        for r in results
+        if r.get("status") == "ok" and r.get("ratio")
+    }
+    lines = []
+    for size in sorted({r["rules"] for r in results}):
+        ours = slower.get(("dvrules-evaluate", size))
+        if ours is None:
+            lines.append((f"peer, {size} rules: DVRules.evaluate runs", "runs", "failed", False))
+            continue
+        for peer in AHEAD_OF + WITHIN_1_5X_OF:
+            theirs = slower.get((peer, size))
+            if theirs is None:
+                continue  # the peer is not installed, or did not finish
+            limit = 1.0 if peer in AHEAD_OF else 1.5
+            what = f"peer, {size} rules: DVRules.evaluate's time over {peer}'s"
+            target = "< 1 (ahead)" if limit == 1.0 else "<= 1.5"
+            met = ours / theirs < limit if limit == 1.0 else ours / theirs <= limit
+            lines.append((what, target, f"{ours / theirs:.2f}", met))
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

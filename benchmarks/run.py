@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                 or {d["key"]: old["environment"]["date"] for d in old["sections"]}
             )
             runs.update(env["parts_run"])
-            env = {**old["environment"], "parts_run": runs, "date": env["date"]}
+            env = {**old["environment"], **env, "parts_run": runs}  # this run's commit
     (out / "results.json").write_text(
         json.dumps(
             {"environment": env, "quick": quick, "sections": [s.as_dict() for s in sections]},
