@@ -172,7 +172,7 @@ def _web_command(port: int, root: Path = ROOT) -> list[str]:
     if line is None:
         line = (
             "gunicorn --no-control-socket --workers 1 --threads 8 --bind 0.0.0.0:$PORT "
-            "'bots.slack:create_wsgi_app()'"
+            "'bots.slack_server:create_wsgi_app()'"
         )
     line = line.replace("$PORT", str(port)).replace("0.0.0.0", "127.0.0.1")
     # this part measures one worker (part 7, benchmarks/scale.py, measures several)

@@ -220,6 +220,15 @@ def check(config_fn: Callable[..., T], program: str, *args: Any, **kwargs: Any) 
         raise SystemExit(2) from None
 
 
+def slack_web_client(config: SlackConfig, **kwargs: Any) -> Any:
+    """A slack_sdk ``WebClient`` for the bot token (and the API URL a test or proxy sets)."""
+    from slack_sdk import WebClient  # the Slack extra: only when Slack runs
+
+    if config.api_url:
+        kwargs["base_url"] = config.api_url
+    return WebClient(token=config.bot_token, **kwargs)
+
+
 def open_common_store(common: Common) -> SessionStore:
     """The session store the configuration names: ``DVRULES_STORE`` (a URL such as
     ``redis://host:6379/0``, shared by every process and machine) when set, else the file

@@ -12,20 +12,15 @@ Every request is acked within the request (``process_before_response``); the tur
 on a small thread pool. Before any listener: Bolt checks the signature, then
 ``bots.slack_http.Guard`` drops anything seen before and anyone not on the allowlist.
 
-Run: HTTP mode through gunicorn (Procfile: ``bots.slack:create_wsgi_app()``, which also answers
-``GET /healthz``), or ``python -m bots.slack --socket-mode``.
+How it runs (gunicorn, Socket Mode): ``bots.slack_server``. Cards after sending:
+``bots.slack_cards``.
 """
 
 from __future__ import annotations
 
-import argparse
-import inspect
 import json
 import logging
 import re
-import signal
-import sys
-import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,30 +28,15 @@ from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from bots.config import (
-    SlackConfig,
-    check,
-    open_common_store,
-    open_store_or_exit,
-    setup_logging,
-    slack_config,
-)
-from bots.slack_blocks import (
-    FORM_ACTION,
-    FORM_ID,
-    blocks,
-    choices_form,
-    chosen,
-    home_view,
-    read_form_value,
-    without_buttons,
-)
+from bots.config import SlackConfig, open_common_store, slack_web_client
+from bots.slack_blocks import FORM_ACTION, FORM_ID, blocks, chosen, home_view
+from bots.slack_cards import FORM_GONE, NOTIFICATION_TEXT, card_reader, form_view, strip
 from bots.slack_files import delete, upload
-from bots.slack_http import Guard, SkipTokenNotice, actor, wsgi
+from bots.slack_http import Guard, SkipTokenNotice, ack_then, actor, wsgi
 from dvrules.api import DVRules, default_rules
 from dvrules.chat import (
     FAILED,
@@ -70,7 +50,6 @@ from dvrules.chat import (
     SendDocument,
     Strip,
     Text,
-    choice_labels,
     log_id,
     session_id,
 )
@@ -79,30 +58,17 @@ from dvrules.store import SessionStore
 
 log = logging.getLogger("dvrules.slack")
 
-# Notifications (a phone's lock screen) show a message's text: keep it free of case details.
-NOTIFICATION_TEXT = "dvrules: new message"
 ACTION_ID = re.compile(r"^dv-\d{1,3}$")
 # Turns run here, after the ack. Each mostly waits for Slack's Web API (tens of ms a call over
 # the internet), so the pool is sized for waiting: with a 50 ms API at 200 conversations and 2
 # workers, 2 threads gave 41 turns/s, 8 gave 68 and 16 gave 66 (benchmarks/scale.py
 # --api-latency-ms 50); on loopback (no wait) they measure alike.
 TURN_THREADS = 8
-SWITCH_INTERVAL = (
-    0.001  # s: a thread acking waits at most this for the GIL (Python's default: 5 ms)
-)
-READ_TIMEOUT = 5  # s: reading an earlier card back is a nicety, not worth a long wait
-FORM_GONE = "That form is no longer available: tap the options, or type their numbers."
 REMAINS = (
     "Erased from dvrules. This app's messages in this conversation were deleted; what "
     "you typed yourself stays in Slack until you delete it (hover over it, then More "
     "actions, Delete message)."
 )
-
-
-def _web_client(config: SlackConfig, **kwargs: Any) -> WebClient:
-    if config.api_url:
-        kwargs["base_url"] = config.api_url
-    return WebClient(token=config.bot_token, **kwargs)
 
 
 @dataclass
@@ -129,11 +95,9 @@ class SlackBot:
         self.rules = rules or default_rules(config.common.area)
         self.store = store if store is not None else open_common_store(config.common)
         self.conversation = Conversation(self.rules, self.store, delete_within=None)
-        client = _web_client(config)
+        client = slack_web_client(config)
         client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
-        # Reads an earlier card back, to take its buttons off. It never waits out a rate limit
-        # (Slack limits conversations.history tightly): refused, the card keeps its buttons.
-        self.reader = _web_client(config, timeout=READ_TIMEOUT)
+        self.reader = card_reader(config)
         bolt_log = logging.getLogger("slack_bolt.dvrules")
         bolt_log.addFilter(SkipTokenNotice())
         self.app = App(
@@ -147,44 +111,15 @@ class SlackBot:
         self.guard = Guard(config, self.store)
         self.app.use(self.guard.refuse_replays)
         self.app.use(self.guard.gate)
-        self.app.command(config.command)(self._later(self.on_command, self.ack_command))
-        self.app.action(ACTION_ID)(self._later(self.on_button))
-        self.app.action(FORM_ACTION)(self._later(self.on_form_button))
-        self.app.view(FORM_ID)(self._later(self.on_form))
-        self.app.event("message")(self._later(self.on_message))
-        self.app.event("app_home_opened")(self._later(self.on_home_opened))
+        self.app.command(config.command)(ack_then(self.pool, self.on_command, self.ack_command))
+        self.app.action(ACTION_ID)(ack_then(self.pool, self.on_button))
+        self.app.action(FORM_ACTION)(ack_then(self.pool, self.on_form_button))
+        self.app.view(FORM_ID)(ack_then(self.pool, self.on_form))
+        self.app.event("message")(ack_then(self.pool, self.on_message))
+        self.app.event("app_home_opened")(ack_then(self.pool, self.on_home_opened))
         self.app.event(re.compile(".*"))(self.on_other_event)
 
     # -------------------------------------------------------------- listeners
-
-    def _later(
-        self, work: Callable[..., None], ack_with: Callable[..., None] | None = None
-    ) -> Callable[..., None]:
-        """A listener that acks within the request, then queues ``work`` on the turn pool
-        (Bolt's lazy listeners would first deep-copy the whole request, on the ack's time)."""
-        wanted = inspect.signature(work).parameters
-
-        def listener(
-            ack: Callable[..., None],
-            body: dict[str, Any],
-            context: Any,
-            client: WebClient,
-            event: Any,
-            action: Any,
-            view: Any,
-        ) -> None:
-            (ack_with or (lambda ack, body: ack()))(ack, body)
-            given = {
-                "body": body,
-                "context": context,
-                "client": client,
-                "event": event,
-                "action": action,
-                "view": view,
-            }
-            self.pool.submit(work, **{k: v for k, v in given.items() if k in wanted})
-
-        return listener
 
     @staticmethod
     def ack_command(ack: Callable[..., None], body: dict[str, Any]) -> None:
@@ -223,26 +158,9 @@ class SlackBot:
     def on_form_button(
         self, body: dict[str, Any], action: dict[str, Any], client: WebClient
     ) -> None:
-        """Open the card's form from what the button carries (``slack_blocks.form_value``) and
-        the knowledge: no memory of the card, so any worker can open it."""
-        message, channel = body.get("message") or {}, (body.get("channel") or {}).get("id")
-        form = read_form_value(str(action.get("value", "")))
-        known = form is not None and form[0] in self.rules.kb.questions
-        q = self.rules.question_view(form[0]) if form is not None and known else None
-        if (
-            form is not None
-            and q is not None
-            and q.type == "multi_choice"
-            and body.get("trigger_id")
-            and message.get("ts")
-            and channel
-        ):
-            private = json.dumps({"ts": message["ts"], "dm": channel, "serial": form[1]})
-            self._quietly(
-                client.views_open,
-                trigger_id=body["trigger_id"],
-                view=choices_form(q.text, choice_labels(q), form[2], private),
-            )
+        view = form_view(self.rules, body, action)
+        if view is not None:
+            self._quietly(client.views_open, trigger_id=body["trigger_id"], view=view)
         elif isinstance(body.get("response_url"), str):  # a card from an older version
             self._quietly(
                 WebhookClient(body["response_url"]).send,
@@ -342,21 +260,7 @@ class SlackBot:
         if isinstance(act, SendDocument):
             return reply.sent(act, upload(client, where.dm, act))
         if isinstance(act, Strip):
-            origin = where.origin or {}
-            shown = (
-                origin.get("blocks")
-                if origin.get("ts") == act.message_id
-                else self._shown(where.dm, act.message_id)
-            )
-            if isinstance(shown, list) and without_buttons(shown) != shown:
-                self._quietly(
-                    client.chat_update,
-                    channel=where.dm,
-                    ts=act.message_id,
-                    blocks=without_buttons(shown),
-                    text=NOTIFICATION_TEXT,
-                )
-            return
+            return strip(client, self.reader, where.dm, act.message_id, where.origin)
         parts = blocks(act.message)
         if reply.forgotten:
             parts[-1].append({"type": "context", "elements": [{"type": "mrkdwn", "text": REMAINS}]})
@@ -379,22 +283,6 @@ class SlackBot:
             where.dm = str(sent.get("channel") or where.dm)
         reply.sent(act, str(sent["ts"]))
 
-    def _shown(self, dm: str, ts: str) -> list[dict[str, Any]] | None:
-        """The blocks of this app's message ``ts`` in the direct message, as Slack has them
-        (whichever worker sent it; needs ``im:history``); None if Slack will not say."""
-        try:
-            found = self.reader.conversations_history(
-                channel=dm, latest=ts, inclusive=True, limit=1
-            )
-        except (SlackClientError, OSError, ValueError) as err:
-            log.warning("Slack refused conversations_history: %s", type(err).__name__)
-            return None
-        for message in found.get("messages") or []:
-            if isinstance(message, dict) and message.get("ts") == ts:
-                shown = message.get("blocks")
-                return shown if isinstance(shown, list) else None
-        return None
-
     @staticmethod
     def _quietly(call: Callable[..., Any], **kwargs: Any) -> None:
         try:
@@ -405,53 +293,3 @@ class SlackBot:
     def wsgi(self) -> Callable[..., Iterable[bytes]]:
         """The WSGI application: Slack requests at /slack/events, and GET /healthz."""
         return wsgi(self.app, self.config.signing_secret or "")
-
-
-def create_wsgi_app() -> Callable[..., Iterable[bytes]]:
-    """gunicorn entry point (``'bots.slack:create_wsgi_app()'``): configuration from the
-    environment, checked before anything starts."""
-    config = check(slack_config, "dvrules slack")
-    sys.setswitchinterval(SWITCH_INTERVAL)  # acks first: turns are CPU-bound, acks are short
-    setup_logging(config.common.log_level)
-    log.info("Slack bot starting (HTTP mode)")
-    return SlackBot(config, store=open_store_or_exit(config.common, "dvrules slack")).wsgi()
-
-
-def run_socket_mode() -> None:
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-    config = check(slack_config, "dvrules slack", socket_mode=True)
-    setup_logging(config.common.log_level)
-    bot = SlackBot(
-        config, store=open_store_or_exit(config.common, "dvrules slack"), socket_mode=True
-    )
-    web = WebClient(token=config.app_token, base_url=config.api_url) if config.api_url else None
-    handler = SocketModeHandler(bot.app, config.app_token, web_client=web)
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
-    signal.signal(signal.SIGINT, lambda signum, frame: stopped.set())
-    handler.connect()
-    log.info("Slack bot started (Socket Mode)")
-    stopped.wait()
-    handler.close()
-    log.info("Slack bot stopped")
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bots.slack", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument(
-        "--socket-mode",
-        action="store_true",
-        help="connect to Slack over Socket Mode (needs SLACK_APP_TOKEN)",
-    )
-    args = parser.parse_args(argv)
-    if not args.socket_mode:
-        parser.error("HTTP mode runs under gunicorn: see the Procfile; or pass --socket-mode")
-    run_socket_mode()
-    sys.exit(0)
-
-
-if __name__ == "__main__":
-    main()

@@ -3,18 +3,21 @@
 Bolt checks the signature and the timestamp; this module adds what it does not: a body or
 timestamp it cannot read gets 400 instead of a 500 (``wsgi``); a request seen before, by any
 worker sharing the session store, is a replay and does nothing (``Guard.refuse_replays``); the person acting, named by their own team
-(``actor``, for Slack Connect), must be on the allowlist (``Guard.gate``).
+(``actor``, for Slack Connect), must be on the allowlist (``Guard.gate``). Every listener acks
+within the request and queues its work (``ack_then``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import inspect
 import json
 import logging
 import re
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
 from http import HTTPStatus
 from typing import Any
 
@@ -205,3 +208,34 @@ class SkipTokenNotice(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "`token` will be unused" not in record.getMessage()
+
+
+def ack_then(
+    pool: Executor, work: Callable[..., None], ack_with: Callable[..., None] | None = None
+) -> Callable[..., None]:
+    """A Bolt listener that acks within the request, then queues ``work`` on ``pool`` with the
+    arguments it names (Bolt's lazy listeners would first deep-copy the whole request, on the
+    ack's time)."""
+    wanted = inspect.signature(work).parameters
+
+    def listener(
+        ack: Callable[..., None],
+        body: dict[str, Any],
+        context: Any,
+        client: WebClient,
+        event: Any,
+        action: Any,
+        view: Any,
+    ) -> None:
+        (ack_with or (lambda ack, body: ack()))(ack, body)
+        given = {
+            "body": body,
+            "context": context,
+            "client": client,
+            "event": event,
+            "action": action,
+            "view": view,
+        }
+        pool.submit(work, **{k: v for k, v in given.items() if k in wanted})
+
+    return listener

@@ -15,30 +15,27 @@ DVRULES_TELEGRAM_WEBHOOK_URL is set, a webhook server on $PORT with ``GET /healt
 from __future__ import annotations
 
 import asyncio
-import html
 import itertools
 import logging
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram import Bot, BotCommand, InputFile, Update
 from telegram import LinkPreviewOptions as Preview
-from telegram.constants import ChatType, MessageLimit, ParseMode
+from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
     ApplicationHandlerStop,
-    BaseUpdateProcessor,
     CallbackQueryHandler,
     ContextTypes,
     MessageHandler,
     TypeHandler,
     filters,
 )
-from telegram.request import HTTPXRequest
 
 from bots.config import (
     TelegramConfig,
@@ -48,7 +45,8 @@ from bots.config import (
     setup_logging,
     telegram_config,
 )
-from bots.telegram_server import UPDATES, QuietBot, keep_updates_out_of_logs, serve_webhook
+from bots.telegram_format import chunks, keyboard
+from bots.telegram_server import OnePerChat, quiet_bot, run
 from dvrules.api import DVRules, default_rules
 from dvrules.chat import (
     EMERGENCY,
@@ -59,7 +57,6 @@ from dvrules.chat import (
     Delete,
     Edit,
     Message,
-    Paragraph,
     Press,
     Reply,
     Send,
@@ -67,9 +64,7 @@ from dvrules.chat import (
     Strip,
     Text,
     menu_commands,
-    pack,
     session_id,
-    utf16_len,
 )
 from dvrules.store import SessionStore
 
@@ -77,75 +72,10 @@ log = logging.getLogger("dvrules.telegram")
 
 NO_PREVIEW = Preview(is_disabled=True)
 TURN_THREADS = 32  # turns in flight: each thread mostly waits for the Bot API (I/O, not CPU)
-# Never reached in practice, so no update waits for a slot and each chat's order is kept (see
-# ``OnePerChat``); the turn threads are what bound the work.
-MAX_PENDING_UPDATES = 100_000
 NOT_TEXT = (
     "I can only read typed answers and button presses. Please don't send photos, files "
     "or voice messages here. " + EMERGENCY
 )
-
-
-def fmt(p: Paragraph) -> str:
-    """A paragraph as Telegram HTML: every span escaped, then styled."""
-    out = []
-    for s in p:
-        text = html.escape(s.text, quote=False)
-        text = f"<b>{text}</b>" if s.bold else text
-        out.append(f"<i>{text}</i>" if s.italic else text)
-    return "".join(out)
-
-
-def chunks(msg: Message) -> list[str]:
-    return pack(msg.paragraphs, MessageLimit.MAX_TEXT_LENGTH, fmt, utf16_len)
-
-
-def keyboard(msg: Message) -> InlineKeyboardMarkup | None:
-    if not msg.buttons:
-        return None
-    return InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(bt.label, callback_data=bt.payload) for bt in row]
-            for row in msg.buttons
-        ]
-    )
-
-
-class OnePerChat(BaseUpdateProcessor):
-    """Updates of different chats at once, each chat's one at a time in the order they came.
-
-    python-telegram-bot processes updates one after another by default, so one person's turn
-    (and its Bot API round trips) held up everyone else's. A person still gets their updates
-    handled strictly in order, as before: each chat's updates queue on that chat's lock (FIFO),
-    taken in the order PTB starts their tasks, which is the order they arrived.
-    """
-
-    def __init__(self, max_concurrent_updates: int = MAX_PENDING_UPDATES):
-        super().__init__(max_concurrent_updates)
-        self._chats: dict[int, tuple[asyncio.Lock, int]] = {}  # lock, updates holding it or queued
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is None:
-            await coroutine
-            return
-        lock, users = self._chats.get(chat.id) or (asyncio.Lock(), 0)
-        self._chats[chat.id] = (lock, users + 1)
-        try:
-            async with lock:
-                await coroutine
-        finally:
-            lock, users = self._chats[chat.id]
-            if users == 1:
-                del self._chats[chat.id]
-            else:
-                self._chats[chat.id] = (lock, users - 1)
-
-    async def initialize(self) -> None:
-        return None
-
-    async def shutdown(self) -> None:
-        return None
 
 
 class TelegramBot:
@@ -164,17 +94,9 @@ class TelegramBot:
         self.pool = ThreadPoolExecutor(TURN_THREADS, "dvrules-turn")
 
     def build(self) -> Application:
-        keep_updates_out_of_logs()
-        bot = QuietBot(
-            self.config.token,
-            base_url=self.config.base_url or "https://api.telegram.org/bot",
-            request=HTTPXRequest(connection_pool_size=256),
-            get_updates_request=HTTPXRequest(),
-            rate_limiter=AIORateLimiter(max_retries=2),
-        )
         app = (
             ApplicationBuilder()
-            .bot(bot)
+            .bot(quiet_bot(self.config, AIORateLimiter(max_retries=2)))
             .post_init(self._post_init)
             .concurrent_updates(OnePerChat())
             .build()
@@ -366,14 +288,10 @@ def build_application(
 def main() -> None:
     config = check(telegram_config, "dvrules telegram")
     setup_logging(config.common.log_level)
-    app = build_application(config, store=open_store_or_exit(config.common, "dvrules telegram"))
-    if config.webhook_url:
-        log.info("Telegram bot starting (webhook mode, web process)")
-        asyncio.run(serve_webhook(app, config))
-    else:
-        log.info("Telegram bot starting (polling)")
-        app.run_polling(allowed_updates=UPDATES)
-    log.info("Telegram bot stopped")
+    run(
+        build_application(config, store=open_store_or_exit(config.common, "dvrules telegram")),
+        config,
+    )
 
 
 if __name__ == "__main__":

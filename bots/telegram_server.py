@@ -18,13 +18,15 @@ import json
 import logging
 import re
 import signal
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlparse
 
 import tornado.httpserver
 import tornado.web
 from telegram import Bot, TelegramObject, Update
-from telegram.ext import Application, ExtBot
+from telegram.ext import Application, BaseUpdateProcessor, ExtBot
+from telegram.request import HTTPXRequest
 
 from bots.config import TelegramConfig, open_common_store
 from dvrules.store import SeenRequests, StoreError, seen_requests
@@ -95,6 +97,29 @@ class QuietBot(ExtBot[None]):
         if endpoint == "getUpdates" and isinstance(result, list):
             result = [u for u in (readable(d, self) for d in result) if u is not None]
         return result
+
+
+def quiet_bot(config: TelegramConfig, rate_limiter: Any) -> QuietBot:
+    """The bot the application sends and polls with, its updates kept out of the logs."""
+    keep_updates_out_of_logs()
+    return QuietBot(
+        config.token,
+        base_url=config.base_url or "https://api.telegram.org/bot",
+        request=HTTPXRequest(connection_pool_size=256),
+        get_updates_request=HTTPXRequest(),
+        rate_limiter=rate_limiter,
+    )
+
+
+def run(app: Application, config: TelegramConfig) -> None:
+    """Polling (a ``worker``), or a webhook server when DVRULES_TELEGRAM_WEBHOOK_URL is set."""
+    if config.webhook_url:
+        log.info("Telegram bot starting (webhook mode, web process)")
+        asyncio.run(serve_webhook(app, config))
+    else:
+        log.info("Telegram bot starting (polling)")
+        app.run_polling(allowed_updates=UPDATES)
+    log.info("Telegram bot stopped")
 
 
 class _Updates(tornado.web.RequestHandler):
@@ -184,3 +209,45 @@ async def serve_webhook(
         await stop.wait()
         server.stop()
         await app.stop()
+
+
+# Never reached in practice, so no update waits for a slot and each chat's order is kept (see
+# ``OnePerChat``); the bot's turn threads are what bound the work.
+MAX_PENDING_UPDATES = 100_000
+
+
+class OnePerChat(BaseUpdateProcessor):
+    """Updates of different chats at once, each chat's one at a time in the order they came.
+
+    python-telegram-bot processes updates one after another by default, so one person's turn
+    (and its Bot API round trips) held up everyone else's. A person still gets their updates
+    handled strictly in order, as before: each chat's updates queue on that chat's lock (FIFO),
+    taken in the order PTB starts their tasks, which is the order they arrived.
+    """
+
+    def __init__(self, max_concurrent_updates: int = MAX_PENDING_UPDATES):
+        super().__init__(max_concurrent_updates)
+        self._chats: dict[int, tuple[asyncio.Lock, int]] = {}  # lock, updates holding it or queued
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            await coroutine
+            return
+        lock, users = self._chats.get(chat.id) or (asyncio.Lock(), 0)
+        self._chats[chat.id] = (lock, users + 1)
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            lock, users = self._chats[chat.id]
+            if users == 1:
+                del self._chats[chat.id]
+            else:
+                self._chats[chat.id] = (lock, users - 1)
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None

@@ -29,7 +29,8 @@ from telegram.ext import TypeHandler
 
 from bots.config import slack_config, telegram_config
 from bots.slack import SlackBot
-from bots.telegram import UPDATES, build_application
+from bots.telegram import build_application
+from bots.telegram_server import UPDATES
 from dvrules import DVRules, TinyDBStore
 
 

@@ -183,14 +183,14 @@ def _read(log: object) -> str:
     "command",
     [
         [str(BIN / "python"), "-m", "bots.telegram"],
-        [str(BIN / "python"), "-m", "bots.slack", "--socket-mode"],
+        [str(BIN / "python"), "-m", "bots.slack_server", "--socket-mode"],
         [
             str(BIN / "gunicorn"),
             "--no-control-socket",
             "--preload",
             "--bind",
             "127.0.0.1:0",
-            "bots.slack:create_wsgi_app()",
+            "bots.slack_server:create_wsgi_app()",
         ],
     ],
 )
@@ -224,7 +224,7 @@ def test_slack_socket_mode_answers_a_command_and_stops_on_sigterm(tmp_path: Path
     )
     del env["SLACK_SIGNING_SECRET"]
     proc = subprocess.Popen(
-        [str(BIN / "python"), "-m", "bots.slack", "--socket-mode"],
+        [str(BIN / "python"), "-m", "bots.slack_server", "--socket-mode"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -277,7 +277,7 @@ def test_slack_socket_mode_answers_a_command_and_stops_on_sigterm(tmp_path: Path
             "--preload",
             "--bind",
             "127.0.0.1:0",
-            "bots.slack:create_wsgi_app()",
+            "bots.slack_server:create_wsgi_app()",
         ],
     ],
 )

@@ -11,11 +11,8 @@ from bot_fakes import SALT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-try:  # the Slack adapter keeps its Block Kit formatting in its own module once ported
-    from bots import slack_blocks as sl_bot  # type: ignore[attr-defined]
-except ImportError:
-    from bots import slack as sl_bot  # type: ignore[no-redef]
-from bots import telegram as tg_bot
+from bots import slack_blocks as sl_format
+from bots import telegram_format as tg_format
 from bots.config import ConfigError, slack_config, telegram_config
 from dvrules import DVRules, TinyDBStore
 from dvrules.chat import (
@@ -39,7 +36,7 @@ paragraphs = st.lists(spans, min_size=1, max_size=4).map(tuple)
 def test_pack_keeps_every_chunk_under_the_limit_and_loses_nothing(
     pars: list[render.Paragraph], limit: int
 ) -> None:
-    for fmt, measure in ((tg_bot.fmt, render.utf16_len), (sl_bot.fmt, len)):
+    for fmt, measure in ((tg_format.fmt, render.utf16_len), (sl_format.fmt, len)):
         chunks = render.pack(pars, limit, fmt, measure)
         assert all(measure(c) <= limit for c in chunks)
         # every paragraph that fits is whole in one chunk
@@ -56,11 +53,13 @@ def test_pack_keeps_every_chunk_under_the_limit_and_loses_nothing(
 def test_markup_in_knowledge_or_typed_text_is_escaped() -> None:
     p = render.par("a <b>x</b> & <script>", render.b("*bold* _it_ <@U123>"))
     assert (
-        tg_bot.fmt(p)
+        tg_format.fmt(p)
         == "a &lt;b&gt;x&lt;/b&gt; &amp; &lt;script&gt;<b>*bold* _it_ &lt;@U123&gt;</b>"
     )
-    assert sl_bot.fmt(p) == "a &lt;b&gt;x&lt;/b&gt; &amp; &lt;script&gt;**bold* _it_ &lt;@U123&gt;*"
-    assert sl_bot.fmt(render.par(render.b("Title\n"), "text")) == "*Title*\ntext"
+    assert (
+        sl_format.fmt(p) == "a &lt;b&gt;x&lt;/b&gt; &amp; &lt;script&gt;**bold* _it_ &lt;@U123&gt;*"
+    )
+    assert sl_format.fmt(render.par(render.b("Title\n"), "text")) == "*Title*\ntext"
 
 
 @pytest.mark.parametrize(
@@ -116,8 +115,8 @@ def test_every_card_of_every_question_fits_the_platform_limits(
                         assert len(bt.payload.encode()) <= MAX_PAYLOAD_BYTES
                         assert parse_payload(bt.payload) is not None
                         assert 0 < len(bt.label) <= 75
-                assert len(tg_bot.chunks(msg)) == 1  # a question is always one message
-                assert len(sl_bot.blocks(msg)) == 1
+                assert len(tg_format.chunks(msg)) == 1  # a question is always one message
+                assert len(sl_format.blocks(msg)) == 1
             q = rules.next_question(flow, answers)
             if q is None:
                 break

@@ -36,6 +36,7 @@ from bot_runners import TelegramRunner, telegram_env
 from telegram.ext import AIORateLimiter
 
 from bots import telegram as tg_bot
+from bots import telegram_format as tg_format
 from bots.config import quiet_libraries
 from dvrules import DVRules, Session, TinyDBStore
 from dvrules.audit import render
@@ -427,7 +428,7 @@ async def test_a_message_over_4096_characters_is_split_between_paragraphs_button
     ids = await bot.send(telegram.app.bot, ALLOWED_TG, msg)
     sent = [telegram.fake.messages[i] for i in ids]
     assert len(sent) >= 2 and all(len(m["text"]) <= 4096 for m in sent)
-    assert "\n\n".join(m["text"] for m in sent) == "\n\n".join(tg_bot.fmt(p) for p in paragraphs)
+    assert "\n\n".join(m["text"] for m in sent) == "\n\n".join(tg_format.fmt(p) for p in paragraphs)
     assert [bool(m.get("reply_markup")) for m in sent] == [False] * (len(sent) - 1) + [True]
 
 

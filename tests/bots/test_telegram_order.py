@@ -1,5 +1,5 @@
 """Telegram updates: one person's are handled one at a time and in order, while other people's
-go ahead meanwhile (``bots.telegram.OnePerChat``, the bot's update processor)."""
+go ahead meanwhile (``bots.telegram_server.OnePerChat``, the bot's update processor)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 from telegram import Update
 
 from bots.config import telegram_config
-from bots.telegram import OnePerChat, build_application
+from bots.telegram import build_application
+from bots.telegram_server import OnePerChat
 from tests.bots.bot_fakes import SALT, TELEGRAM_TOKEN
 
 
