@@ -59,7 +59,7 @@ class Node:
             self.children = tuple(cond.all if isinstance(cond, All) else cond.any)
             self.parts = tuple(node(c) for c in self.children)
             fns = tuple(p.fn for p in self.parts)
-            self.fn = _compile_all(fns) if self.kind == ALL else _compile_any(fns)
+            self.fn = _compile_junction(fns, decides=self.kind != ALL)
 
 
 _NODES: dict[int, Node] = {}
@@ -86,30 +86,19 @@ def _compile_not(inner: Compiled) -> Compiled:
     return fn
 
 
-def _compile_all(parts: tuple[Compiled, ...]) -> Compiled:
+def _compile_junction(parts: tuple[Compiled, ...], decides: bool) -> Compiled:
+    """``all`` (a false part decides) or ``any`` (a true part decides), three-valued: with no
+    deciding part, unknown if any part is unknown."""
+
     def fn(facts: Mapping[str, Any], params: Mapping[str, float], status: Status) -> Tri:
         unknown = False
         for part in parts:
             value = part(facts, params, status)
-            if value is False:
-                return False  # false dominates
+            if value is decides:
+                return decides
             if value is None:
                 unknown = True
-        return None if unknown else True
-
-    return fn
-
-
-def _compile_any(parts: tuple[Compiled, ...]) -> Compiled:
-    def fn(facts: Mapping[str, Any], params: Mapping[str, float], status: Status) -> Tri:
-        unknown = False
-        for part in parts:
-            value = part(facts, params, status)
-            if value is True:
-                return True  # true dominates
-            if value is None:
-                unknown = True
-        return None if unknown else False
+        return None if unknown else not decides
 
     return fn
 
