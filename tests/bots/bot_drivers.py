@@ -14,7 +14,7 @@ from typing import Any
 
 from bot_fakes import Call, keyboard_buttons
 
-from dvrules import DVRules, TinyDBStore
+from dvrules import DVRules, QuestionView, Session, SessionStore, TinyDBStore
 
 # A CDRP self-assessment that uses every kind of answer: yes, no, typed numbers (whole and
 # decimal), one choice, several choices, and "don't know" by button and by typing "skip".
@@ -49,6 +49,16 @@ def scripted(rules: DVRules, flow: str, qid: str, script: dict[str, Any]) -> Any
         return 1
     first = rules.kb.choices(q)[0].id
     return [first] if q.type == "multi_choice" else first
+
+
+def skip_to_several_choice(rules: DVRules, sid: str, store: SessionStore) -> QuestionView:
+    """Store a CDRP session whose next question is its first several-choice one (the ones
+    before skipped), so a bot started on it shows that card; the question."""
+    session = Session(rules, "cdrp", sid, store)
+    while (q := session.next_question()) is not None and q.type != "multi_choice":
+        session.skip(q.id)
+    assert q is not None
+    return q
 
 
 def telegram_plain(text: str) -> str:

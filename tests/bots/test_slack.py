@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bot_drivers import CDRP_SCRIPT, drive_slack, referral_script, scripted, slack_plain
+from bot_drivers import (
+    CDRP_SCRIPT,
+    drive_slack,
+    referral_script,
+    scripted,
+    skip_to_several_choice,
+    slack_plain,
+)
 from bot_fakes import ALLOWED_TEAM, ALLOWED_USER, SALT, http_get, slack_buttons
 from bot_runners import SlackRunner
 
@@ -185,10 +192,7 @@ def test_multi_select_keeps_two_quick_taps(
     slack: SlackRunner, rules: DVRules, store: TinyDBStore
 ) -> None:
     """Two toggles pressed at once on the same card: both are kept (in the session)."""
-    session = Session(rules, "cdrp", SID, store)
-    while (q := session.next_question()) is not None and q.type != "multi_choice":
-        session.skip(q.id)
-    assert q is not None
+    q = skip_to_several_choice(rules, SID, store)
     slack.say("start")
     slack.press_label("CDRP")
     card = slack.fake.last_with_buttons()
@@ -223,10 +227,7 @@ def test_multi_select_keeps_two_quick_taps(
 def test_a_several_choice_question_can_be_answered_in_a_form(
     slack: SlackRunner, rules: DVRules, store: TinyDBStore
 ) -> None:
-    session = Session(rules, "cdrp", SID, store)
-    while (q := session.next_question()) is not None and q.type != "multi_choice":
-        session.skip(q.id)
-    assert q is not None
+    q = skip_to_several_choice(rules, SID, store)
     slack.say("start")
     slack.press_label("CDRP")
     slack.press_label("[ ] 2.")  # one ticked on the card already
@@ -250,9 +251,7 @@ def test_a_several_choice_question_can_be_answered_in_a_form(
 def test_a_form_button_of_a_card_from_an_older_version_says_so(
     slack: SlackRunner, rules: DVRules, store: TinyDBStore
 ) -> None:
-    session = Session(rules, "cdrp", SID, store)
-    while (q := session.next_question()) is not None and q.type != "multi_choice":
-        session.skip(q.id)
+    q = skip_to_several_choice(rules, SID, store)
     slack.say("start")
     slack.press_label("CDRP")
     card = slack.fake.last_with_buttons()
@@ -260,7 +259,7 @@ def test_a_form_button_of_a_card_from_an_older_version_says_so(
     forged = [
         '{"q": "no_such_question", "s": 7, "t": []}',
         '{"q": "advocacy_service_independent", "s": 7, "t": []}',  # a yes/no question
-        json.dumps({"q": q.id, "s": 7, "t": [1000]}),  # type: ignore[union-attr]
+        json.dumps({"q": q.id, "s": 7, "t": [1000]}),
     ]
     for value in ["7", *forged]:  # "7": what older cards carried
         mark = slack.fake.mark()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bot_drivers import slack_plain
+from bot_drivers import skip_to_several_choice, slack_plain
 from bot_fakes import ALLOWED_TEAM, ALLOWED_USER, SALT, FakeSlack, SlackRequests, slack_buttons
 from bot_runners import SlackRunner, slack_env
 
@@ -51,10 +51,8 @@ def test_a_card_sent_by_one_worker_opens_its_form_on_the_other(
     workers: tuple[SlackRunner, SlackRunner], rules: DVRules
 ) -> None:
     a, b = workers
-    session = Session(rules, "cdrp", SID, a.store)
-    while (q := session.next_question()) is not None and q.type != "multi_choice":
-        session.skip(q.id)
-    assert q is not None and len(q.choices) >= 3
+    q = skip_to_several_choice(rules, SID, a.store)
+    assert len(q.choices) >= 3
     a.say("start")
     a.press_label("CDRP")
     a.press_label("[ ] 2.")  # the second option ticked on the card
