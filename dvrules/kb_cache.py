@@ -5,7 +5,8 @@ pickled into the user's cache folder, under a key made of everything it was buil
 knowledge folder's path, the SHA-256 of every knowledge file (manifest included), of dvrules'
 own source (so a changed check or model is never skipped) and the pydantic and Python versions. A changed file gives a new key, so a stale copy is
 never read. A cached copy is used only when its own SHA-256 checks out and it unpickles to a
-knowledge base; anything else (damaged, truncated, unreadable, from another version) is
+knowledge base, and only from a file and folder this user owns that nobody else can write;
+anything else (damaged, truncated, unreadable, from another version, writable by others) is
 ignored and rebuilt from the YAML. Writes go to a temporary file renamed into place, so a
 crash mid-write leaves no half file behind.
 
@@ -115,8 +116,12 @@ def compiled_cached(kb: KnowledgeBase, detail: str, build: Callable[[], T]) -> T
 
 
 def _read(path: Path) -> Any:
-    """What a cache file holds, or None if it is missing or not sound."""
+    """What a cache file holds, or None if it is missing or not sound. Unpickling runs code, so
+    only a file this user owns, in a folder this user owns, and nobody else can write is read:
+    anyone else able to change it could otherwise run code as this user."""
     try:
+        if not (_private(path.parent) and _private(path)):
+            return None
         data = path.read_bytes()
     except OSError:
         return None
@@ -132,11 +137,17 @@ def _read(path: Path) -> Any:
         return None
 
 
+def _private(path: Path) -> bool:
+    """Owned by this user, and not writable by the group or others."""
+    st = path.stat()
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
 def _write(folder: Path, path: Path, value: Any) -> None:
     """Cache ``value`` atomically; a cache that cannot be written is simply not used."""
     try:
         payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".kb-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as out:

@@ -52,6 +52,17 @@ def test_a_changed_knowledge_file_is_loaded_again(knowledge: Path) -> None:
     assert after.questions["advocates_fte"].text == "How many advocates, full time?"
 
 
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_a_cache_others_can_write_is_never_unpickled(knowledge: Path, what: str) -> None:
+    """Unpickling runs code: a cache file or folder the group or others can write is ignored."""
+    load_knowledge(knowledge)
+    [cached] = _cache_files(knowledge)
+    target = cached if what == "file" else cached.parent
+    target.chmod(target.stat().st_mode | 0o022)
+    with pytest.raises(AssertionError, match="the YAML was read"):
+        load_cached(knowledge, _refuse)
+
+
 @pytest.mark.parametrize(
     "damage",
     [
